@@ -1,0 +1,283 @@
+//! Enrollment: the one policy path every front end (ACME, EST, admin) uses.
+//! Parse and check the CSR, pick the profile, check key type, term and
+//! attestation, then either park the request for approval or issue it.
+
+use aws_lc_rs::digest;
+use base64::Engine;
+use serde_json::json;
+use time::Duration;
+
+use super::{Ra, RaError};
+use crate::ca::{IssuanceRequest, Serial, SubjectInfo, MAX_VALIDITY_DAYS};
+use crate::csr::{Csr, KeyKind};
+use crate::storage::model::{
+    CertRequest, CertificateRecord, EndpointAccount, Profile, RequestStatus,
+};
+use crate::storage::{new_id, StorageError};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// A request for a certificate, as a front end hands it to the RA.
+#[derive(Debug, Clone)]
+pub struct EnrollmentRequest {
+    /// Endpoint account (id or name).
+    pub account: String,
+    /// Profile (id or name); default: the account's first profile.
+    pub profile: Option<String>,
+    /// The (already authorized) email address for the SAN.
+    pub email: String,
+    /// The CSR, PEM or DER.
+    pub csr: Vec<u8>,
+    /// Requested term in days; default: the profile's longest term.
+    pub term_days: Option<u32>,
+    /// Key attestation evidence (JSON) sent beside the CSR, if any.
+    pub attestation: Option<serde_json::Value>,
+    /// Who asks: "admin:<token id>", "acme:<account>", "est:<kid>".
+    pub requester: String,
+}
+
+/// What came of an enrollment.
+#[derive(Debug, Clone)]
+pub enum EnrollmentOutcome {
+    /// Issued and durable in the store.
+    Issued(CertificateRecord),
+    /// Waiting for an administrator (status applied).
+    Pending(CertRequest),
+}
+
+/// The profile key-type name a CSR key satisfies, or why it is refused outright.
+fn key_allowed(key: &KeyKind, profile: &Profile) -> Result<(), RaError> {
+    let allowed = |name: &str| profile.key_types.iter().any(|k| k == name);
+    match key {
+        KeyKind::Rsa { bits } => {
+            if *bits < 3072 || *bits > 8192 {
+                return Err(RaError::BadPublicKey(format!(
+                    "RSA keys must be 3072 to 8192 bits for code signing; this one has {bits}"
+                )));
+            }
+            let ok = (allowed("rsa-3072") && *bits >= 3072) || (allowed("rsa-4096") && *bits >= 4096);
+            if !ok {
+                return Err(RaError::BadPublicKey(format!(
+                    "profile {:?} does not allow RSA-{bits} keys (allowed: {})",
+                    profile.name,
+                    profile.key_types.join(", ")
+                )));
+            }
+            Ok(())
+        }
+        KeyKind::EcP256 | KeyKind::EcP384 => {
+            let name = if *key == KeyKind::EcP256 { "ecdsa-p256" } else { "ecdsa-p384" };
+            if allowed(name) {
+                Ok(())
+            } else {
+                Err(RaError::BadPublicKey(format!(
+                    "profile {:?} does not allow {name} keys (allowed: {})",
+                    profile.name,
+                    profile.key_types.join(", ")
+                )))
+            }
+        }
+        KeyKind::Unsupported { description } => Err(RaError::BadPublicKey(format!(
+            "{description} keys are not accepted; use RSA 3072-8192 or ECDSA P-256/P-384"
+        ))),
+    }
+}
+
+pub(crate) fn spki_sha256(spki: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, spki).as_ref())
+}
+
+impl Ra {
+    /// Runs the enrollment policy and issues (or parks) the certificate.
+    pub fn enroll(&self, req: &EnrollmentRequest) -> Result<EnrollmentOutcome, RaError> {
+        let csr = Csr::parse(&req.csr).map_err(|e| RaError::BadCsr(e.to_string()))?;
+        let account = self.account(&req.account)?;
+        let profile = self.pick_profile(&account, req.profile.as_deref())?;
+        key_allowed(&csr.key, &profile)?;
+        let key_hash = spki_sha256(&csr.spki_der);
+        if self.store.is_key_blocked(&key_hash)? {
+            return Err(RaError::BadPublicKey(
+                "this key was reported compromised and is blocked".into(),
+            ));
+        }
+        let term = self.pick_term(&profile, req.term_days)?;
+        let attestation = self.check_attestation(&profile, &csr, req.attestation.as_ref())?;
+
+        let request = CertRequest {
+            id: new_id("req"),
+            status: RequestStatus::Applied,
+            account_id: account.id.clone(),
+            profile_id: profile.id.clone(),
+            email: req.email.clone(),
+            csr: B64.encode(&csr.der),
+            term_days: term,
+            requester: req.requester.clone(),
+            created_at: self.clock.now(),
+            decided_by: None,
+            message: None,
+            serial: None,
+            attestation,
+        };
+        if profile.requires_approval || !account.auto_approve {
+            let ev = self.event(
+                &req.requester,
+                "request.applied",
+                json!({"request": request.id, "profile": profile.id, "email": request.email}),
+            );
+            self.store
+                .create_request(&request, &ev)
+                .map_err(RaError::from_store)?;
+            return Ok(EnrollmentOutcome::Pending(request));
+        }
+        self.issue_request(&request, &csr, &account, &profile)
+            .map(EnrollmentOutcome::Issued)
+    }
+
+    fn pick_profile(&self, account: &EndpointAccount, wanted: Option<&str>) -> Result<Profile, RaError> {
+        match wanted {
+            Some(p) => {
+                let prof = self
+                    .store
+                    .find_profile(p)?
+                    .ok_or_else(|| RaError::Policy(format!("no profile {p:?}")))?;
+                if !account.profile_ids.contains(&prof.id) {
+                    return Err(RaError::Policy(format!(
+                        "profile {:?} is not allowed for this account",
+                        prof.name
+                    )));
+                }
+                Ok(prof)
+            }
+            None => {
+                let id = account
+                    .profile_ids
+                    .first()
+                    .ok_or_else(|| RaError::Policy("the account allows no profile".into()))?;
+                self.store
+                    .find_profile(id)?
+                    .ok_or_else(|| RaError::NotFound(format!("profile {id:?}")))
+            }
+        }
+    }
+
+    fn pick_term(&self, profile: &Profile, wanted: Option<u32>) -> Result<u32, RaError> {
+        let max = profile.terms_days.iter().copied().max().unwrap_or(0);
+        match wanted {
+            None => Ok(max),
+            Some(t) if i64::from(t) > MAX_VALIDITY_DAYS => Err(RaError::Policy(format!(
+                "a term of {t} days exceeds the CS BR maximum of {MAX_VALIDITY_DAYS} days"
+            ))),
+            Some(t) if t > max => Err(RaError::Policy(format!(
+                "a term of {t} days exceeds profile {:?}'s maximum of {max} days",
+                profile.name
+            ))),
+            Some(0) => Err(RaError::Policy("a term must be at least one day".into())),
+            Some(t) => Ok(t),
+        }
+    }
+
+    /// Decides on key attestation for `profile`. Returns the verified facts to record.
+    fn check_attestation(
+        &self,
+        profile: &Profile,
+        _csr: &Csr,
+        evidence: Option<&serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, RaError> {
+        if profile.attestation.required {
+            return Err(RaError::BadAttestation(format!(
+                "profile {:?} requires hardware key attestation, which this server cannot verify yet",
+                profile.name
+            )));
+        }
+        let _ = evidence;
+        Ok(None)
+    }
+
+    /// Issues a decided request: records the intent and serial, signs, and
+    /// stores the certificate durably before returning it.
+    pub(crate) fn issue_request(
+        &self,
+        request: &CertRequest,
+        csr: &Csr,
+        account: &EndpointAccount,
+        profile: &Profile,
+    ) -> Result<CertificateRecord, RaError> {
+        let org = self.organization(&account.organization_id)?;
+        let ou = match &account.department_id {
+            Some(d) => self.store.get_department(d)?.map(|d| d.name),
+            None => None,
+        };
+        let subject = SubjectInfo {
+            common_name: org.name.clone(),
+            organization: org.name.clone(),
+            organizational_unit: ou,
+            locality: org.city.clone(),
+            state: org.state.clone(),
+            country: org.country.clone(),
+        };
+        let serial = self.reserve_serial(request)?;
+        let now = self.clock.now();
+        let issuance = IssuanceRequest {
+            serial,
+            subject,
+            email: request.email.clone(),
+            spki_der: csr.spki_der.clone(),
+            template: profile.template,
+            not_before: now,
+            not_after: now + Duration::days(i64::from(request.term_days)),
+        };
+        let der = self.ca.issue(&issuance)?;
+        let record = CertificateRecord {
+            serial: serial.to_hex(),
+            der: B64.encode(&der),
+            request_id: request.id.clone(),
+            account_id: account.id.clone(),
+            profile_id: profile.id.clone(),
+            email: request.email.clone(),
+            subject: subject_line(&issuance.subject),
+            spki_sha256: spki_sha256(&csr.spki_der),
+            not_before: issuance.not_before,
+            not_after: issuance.not_after,
+            issued_at: now,
+            requester: request.requester.clone(),
+            revocation: None,
+            attestation: request.attestation.clone(),
+        };
+        let ev = self.event(
+            &request.requester,
+            "certificate.issue",
+            json!({"serial": record.serial, "request": request.id, "profile": profile.id,
+                   "email": record.email, "attestation": record.attestation}),
+        );
+        self.store.record_issuance(&record, &ev)?;
+        Ok(record)
+    }
+
+    fn reserve_serial(&self, request: &CertRequest) -> Result<Serial, RaError> {
+        for _ in 0..4 {
+            let serial = Serial::random();
+            match self.store.begin_issuance(request, &serial.to_hex()) {
+                Ok(()) => return Ok(serial),
+                Err(StorageError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RaError::Conflict("could not reserve a fresh serial".into()))
+    }
+}
+
+fn subject_line(s: &SubjectInfo) -> String {
+    let mut parts = vec![format!("CN={}", s.common_name)];
+    if let Some(ou) = &s.organizational_unit {
+        parts.push(format!("OU={ou}"));
+    }
+    parts.push(format!("O={}", s.organization));
+    if let Some(l) = &s.locality {
+        parts.push(format!("L={l}"));
+    }
+    if let Some(st) = &s.state {
+        parts.push(format!("ST={st}"));
+    }
+    parts.push(format!("C={}", s.country));
+    parts.join(", ")
+}

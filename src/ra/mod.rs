@@ -1,0 +1,147 @@
+//! The registration authority: the only code that decides. It owns the
+//! directory (organizations, profiles, endpoints, accounts), invitations, the
+//! enrollment policy (key types, terms, profiles, attestation, approval) and
+//! revocation. Front ends translate its [`RaError`]s into their protocol's errors.
+
+pub mod attestation;
+mod directory;
+mod enroll;
+mod invitations;
+mod revoke;
+
+use std::sync::Arc;
+
+use crate::ca::{Ca, CaError};
+use crate::clock::SharedClock;
+use crate::mail::{MailError, Mailer};
+use crate::storage::model::AuditEvent;
+use crate::storage::{Store, StorageError};
+
+pub use directory::{NewAccount, NewDepartment, NewEndpoint, NewOrganization, NewProfile};
+pub use enroll::{EnrollmentOutcome, EnrollmentRequest};
+pub use invitations::{IssuedInvitation, NewInvitation};
+
+/// Why the RA refused or failed. Each variant is a decision a front end maps
+/// to its own error (ACME problem type, EST status code, admin JSON error).
+#[derive(Debug, thiserror::Error)]
+pub enum RaError {
+    /// An administrative input is invalid; names the field.
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The CSR cannot be parsed or its signature does not verify.
+    #[error("bad CSR: {0}")]
+    BadCsr(String),
+    /// The CSR's key is of a type or size the policy refuses.
+    #[error("public key refused: {0}")]
+    BadPublicKey(String),
+    /// The identifier (email) is not one this requester may have.
+    #[error("identifier refused: {0}")]
+    RejectedIdentifier(String),
+    /// The requester may not do this.
+    #[error("not permitted: {0}")]
+    Unauthorized(String),
+    /// A policy refusal (profile, term, approval).
+    #[error("policy: {0}")]
+    Policy(String),
+    /// Key attestation is missing, invalid or does not satisfy the profile.
+    #[error("key attestation: {0}")]
+    BadAttestation(String),
+    #[error("certificate is already revoked")]
+    AlreadyRevoked,
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("CA: {0}")]
+    Ca(#[from] CaError),
+    #[error("mail: {0}")]
+    Mail(#[from] MailError),
+}
+
+impl RaError {
+    pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> RaError {
+        RaError::Invalid {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Storage refusals inside transactions become RA conflicts/not-found.
+    pub(crate) fn from_store(e: StorageError) -> RaError {
+        match e {
+            StorageError::NotFound { kind, key } => RaError::NotFound(format!("{kind} {key:?}")),
+            StorageError::Rejected(m) | StorageError::Conflict(m) => RaError::Conflict(m),
+            other => RaError::Storage(other),
+        }
+    }
+}
+
+/// RA settings derived from the configuration at start-up.
+#[derive(Debug, Clone)]
+pub struct RaSettings {
+    /// Invitation lifetime.
+    pub invitation_ttl_days: u32,
+    /// The ACME directory URL put in invitations.
+    pub acme_directory_url: String,
+    /// The EST base URL put in invitations.
+    pub est_url: String,
+}
+
+/// The registration authority.
+pub struct Ra {
+    pub(crate) store: Store,
+    pub(crate) ca: Arc<Ca>,
+    pub(crate) mailer: Mailer,
+    pub(crate) clock: SharedClock,
+    pub(crate) settings: RaSettings,
+}
+
+impl Ra {
+    pub fn new(
+        store: Store,
+        ca: Arc<Ca>,
+        mailer: Mailer,
+        clock: SharedClock,
+        settings: RaSettings,
+    ) -> Ra {
+        Ra {
+            store,
+            ca,
+            mailer,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn ca(&self) -> &Ca {
+        &self.ca
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    pub fn settings(&self) -> &RaSettings {
+        &self.settings
+    }
+
+    pub(crate) fn event(
+        &self,
+        actor: &str,
+        action: &str,
+        details: serde_json::Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: self.clock.now(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            details,
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The store: the only code that knows sled.
+//!
+//! Records are JSON-encoded serde types ([`model`]). Methods are named for
+//! what they mean (`redeem_invitation`, `record_issuance`); every change that
+//! touches more than one record runs in one sled transaction, which also
+//! appends the audit record for it, so an action and its audit entry are
+//! never separated. Methods that return a certificate flush to disk first.
+
+pub mod model;
+
+mod audit;
+mod certs;
+mod directory;
+mod invitations;
+mod tx;
+
+use std::path::Path;
+
+use serde::{de::DeserializeOwned, Serialize};
+use sled::Tree;
+
+pub use tx::Tx;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database: {0}")]
+    Db(#[from] sled::Error),
+    #[error("record {kind} {key:?} is not valid JSON: {reason}")]
+    Corrupt {
+        kind: &'static str,
+        key: String,
+        reason: String,
+    },
+    #[error("{kind} {key:?} not found")]
+    NotFound { kind: &'static str, key: String },
+    #[error("{0}")]
+    Conflict(String),
+    /// A precondition checked inside a transaction failed (message for the caller).
+    #[error("{0}")]
+    Rejected(String),
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// The tables (sled trees). The order is the index into `Store::trees`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Meta,
+    Audit,
+    Organizations,
+    Departments,
+    Persons,
+    Profiles,
+    Endpoints,
+    Accounts,
+    Invitations,
+    Requests,
+    Certificates,
+    Serials,
+    BlockedKeys,
+    AcmeAccounts,
+    AcmeAccountKeys,
+    AcmeOrders,
+    AcmeAuthorizations,
+    Crls,
+}
+
+impl Table {
+    pub const ALL: [Table; 18] = [
+        Table::Meta,
+        Table::Audit,
+        Table::Organizations,
+        Table::Departments,
+        Table::Persons,
+        Table::Profiles,
+        Table::Endpoints,
+        Table::Accounts,
+        Table::Invitations,
+        Table::Requests,
+        Table::Certificates,
+        Table::Serials,
+        Table::BlockedKeys,
+        Table::AcmeAccounts,
+        Table::AcmeAccountKeys,
+        Table::AcmeOrders,
+        Table::AcmeAuthorizations,
+        Table::Crls,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Audit => "audit",
+            Table::Organizations => "organizations",
+            Table::Departments => "departments",
+            Table::Persons => "persons",
+            Table::Profiles => "profiles",
+            Table::Endpoints => "endpoints",
+            Table::Accounts => "accounts",
+            Table::Invitations => "invitations",
+            Table::Requests => "requests",
+            Table::Certificates => "certificates",
+            Table::Serials => "serials",
+            Table::BlockedKeys => "blocked_keys",
+            Table::AcmeAccounts => "acme_accounts",
+            Table::AcmeAccountKeys => "acme_account_keys",
+            Table::AcmeOrders => "acme_orders",
+            Table::AcmeAuthorizations => "acme_authorizations",
+            Table::Crls => "crls",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The Signet store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    trees: Vec<Tree>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let db = sled::Config::new().path(dir).open()?;
+        Self::from_db(db)
+    }
+
+    /// A throw-away in-memory store (tests).
+    pub fn temporary() -> Result<Store> {
+        let db = sled::Config::new().temporary(true).open()?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Store> {
+        let trees = Table::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Store { db, trees })
+    }
+
+    pub(crate) fn tree(&self, table: Table) -> &Tree {
+        &self.trees[table.index()]
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Reads one record.
+    pub(crate) fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>> {
+        match self.tree(table).get(key.as_bytes())? {
+            Some(bytes) => decode(table, key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads one record that must exist.
+    pub(crate) fn need<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        kind: &'static str,
+        key: &str,
+    ) -> Result<T> {
+        self.get(table, key)?.ok_or_else(|| StorageError::NotFound {
+            kind,
+            key: key.to_string(),
+        })
+    }
+
+    /// All records of a table, in key order.
+    pub(crate) fn scan<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>> {
+        self.scan_prefix(table, "")
+    }
+
+    /// Records whose key starts with `prefix`, in key order.
+    pub(crate) fn scan_prefix<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        prefix: &str,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for item in self.tree(table).scan_prefix(prefix.as_bytes()) {
+            let (k, v) = item?;
+            out.push(decode(table, &String::from_utf8_lossy(&k), &v)?);
+        }
+        Ok(out)
+    }
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing our own model types cannot fail (no maps with non-string keys).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(table: Table, key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+        kind: table.name(),
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// A short random identifier with a readable prefix, e.g. `org_3f9a1c2b7d10`.
+pub fn new_id(prefix: &str) -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 6];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("{prefix}_{}", hex::encode(b))
+}

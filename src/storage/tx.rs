@@ -1,0 +1,127 @@
+//! Multi-record transactions. Every transaction spans all tables, so any
+//! change can append its audit record atomically.
+
+use serde::{de::DeserializeOwned, Serialize};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree,
+};
+
+use super::model::{AuditEvent, AuditRecord};
+use super::{decode, encode, Result, Store, StorageError, Table};
+
+/// The error type inside a transaction closure.
+pub type TxError = ConflictableTransactionError<StorageError>;
+pub type TxResult<T> = std::result::Result<T, TxError>;
+
+/// A view of all tables inside one transaction.
+pub struct Tx<'a> {
+    trees: &'a [TransactionalTree],
+}
+
+impl Tx<'_> {
+    fn tree(&self, table: Table) -> &TransactionalTree {
+        &self.trees[table.index()]
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> TxResult<Option<T>> {
+        match self.tree(table).get(key.as_bytes())? {
+            Some(bytes) => decode(table, key, &bytes)
+                .map(Some)
+                .map_err(ConflictableTransactionError::Abort),
+            None => Ok(None),
+        }
+    }
+
+    pub fn need<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        kind: &'static str,
+        key: &str,
+    ) -> TxResult<T> {
+        self.get(table, key)?.ok_or_else(|| {
+            ConflictableTransactionError::Abort(StorageError::NotFound {
+                kind,
+                key: key.to_string(),
+            })
+        })
+    }
+
+    pub fn put<T: Serialize>(&self, table: Table, key: &str, value: &T) -> TxResult<()> {
+        self.tree(table).insert(key.as_bytes(), encode(value))?;
+        Ok(())
+    }
+
+    pub fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> TxResult<()> {
+        self.tree(table).insert(key, value)?;
+        Ok(())
+    }
+
+    pub fn get_raw(&self, table: Table, key: &[u8]) -> TxResult<Option<Vec<u8>>> {
+        Ok(self.tree(table).get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Inserts a record that must not exist yet.
+    pub fn insert_new<T: Serialize>(&self, table: Table, key: &str, value: &T) -> TxResult<()> {
+        if self.tree(table).get(key.as_bytes())?.is_some() {
+            return Err(abort(StorageError::Conflict(format!(
+                "{} {key:?} already exists",
+                table.name()
+            ))));
+        }
+        self.put(table, key, value)
+    }
+
+    pub fn remove(&self, table: Table, key: &str) -> TxResult<()> {
+        self.tree(table).remove(key.as_bytes())?;
+        Ok(())
+    }
+
+    /// Appends an audit record chained to the previous one.
+    pub fn audit(&self, event: &AuditEvent) -> TxResult<AuditRecord> {
+        let meta = self.tree(Table::Meta);
+        let seq = match meta.get(super::audit::SEQ_KEY)? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])) + 1,
+            None => 1,
+        };
+        let prev_hash = match meta.get(super::audit::HEAD_KEY)? {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => String::new(),
+        };
+        let record = super::audit::chain(seq, prev_hash, event);
+        self.tree(Table::Audit)
+            .insert(&seq.to_be_bytes(), encode(&record))?;
+        meta.insert(super::audit::SEQ_KEY, &seq.to_be_bytes())?;
+        meta.insert(super::audit::HEAD_KEY, record.hash.as_bytes())?;
+        Ok(record)
+    }
+}
+
+/// Aborts a transaction with `err`.
+pub fn abort(err: StorageError) -> TxError {
+    ConflictableTransactionError::Abort(err)
+}
+
+/// Aborts a transaction with a caller-facing reason.
+pub fn reject(msg: impl Into<String>) -> TxError {
+    ConflictableTransactionError::Abort(StorageError::Rejected(msg.into()))
+}
+
+impl Store {
+    /// Runs `f` as one atomic transaction over every table. `f` may run more
+    /// than once (on conflicts), so it must not have side effects outside `tx`.
+    pub fn transact<R>(&self, f: impl Fn(&Tx<'_>) -> TxResult<R>) -> Result<R> {
+        let trees: Vec<&sled::Tree> = Table::ALL.iter().map(|t| self.tree(*t)).collect();
+        let result = trees.as_slice().transaction(|views: &Vec<TransactionalTree>| {
+            f(&Tx {
+                trees: views.as_slice(),
+            })
+        });
+        match result {
+            Ok(r) => Ok(r),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(StorageError::Db(e)),
+        }
+    }
+}
+
+use sled::Transactional;
