@@ -1,7 +1,89 @@
-//! The `signet` command line.
+//! The `signet` command line: `serve`, `config check`, `admin ...`, `mail ingest`.
 
+mod admin;
+pub mod http;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+pub use admin::AdminArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "signet",
+    version,
+    about = "Enrollment server for code-signing certificates"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (embedded defaults unless --config is given).
+    Serve {
+        #[arg(long, env = "SIGNET_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Administer a running server through its admin API.
+    Admin(AdminArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the configuration; print it (secrets redacted) on success.
+    Check {
+        #[arg(long, env = "SIGNET_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Entry point of the `signet` binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("signet: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("signet: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, crate::error::Error> {
+    match cli.command {
+        Command::Serve { config } => {
+            let cfg = crate::config::load(config.as_deref())?;
+            // SERVE-PENDING: wired to server::run once it lands.
+            let _ = cfg;
+            Err(crate::error::Error::Command("serve: not wired yet".into()))
+        }
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => {
+            let cfg = crate::config::load(config.as_deref())?;
+            println!("configuration OK");
+            println!("{}", toml::to_string_pretty(&cfg).unwrap_or_default());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(args) => admin::run(args).await,
+    }
 }

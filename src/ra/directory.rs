@@ -77,7 +77,10 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<String, RaError> {
         ));
     }
     if v.chars().any(|c| c.is_control()) {
-        return Err(RaError::invalid(field, "must not contain control characters"));
+        return Err(RaError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(v.to_string())
 }
@@ -104,7 +107,11 @@ fn check_label(field: &str, value: &str) -> Result<String, RaError> {
 }
 
 impl Ra {
-    pub fn create_organization(&self, n: &NewOrganization, actor: &str) -> Result<Organization, RaError> {
+    pub fn create_organization(
+        &self,
+        n: &NewOrganization,
+        actor: &str,
+    ) -> Result<Organization, RaError> {
         let country = n.country.trim().to_ascii_uppercase();
         if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(RaError::invalid(
@@ -123,7 +130,11 @@ impl Ra {
             validation: n.validation.unwrap_or(Template::Ov),
             created_at: self.clock.now(),
         };
-        let ev = self.event(actor, "organization.create", json!({"id": org.id, "name": org.name}));
+        let ev = self.event(
+            actor,
+            "organization.create",
+            json!({"id": org.id, "name": org.name}),
+        );
         self.store
             .create_organization(&org, &ev)
             .map_err(RaError::from_store)?;
@@ -140,14 +151,23 @@ impl Ra {
         let org = self
             .store
             .find_organization(&n.organization)?
-            .ok_or_else(|| RaError::invalid("organization", format!("no organization {:?}", n.organization)))?;
+            .ok_or_else(|| {
+                RaError::invalid(
+                    "organization",
+                    format!("no organization {:?}", n.organization),
+                )
+            })?;
         let dept = Department {
             id: new_id("dept"),
             organization_id: org.id.clone(),
             name: check_text("name", &n.name, 64)?,
             created_at: self.clock.now(),
         };
-        let ev = self.event(actor, "department.create", json!({"id": dept.id, "organization": org.id, "name": dept.name}));
+        let ev = self.event(
+            actor,
+            "department.create",
+            json!({"id": dept.id, "organization": org.id, "name": dept.name}),
+        );
         self.store
             .create_department(&dept, &ev)
             .map_err(RaError::from_store)?;
@@ -157,7 +177,10 @@ impl Ra {
     pub fn create_profile(&self, n: &NewProfile, actor: &str) -> Result<Profile, RaError> {
         let name = check_label("name", &n.name)?;
         if n.terms_days.is_empty() {
-            return Err(RaError::invalid("terms_days", "at least one term is required"));
+            return Err(RaError::invalid(
+                "terms_days",
+                "at least one term is required",
+            ));
         }
         for t in &n.terms_days {
             if *t == 0 || i64::from(*t) > MAX_VALIDITY_DAYS {
@@ -168,7 +191,10 @@ impl Ra {
             }
         }
         if n.key_types.is_empty() {
-            return Err(RaError::invalid("key_types", "at least one key type is required"));
+            return Err(RaError::invalid(
+                "key_types",
+                "at least one key type is required",
+            ));
         }
         for k in &n.key_types {
             if !KEY_TYPES.contains(&k.as_str()) {
@@ -191,7 +217,11 @@ impl Ra {
             attestation: n.attestation.clone().unwrap_or_default(),
             created_at: self.clock.now(),
         };
-        let ev = self.event(actor, "profile.create", serde_json::to_value(&profile).unwrap_or_default());
+        let ev = self.event(
+            actor,
+            "profile.create",
+            serde_json::to_value(&profile).unwrap_or_default(),
+        );
         self.store
             .create_profile(&profile, &ev)
             .map_err(RaError::from_store)?;
@@ -211,7 +241,11 @@ impl Ra {
             label: check_label("label", &n.label)?,
             created_at: self.clock.now(),
         };
-        let ev = self.event(actor, "endpoint.create", json!({"id": ep.id, "name": ep.name, "label": ep.label}));
+        let ev = self.event(
+            actor,
+            "endpoint.create",
+            json!({"id": ep.id, "name": ep.name, "label": ep.label}),
+        );
         self.store
             .create_endpoint(&ep, &ev)
             .map_err(RaError::from_store)?;
@@ -227,21 +261,32 @@ impl Ra {
         let org = self
             .store
             .find_organization(&n.organization)?
-            .ok_or_else(|| RaError::invalid("organization", format!("no organization {:?}", n.organization)))?;
+            .ok_or_else(|| {
+                RaError::invalid(
+                    "organization",
+                    format!("no organization {:?}", n.organization),
+                )
+            })?;
         let department_id = match &n.department {
             Some(d) => Some(
                 self.store
                     .find_department(&org.id, d)?
                     .filter(|dept| dept.organization_id == org.id)
                     .ok_or_else(|| {
-                        RaError::invalid("department", format!("no department {d:?} in organization {:?}", org.name))
+                        RaError::invalid(
+                            "department",
+                            format!("no department {d:?} in organization {:?}", org.name),
+                        )
                     })?
                     .id,
             ),
             None => None,
         };
         if n.profiles.is_empty() {
-            return Err(RaError::invalid("profiles", "at least one profile is required"));
+            return Err(RaError::invalid(
+                "profiles",
+                "at least one profile is required",
+            ));
         }
         let mut profile_ids = Vec::new();
         for p in &n.profiles {
@@ -261,7 +306,11 @@ impl Ra {
             auto_approve: n.auto_approve,
             created_at: self.clock.now(),
         };
-        let ev = self.event(actor, "account.create", serde_json::to_value(&acct).unwrap_or_default());
+        let ev = self.event(
+            actor,
+            "account.create",
+            serde_json::to_value(&acct).unwrap_or_default(),
+        );
         self.store
             .create_account(&acct, &ev)
             .map_err(RaError::from_store)?;

@@ -55,7 +55,8 @@ fn key_allowed(key: &KeyKind, profile: &Profile) -> Result<(), RaError> {
                     "RSA keys must be 3072 to 8192 bits for code signing; this one has {bits}"
                 )));
             }
-            let ok = (allowed("rsa-3072") && *bits >= 3072) || (allowed("rsa-4096") && *bits >= 4096);
+            let ok =
+                (allowed("rsa-3072") && *bits >= 3072) || (allowed("rsa-4096") && *bits >= 4096);
             if !ok {
                 return Err(RaError::BadPublicKey(format!(
                     "profile {:?} does not allow RSA-{bits} keys (allowed: {})",
@@ -66,7 +67,11 @@ fn key_allowed(key: &KeyKind, profile: &Profile) -> Result<(), RaError> {
             Ok(())
         }
         KeyKind::EcP256 | KeyKind::EcP384 => {
-            let name = if *key == KeyKind::EcP256 { "ecdsa-p256" } else { "ecdsa-p384" };
+            let name = if *key == KeyKind::EcP256 {
+                "ecdsa-p256"
+            } else {
+                "ecdsa-p384"
+            };
             if allowed(name) {
                 Ok(())
             } else {
@@ -133,7 +138,11 @@ impl Ra {
             .map(EnrollmentOutcome::Issued)
     }
 
-    fn pick_profile(&self, account: &EndpointAccount, wanted: Option<&str>) -> Result<Profile, RaError> {
+    fn pick_profile(
+        &self,
+        account: &EndpointAccount,
+        wanted: Option<&str>,
+    ) -> Result<Profile, RaError> {
         match wanted {
             Some(p) => {
                 let prof = self

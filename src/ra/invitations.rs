@@ -48,17 +48,24 @@ pub fn check_email(field: &str, email: &str) -> Result<String, RaError> {
     let addr: lettre::Address = e
         .parse()
         .map_err(|_| RaError::invalid(field, format!("{e:?} is not a valid email address")))?;
-    Ok(format!("{}@{}", addr.user(), addr.domain().to_ascii_lowercase()))
+    Ok(format!(
+        "{}@{}",
+        addr.user(),
+        addr.domain().to_ascii_lowercase()
+    ))
 }
 
 impl Ra {
     /// Creates an invitation, stores it and mails the credentials to the invitee.
-    pub fn create_invitation(&self, n: &NewInvitation, actor: &str) -> Result<IssuedInvitation, RaError> {
+    pub fn create_invitation(
+        &self,
+        n: &NewInvitation,
+        actor: &str,
+    ) -> Result<IssuedInvitation, RaError> {
         let email = check_email("email", &n.email)?;
-        let account = self
-            .store
-            .find_account(&n.account)?
-            .ok_or_else(|| RaError::invalid("account", format!("no endpoint account {:?}", n.account)))?;
+        let account = self.store.find_account(&n.account)?.ok_or_else(|| {
+            RaError::invalid("account", format!("no endpoint account {:?}", n.account))
+        })?;
         let profile_id = match &n.profile {
             Some(p) => {
                 let prof = self
@@ -68,7 +75,10 @@ impl Ra {
                 if !account.profile_ids.contains(&prof.id) {
                     return Err(RaError::invalid(
                         "profile",
-                        format!("profile {:?} is not allowed for account {:?}", prof.name, account.name),
+                        format!(
+                            "profile {:?} is not allowed for account {:?}",
+                            prof.name, account.name
+                        ),
                     ));
                 }
                 Some(prof.id)

@@ -6,8 +6,8 @@
 pub mod attestation;
 mod directory;
 mod enroll;
-mod invitations;
-mod revoke;
+pub mod invitations;
+pub mod revoke;
 
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use crate::ca::{Ca, CaError};
 use crate::clock::SharedClock;
 use crate::mail::{MailError, Mailer};
 use crate::storage::model::AuditEvent;
-use crate::storage::{Store, StorageError};
+use crate::storage::{StorageError, Store};
 
 pub use directory::{NewAccount, NewDepartment, NewEndpoint, NewOrganization, NewProfile};
 pub use enroll::{EnrollmentOutcome, EnrollmentRequest};

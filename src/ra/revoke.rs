@@ -31,7 +31,12 @@ pub fn reason_code(name: &str) -> Option<u8> {
 impl Ra {
     /// Revokes `serial_hex` with an RFC 5280 reason code. Key compromise
     /// blocks the key for future requests.
-    pub fn revoke(&self, serial_hex: &str, reason_code: u8, actor: &str) -> Result<CertificateRecord, RaError> {
+    pub fn revoke(
+        &self,
+        serial_hex: &str,
+        reason_code: u8,
+        actor: &str,
+    ) -> Result<CertificateRecord, RaError> {
         if !REASON_CODES.contains(&reason_code) {
             return Err(RaError::invalid(
                 "reason",

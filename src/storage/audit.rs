@@ -4,7 +4,7 @@ use aws_lc_rs::digest;
 use time::format_description::well_known::Rfc3339;
 
 use super::model::{AuditEvent, AuditRecord};
-use super::{decode, Result, Store, StorageError, Table};
+use super::{decode, Result, StorageError, Store, Table};
 
 pub(super) const SEQ_KEY: &[u8] = b"audit_seq";
 pub(super) const HEAD_KEY: &[u8] = b"audit_head";
@@ -78,11 +78,7 @@ impl Store {
         let mut count = 0u64;
         for item in self.tree(Table::Audit).iter() {
             let (k, v) = item?;
-            let key_seq = k
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
+            let key_seq = k.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
             let rec: AuditRecord = match serde_json::from_slice(&v) {
                 Ok(r) => r,
                 Err(e) => {

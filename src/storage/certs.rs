@@ -3,7 +3,7 @@
 
 use super::model::{AuditEvent, CertRequest, CertificateRecord, RequestStatus, Revocation};
 use super::tx::reject;
-use super::{Result, Store, StorageError, Table};
+use super::{Result, StorageError, Store, Table};
 
 impl Store {
     /// Stores a request that waits for an administrator (status applied).
@@ -85,7 +85,9 @@ impl Store {
 
     /// Whether a serial has ever been reserved.
     pub fn serial_reserved(&self, serial_hex: &str) -> Result<bool> {
-        Ok(self.tree(Table::Serials).contains_key(serial_hex.as_bytes())?)
+        Ok(self
+            .tree(Table::Serials)
+            .contains_key(serial_hex.as_bytes())?)
     }
 
     pub fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>> {

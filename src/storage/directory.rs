@@ -118,7 +118,10 @@ impl Store {
         let nk = name_key(Table::Endpoints, &ep.name);
         self.transact(|tx| {
             if tx.get_raw(Table::Meta, nk.as_bytes())?.is_some() {
-                return Err(reject(format!("endpoint named {:?} already exists", ep.name)));
+                return Err(reject(format!(
+                    "endpoint named {:?} already exists",
+                    ep.name
+                )));
             }
             if tx.get_raw(Table::Meta, lk.as_bytes())?.is_some() {
                 return Err(reject(format!(

@@ -34,9 +34,9 @@ impl Store {
             let mut inv: Invitation = tx.need(Table::Invitations, "invitation", kid)?;
             match inv.state {
                 InvitationState::Revoked => return Err(reject("invitation is already revoked")),
-                InvitationState::Redeemed => {
-                    return Err(reject("invitation was already redeemed; revoke the account or certificates instead"))
-                }
+                InvitationState::Redeemed => return Err(reject(
+                    "invitation was already redeemed; revoke the account or certificates instead",
+                )),
                 InvitationState::Sent => {}
             }
             inv.state = InvitationState::Revoked;

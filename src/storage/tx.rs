@@ -2,12 +2,10 @@
 //! change can append its audit record atomically.
 
 use serde::{de::DeserializeOwned, Serialize};
-use sled::transaction::{
-    ConflictableTransactionError, TransactionError, TransactionalTree,
-};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::model::{AuditEvent, AuditRecord};
-use super::{decode, encode, Result, Store, StorageError, Table};
+use super::{decode, encode, Result, StorageError, Store, Table};
 
 /// The error type inside a transaction closure.
 pub type TxError = ConflictableTransactionError<StorageError>;
@@ -111,11 +109,13 @@ impl Store {
     /// than once (on conflicts), so it must not have side effects outside `tx`.
     pub fn transact<R>(&self, f: impl Fn(&Tx<'_>) -> TxResult<R>) -> Result<R> {
         let trees: Vec<&sled::Tree> = Table::ALL.iter().map(|t| self.tree(*t)).collect();
-        let result = trees.as_slice().transaction(|views: &Vec<TransactionalTree>| {
-            f(&Tx {
-                trees: views.as_slice(),
-            })
-        });
+        let result = trees
+            .as_slice()
+            .transaction(|views: &Vec<TransactionalTree>| {
+                f(&Tx {
+                    trees: views.as_slice(),
+                })
+            });
         match result {
             Ok(r) => Ok(r),
             Err(TransactionError::Abort(e)) => Err(e),

@@ -1,0 +1,83 @@
+//! JSON views and download formats for admin responses.
+
+use http::StatusCode;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use super::{ApiError, Reply};
+use crate::ra::Ra;
+use crate::storage::model::{CertificateRecord, Invitation};
+
+/// An invitation without its secret HMAC key.
+pub fn invitation(i: &Invitation, now: OffsetDateTime) -> Value {
+    json!({
+        "kid": i.kid,
+        "email": i.email,
+        "account_id": i.account_id,
+        "profile_id": i.profile_id,
+        "status": i.status(now),
+        "created_at": i.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "expires": i.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "redeemed_by": i.redeemed_by,
+    })
+}
+
+/// A certificate record with its computed status (and PEM chain when given).
+pub fn certificate(c: &CertificateRecord, now: OffsetDateTime, pem_chain: Option<&str>) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("der");
+        obj.insert("status".into(), json!(c.status(now)));
+        if let Some(p) = pem_chain {
+            obj.insert("pem_chain".into(), json!(p));
+        }
+    }
+    v
+}
+
+fn pem_block(der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
+}
+
+/// Leaf + issuing CA, PEM.
+pub fn chain_pem(ra: &Ra, c: &CertificateRecord) -> String {
+    let mut s = pem_block(&c.der_bytes());
+    s.push_str(&pem_block(ra.ca().issuing_cert_der()));
+    s
+}
+
+/// A certificate in one of the download formats.
+pub fn download(ra: &Ra, c: &CertificateRecord, format: &str) -> Result<Reply, ApiError> {
+    let leaf = c.der_bytes();
+    let issuing = ra.ca().issuing_cert_der();
+    let (content_type, body) = match format {
+        "pem" => (
+            "application/pem-certificate-chain",
+            pem_block(&leaf).into_bytes(),
+        ),
+        "chain" => (
+            "application/pem-certificate-chain",
+            chain_pem(ra, c).into_bytes(),
+        ),
+        "der" => ("application/pkix-cert", leaf),
+        // PKCS7-PENDING: wired once ca::pkcs7 lands.
+        "pkcs7" | "pkcs7-pem" => {
+            let _ = issuing;
+            return Err(ApiError::field(
+                "format",
+                "PKCS#7 download is not available yet",
+            ));
+        }
+        other => {
+            return Err(ApiError::field(
+                "format",
+                format!("{other:?} is not one of pem, chain, der, pkcs7, pkcs7-pem"),
+            ))
+        }
+    };
+    Ok(Reply {
+        status: StatusCode::OK,
+        content_type,
+        body,
+    })
+}
