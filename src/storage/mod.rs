@@ -8,7 +8,7 @@
 
 pub mod model;
 
-mod audit;
+pub mod audit;
 mod certs;
 mod directory;
 mod invitations;
@@ -168,19 +168,6 @@ impl Store {
         }
     }
 
-    /// Reads one record that must exist.
-    pub(crate) fn need<T: DeserializeOwned>(
-        &self,
-        table: Table,
-        kind: &'static str,
-        key: &str,
-    ) -> Result<T> {
-        self.get(table, key)?.ok_or_else(|| StorageError::NotFound {
-            kind,
-            key: key.to_string(),
-        })
-    }
-
     /// All records of a table, in key order.
     pub(crate) fn scan<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>> {
         self.scan_prefix(table, "")
@@ -221,3 +208,6 @@ pub fn new_id(prefix: &str) -> String {
     rand::rngs::OsRng.fill_bytes(&mut b);
     format!("{prefix}_{}", hex::encode(b))
 }
+
+#[cfg(test)]
+mod tests;
