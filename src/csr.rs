@@ -19,11 +19,15 @@ use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum KeyKind {
-    Rsa { bits: u32 },
+    Rsa {
+        bits: u32,
+    },
     EcP256,
     EcP384,
     /// Anything else (other curves, Ed25519, DSA ...), described for error messages.
-    Unsupported { description: String },
+    Unsupported {
+        description: String,
+    },
 }
 
 impl std::fmt::Display for KeyKind {
@@ -123,8 +127,8 @@ impl Csr {
         if der.is_empty() {
             return Err(CsrError::Der("empty input".into()));
         }
-        let (rest, req) = X509CertificationRequest::from_der(&der)
-            .map_err(|e| CsrError::Der(e.to_string()))?;
+        let (rest, req) =
+            X509CertificationRequest::from_der(&der).map_err(|e| CsrError::Der(e.to_string()))?;
         if !rest.is_empty() {
             return Err(CsrError::Der(format!(
                 "{} trailing bytes after the CertificationRequest",
@@ -381,7 +385,10 @@ fn verification_algorithm(
     }
 }
 
-fn verify_self_signature(req: &X509CertificationRequest<'_>, key: &KeyKind) -> Result<(), CsrError> {
+fn verify_self_signature(
+    req: &X509CertificationRequest<'_>,
+    key: &KeyKind,
+) -> Result<(), CsrError> {
     let alg = verification_algorithm(&req.signature_algorithm, key)?;
     if req.signature_value.unused_bits != 0 {
         return Err(CsrError::BadSignature);

@@ -7,7 +7,24 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use time::OffsetDateTime;
 
+use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
+use rcgen::{CertificateParams, KeyIdMethod, KeyPair, PublicKeyData as _};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
 use crate::clock::SharedClock;
+use crate::csr::KeyKind;
+
+mod crl;
+mod hierarchy;
+mod invariants;
+pub mod pkcs7;
+mod profile;
+mod pubkey;
+#[cfg(test)]
+mod tests;
+
+use profile::Profiles;
+use pubkey::RequestKey;
 
 /// Maximum validity of a code-signing certificate under the CS BRs (days).
 pub const MAX_VALIDITY_DAYS: i64 = 460;
@@ -136,32 +153,295 @@ pub enum CaError {
     Invariant(String),
 }
 
+/// One revoked certificate in a CRL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedEntry {
+    pub serial: Serial,
+    pub revoked_at: OffsetDateTime,
+    /// RFC 5280 CRLReason code (0 unspecified, 1 keyCompromise, ... 10 aACompromise; 7 unused).
+    /// Unspecified (0) is encoded by omitting the reasonCode entry extension.
+    pub reason_code: u8,
+}
+
 /// The issuing CA with its chain.
+///
+/// Everything that is the same for every certificate (issuer name, key
+/// identifier, the verification key, the static extensions of each template)
+/// is computed once in [`Ca::load_or_create`]; [`Ca::issue`] only builds, signs,
+/// encodes and re-checks.
 pub struct Ca {
-    _private: (),
+    algorithm: String,
+    root_der: Vec<u8>,
+    root_key: Option<KeyPair>,
+    root_issuer_params: Option<CertificateParams>,
+    issuing_der: Vec<u8>,
+    issuing_pem: String,
+    issuing_key: KeyPair,
+    /// Issuer name + key identifier of the issuing CA, as rcgen needs them.
+    issuer_params: CertificateParams,
+    issuer_subject_raw: Vec<u8>,
+    issuer_key_id: Vec<u8>,
+    signature_alg_oid: &'static str,
+    verify_key: ParsedPublicKey,
+    profiles: Profiles,
+    cfg: CaConfig,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ca")
+            .field("algorithm", &self.algorithm)
+            .field("crl_url", &self.cfg.crl_url)
+            .field("issuer_url", &self.cfg.issuer_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Issuer parameters (name and key identifier) for signing with the CA certificate `der`.
+fn issuer_params_for(facts: &hierarchy::CaCertFacts) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = facts.subject_dn.clone();
+    p.key_identifier_method = KeyIdMethod::PreSpecified(facts.key_id.clone());
+    p
+}
+
+/// aws-lc-rs verification algorithm and signature OID for an issuer key.
+fn verification_for(
+    kind: &KeyKind,
+) -> Result<(&'static dyn VerificationAlgorithm, &'static str), CaError> {
+    match kind {
+        KeyKind::EcP256 => Ok((&signature::ECDSA_P256_SHA256_ASN1, "1.2.840.10045.4.3.2")),
+        KeyKind::EcP384 => Ok((&signature::ECDSA_P384_SHA384_ASN1, "1.2.840.10045.4.3.3")),
+        KeyKind::Rsa { .. } => Ok((
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            "1.2.840.113549.1.1.11",
+        )),
+        KeyKind::Unsupported { description } => Err(CaError::Config(format!(
+            "issuing CA key type {description} is not supported"
+        ))),
+    }
 }
 
 impl Ca {
     /// Loads the CA from `dir` (the data directory's `ca/` folder), generating a
     /// development hierarchy (root + issuing CA) there on first start.
     pub fn load_or_create(dir: &Path, cfg: &CaConfig, clock: &SharedClock) -> Result<Ca, CaError> {
-        let _ = (dir, cfg, clock);
-        Err(CaError::Config("not implemented yet".into()))
+        let loaded = hierarchy::load_or_create(dir, cfg, clock.now())?;
+        let facts = hierarchy::cert_facts(&loaded.issuing_der)?;
+        let (verify_alg, signature_alg_oid) = verification_for(&facts.key_kind)?;
+        let spki_bits = {
+            use x509_parser::prelude::FromDer;
+            let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&facts.spki_der)
+                .map_err(|e| CaError::Config(format!("issuing CA public key: {e}")))?;
+            spki.subject_public_key.data.to_vec()
+        };
+        let verify_key = ParsedPublicKey::new(verify_alg, &spki_bits)
+            .map_err(|e| CaError::Config(format!("issuing CA public key: {e}")))?;
+        let algorithm = match &facts.key_kind {
+            KeyKind::EcP256 => "p256".to_string(),
+            KeyKind::EcP384 => "p384".to_string(),
+            KeyKind::Rsa { bits } => format!("rsa{bits}"),
+            KeyKind::Unsupported { description } => description.clone(),
+        };
+        let root_issuer_params = match &loaded.root_key {
+            Some(_) => Some(issuer_params_for(&hierarchy::cert_facts(&loaded.root_der)?)),
+            None => None,
+        };
+        let ca = Ca {
+            algorithm,
+            issuing_pem: pem_cert(&loaded.issuing_der),
+            root_der: loaded.root_der,
+            root_key: loaded.root_key,
+            root_issuer_params,
+            issuing_der: loaded.issuing_der,
+            issuing_key: loaded.issuing_key,
+            issuer_params: issuer_params_for(&facts),
+            issuer_subject_raw: facts.subject_raw,
+            issuer_key_id: facts.key_id,
+            signature_alg_oid,
+            verify_key,
+            profiles: Profiles::new(cfg)?,
+            cfg: cfg.clone(),
+            clock: clock.clone(),
+        };
+        ca.self_test()?;
+        Ok(ca)
+    }
+
+    /// Issues (and discards) one certificate so that a key/certificate mismatch,
+    /// an unusable issuer name or a bad URL shows at start-up, not at the first order.
+    fn self_test(&self) -> Result<(), CaError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| CaError::Signing(format!("self-test key: {e}")))?;
+        let now = self.clock.now();
+        let req = IssuanceRequest {
+            serial: Serial::random(),
+            subject: SubjectInfo {
+                common_name: "Signet CA self-test".into(),
+                organization: "Signet".into(),
+                organizational_unit: None,
+                locality: None,
+                state: None,
+                country: "US".into(),
+            },
+            email: "self-test@signet.invalid".into(),
+            spki_der: key.subject_public_key_info(),
+            template: Template::Ov,
+            not_before: now,
+            not_after: now + time::Duration::days(1),
+        };
+        self.issue(&req)
+            .map_err(|e| CaError::Config(format!("CA self-test issuance failed: {e}")))?;
+        Ok(())
     }
 
     /// Signs a code-signing certificate and returns its DER after checking invariants.
     pub fn issue(&self, req: &IssuanceRequest) -> Result<Vec<u8>, CaError> {
-        let _ = req;
-        Err(CaError::Signing("not implemented yet".into()))
+        let key = RequestKey::from_spki_der(&req.spki_der)?;
+        let params = self.profiles.params_for(req, key.key_bits())?;
+        let issuer = rcgen::Issuer::from_params(&self.issuer_params, &self.issuing_key);
+        let cert = params
+            .signed_by(&key, &issuer)
+            .map_err(|e| CaError::Signing(e.to_string()))?;
+        let der: Vec<u8> = cert.der().to_vec();
+        invariants::check(&der, req, &self.expectations())?;
+        Ok(der)
+    }
+
+    fn expectations(&self) -> invariants::Expectations<'_> {
+        invariants::Expectations {
+            issuer_subject_raw: &self.issuer_subject_raw,
+            issuer_key_id: &self.issuer_key_id,
+            signature_alg_oid: self.signature_alg_oid,
+            crl_url: &self.cfg.crl_url,
+            issuer_url: &self.cfg.issuer_url,
+            verify_key: &self.verify_key,
+        }
     }
 
     /// DER of the issuing CA certificate.
     pub fn issuing_cert_der(&self) -> &[u8] {
-        &[]
+        &self.issuing_der
     }
 
-    /// DER of the root certificate (trust anchor).
-    pub fn root_cert_der(&self) -> &[u8] {
-        &[]
+    /// PEM of the issuing CA certificate.
+    pub fn issuing_cert_pem(&self) -> &str {
+        &self.issuing_pem
     }
+
+    /// DER of the root certificate (trust anchor). Without a configured
+    /// `ca.root_cert_file`, an external issuing CA is its own trust anchor.
+    pub fn root_cert_der(&self) -> &[u8] {
+        &self.root_der
+    }
+
+    /// PEM of the root certificate.
+    pub fn root_cert_pem(&self) -> String {
+        pem_cert(&self.root_der)
+    }
+
+    /// The issuing key's algorithm: "p256", "p384" or "rsa<bits>".
+    pub fn algorithm(&self) -> &str {
+        &self.algorithm
+    }
+
+    /// The CRL distribution point URL placed in issued certificates.
+    pub fn crl_url(&self) -> &str {
+        &self.cfg.crl_url
+    }
+
+    /// The leaf followed by the issuing CA certificate, both PEM (the ACME default download).
+    pub fn chain_pem(&self, leaf_der: &[u8]) -> String {
+        let mut s = pem_cert(leaf_der);
+        s.push_str(&self.issuing_pem);
+        s
+    }
+
+    /// Signs `msg` with the issuing CA key exactly as certificate signing does
+    /// (the benchmark's raw-signature baseline).
+    pub fn sign_raw(&self, msg: &[u8]) -> Result<Vec<u8>, CaError> {
+        use rcgen::SigningKey as _;
+        self.issuing_key
+            .sign(msg)
+            .map_err(|e| CaError::Signing(e.to_string()))
+    }
+
+    /// A TLS server certificate (fresh P-256 key, serverAuth) for the HTTPS listener.
+    ///
+    /// Signed by the development root when its key is available (the issuing CA
+    /// is restricted to codeSigning by its EKU, which TLS clients enforce on the
+    /// chain), otherwise by the issuing CA. The returned chain is what the
+    /// server presents; clients trust [`Ca::root_cert_der`].
+    pub fn tls_server_identity(
+        &self,
+        dns_names: &[String],
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), CaError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| CaError::Signing(format!("TLS key: {e}")))?;
+        let names: Vec<String> = if dns_names.is_empty() {
+            vec!["localhost".to_string()]
+        } else {
+            dns_names.to_vec()
+        };
+        let mut p = CertificateParams::new(names.clone())
+            .map_err(|e| CaError::InvalidRequest(format!("TLS server names: {e}")))?;
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(
+            rcgen::DnType::OrganizationName,
+            self.cfg.organization.clone(),
+        );
+        dn.push(rcgen::DnType::CommonName, names[0].clone());
+        p.distinguished_name = dn;
+        p.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        p.use_authority_key_identifier_extension = true;
+        p.serial_number = Some(rcgen::SerialNumber::from_slice(&Serial::random().0));
+        let now = self.clock.now();
+        p.not_before = now - time::Duration::hours(1);
+        p.not_after = now + time::Duration::days(365);
+        let (cert, chain_tail) = match (&self.root_key, &self.root_issuer_params) {
+            (Some(root_key), Some(root_params)) => {
+                let issuer = rcgen::Issuer::from_params(root_params, root_key);
+                (p.signed_by(&key, &issuer), None)
+            }
+            _ => {
+                let issuer = rcgen::Issuer::from_params(&self.issuer_params, &self.issuing_key);
+                (p.signed_by(&key, &issuer), Some(self.issuing_der.clone()))
+            }
+        };
+        let cert = cert.map_err(|e| CaError::Signing(format!("TLS certificate: {e}")))?;
+        let mut chain = vec![cert.der().clone()];
+        if let Some(tail) = chain_tail {
+            chain.push(CertificateDer::from(tail));
+        }
+        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        Ok((chain, key_der))
+    }
+
+    /// Signs an RFC 5280 v2 CRL over `entries` with the issuing CA key
+    /// (authorityKeyIdentifier, cRLNumber, reasonCode entry extensions).
+    pub fn sign_crl(
+        &self,
+        entries: &[RevokedEntry],
+        crl_number: u64,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<Vec<u8>, CaError> {
+        crl::sign(
+            &self.issuer_params,
+            &self.issuing_key,
+            entries,
+            crl_number,
+            this_update,
+            next_update,
+        )
+    }
+}
+
+pub(crate) fn pem_cert(der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new("CERTIFICATE", der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }

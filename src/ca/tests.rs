@@ -1,0 +1,836 @@
+//! CA core tests. External tools (openssl, osslsigncode, pkilint) are required:
+//! a missing tool FAILS the test with a hint to run scripts/install-test-deps.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use rcgen::PublicKeyData as _;
+use time::{Duration, OffsetDateTime};
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::*;
+use crate::csr::Csr;
+
+const INSTALL_HINT: &str = "run scripts/install-test-deps";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    ca: Ca,
+}
+
+fn cfg(alg: &str) -> CaConfig {
+    CaConfig {
+        algorithm: alg.into(),
+        crl_url: "http://ca.signet.test/crl/issuing.crl".into(),
+        issuer_url: "http://ca.signet.test/ca/issuing.cer".into(),
+        ..CaConfig::default()
+    }
+}
+
+fn make_fixture(alg: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::load_or_create(&dir.path().join("ca"), &cfg(alg), &crate::clock::system())
+        .unwrap_or_else(|e| panic!("dev CA {alg}: {e}"));
+    Fixture { dir, ca }
+}
+
+/// One development CA per algorithm per test binary (RSA-4096 key generation is slow).
+fn fixture(alg: &str) -> &'static Fixture {
+    static P256: OnceLock<Fixture> = OnceLock::new();
+    static P384: OnceLock<Fixture> = OnceLock::new();
+    static RSA: OnceLock<Fixture> = OnceLock::new();
+    match alg {
+        "p256" => P256.get_or_init(|| make_fixture("p256")),
+        "p384" => P384.get_or_init(|| make_fixture("p384")),
+        "rsa4096" => RSA.get_or_init(|| make_fixture("rsa4096")),
+        other => panic!("no fixture {other}"),
+    }
+}
+
+fn tool(name: &str) -> Command {
+    let path = ["/usr/bin", "/usr/local/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name));
+    Command::new(path)
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let desc = format!("{cmd:?}");
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {desc}: {e} ({INSTALL_HINT})"))
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let desc = format!("{cmd:?}");
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{desc} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Output {
+    run_ok(tool("openssl").args(args).current_dir(dir))
+}
+
+/// An openssl-generated key (`genpkey` arguments) and CSR, parsed by [`Csr::parse`].
+fn openssl_csr(dir: &Path, name: &str, genpkey: &[&str], extra_req: &[&str]) -> Csr {
+    let key = format!("{name}.key");
+    let csr = format!("{name}.csr");
+    let mut args = vec!["genpkey"];
+    args.extend_from_slice(genpkey);
+    args.extend_from_slice(&["-out", &key]);
+    openssl(dir, &args);
+    let mut req = vec![
+        "req", "-new", "-key", &key, "-subj", "/CN=requested/O=Requested Org", "-out", &csr,
+    ];
+    req.extend_from_slice(extra_req);
+    openssl(dir, &req);
+    let pem = std::fs::read(dir.join(&csr)).unwrap();
+    Csr::parse(&pem).unwrap_or_else(|e| panic!("parse {name}: {e}"))
+}
+
+fn subject() -> SubjectInfo {
+    SubjectInfo {
+        common_name: "Jane Builder".into(),
+        organization: "Example Widgets GmbH".into(),
+        organizational_unit: Some("Release Engineering".into()),
+        locality: Some("München".into()),
+        state: Some("Bayern".into()),
+        country: "DE".into(),
+    }
+}
+
+fn request(spki_der: Vec<u8>, template: Template, days: i64) -> IssuanceRequest {
+    let now = OffsetDateTime::now_utc();
+    IssuanceRequest {
+        serial: Serial::random(),
+        subject: subject(),
+        email: "jane@example.com".into(),
+        spki_der,
+        template,
+        not_before: now - Duration::minutes(5),
+        not_after: now - Duration::minutes(5) + Duration::days(days),
+    }
+}
+
+fn p256_spki() -> Vec<u8> {
+    rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .unwrap()
+        .subject_public_key_info()
+}
+
+/// Writes root, issuing and leaf PEMs into `dir` and runs `openssl verify`.
+fn openssl_verify(ca: &Ca, dir: &Path, leaf: &[u8]) {
+    std::fs::write(dir.join("root.pem"), ca.root_cert_pem()).unwrap();
+    std::fs::write(dir.join("issuing.pem"), ca.issuing_cert_pem()).unwrap();
+    std::fs::write(dir.join("leaf.pem"), pem_cert(leaf)).unwrap();
+    let out = openssl(
+        dir,
+        &[
+            "verify", "-x509_strict", "-CAfile", "root.pem", "-untrusted", "issuing.pem",
+            "leaf.pem",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("leaf.pem: OK"));
+}
+
+#[test]
+fn issue_for_openssl_rsa3072_and_p256_csrs_verifies_with_openssl() {
+    let fx = fixture("p384");
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = openssl_csr(
+        dir.path(),
+        "rsa",
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+        &[],
+    );
+    assert_eq!(rsa.key, crate::csr::KeyKind::Rsa { bits: 3072 });
+    let ec = openssl_csr(
+        dir.path(),
+        "ec",
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        &[],
+    );
+    assert_eq!(ec.key, crate::csr::KeyKind::EcP256);
+    for csr in [rsa, ec] {
+        let req = request(csr.spki_der.clone(), Template::Ov, 365);
+        let der = fx.ca.issue(&req).unwrap();
+        openssl_verify(&fx.ca, dir.path(), &der);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        assert_eq!(cert.public_key().raw, csr.spki_der.as_slice());
+    }
+}
+
+#[test]
+fn each_algorithm_issues_verifiable_certificates() {
+    for alg in ["p256", "p384", "rsa4096"] {
+        let fx = fixture(alg);
+        assert_eq!(fx.ca.algorithm(), alg);
+        let dir = tempfile::tempdir().unwrap();
+        let der = fx
+            .ca
+            .issue(&request(p256_spki(), Template::Ev, 460))
+            .unwrap();
+        openssl_verify(&fx.ca, dir.path(), &der);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let expected_sig = match alg {
+            "p256" => "1.2.840.10045.4.3.2",
+            "p384" => "1.2.840.10045.4.3.3",
+            _ => "1.2.840.113549.1.1.11",
+        };
+        assert_eq!(cert.signature_algorithm.algorithm.to_id_string(), expected_sig);
+        assert!(fx.dir.path().join("ca/issuing.key.pem").exists());
+    }
+}
+
+/// Every extension, checked independently of the invariant module.
+#[test]
+fn issued_certificate_has_exactly_the_code_signing_profile() {
+    let fx = fixture("p256");
+    for (template, policy) in [(Template::Ov, "2.23.140.1.4.1"), (Template::Ev, "2.23.140.1.3")] {
+        let spki = p256_spki();
+        let req = request(spki.clone(), template, 365);
+        let der = fx.ca.issue(&req).unwrap();
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let (_, issuing) = X509Certificate::from_der(fx.ca.issuing_cert_der()).unwrap();
+
+        assert_eq!(cert.version(), x509_parser::x509::X509Version::V3);
+        assert_eq!(cert.raw_serial(), req.serial.0.as_slice());
+        assert_eq!(cert.issuer().as_raw(), issuing.subject().as_raw());
+        assert_eq!(
+            cert.subject().to_string(),
+            "C=DE, ST=Bayern, L=München, O=Example Widgets GmbH, OU=Release Engineering, CN=Jane Builder"
+        );
+        assert_eq!(
+            cert.validity().not_before.timestamp(),
+            req.not_before.unix_timestamp()
+        );
+        assert_eq!(
+            cert.validity().not_after.timestamp(),
+            req.not_after.unix_timestamp()
+        );
+        assert_eq!(cert.public_key().raw, spki.as_slice());
+
+        let mut oids: Vec<String> = Vec::new();
+        for ext in cert.extensions() {
+            oids.push(ext.oid.to_id_string());
+            match ext.parsed_extension() {
+                ParsedExtension::KeyUsage(ku) => {
+                    assert!(ext.critical, "KU critical");
+                    assert_eq!(ku.flags, 1, "digitalSignature only");
+                    // BIT STRING with one bit: 03 02 07 80
+                    assert_eq!(ext.value, &[0x03, 0x02, 0x07, 0x80]);
+                }
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    assert!(!ext.critical);
+                    assert!(eku.code_signing && !eku.any && !eku.server_auth && !eku.client_auth);
+                    assert!(eku.other.is_empty());
+                }
+                ParsedExtension::CertificatePolicies(p) => {
+                    assert_eq!(p.len(), 1);
+                    assert_eq!(p[0].policy_id.to_id_string(), policy);
+                    assert!(p[0].policy_qualifiers.is_none());
+                }
+                ParsedExtension::CRLDistributionPoints(cdp) => {
+                    assert_eq!(cdp.points.len(), 1);
+                    match &cdp.points[0].distribution_point {
+                        Some(DistributionPointName::FullName(names)) => {
+                            assert_eq!(names.len(), 1);
+                            assert!(
+                                matches!(names[0], GeneralName::URI(u) if u == "http://ca.signet.test/crl/issuing.crl")
+                            );
+                        }
+                        other => panic!("CDP {other:?}"),
+                    }
+                }
+                ParsedExtension::AuthorityInfoAccess(aia) => {
+                    assert_eq!(aia.accessdescs.len(), 1);
+                    assert_eq!(
+                        aia.accessdescs[0].access_method.to_id_string(),
+                        "1.3.6.1.5.5.7.48.2"
+                    );
+                    assert!(matches!(
+                        aia.accessdescs[0].access_location,
+                        GeneralName::URI("http://ca.signet.test/ca/issuing.cer")
+                    ));
+                }
+                ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                    let issuing_ski = issuing
+                        .extensions()
+                        .iter()
+                        .find_map(|e| match e.parsed_extension() {
+                            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0),
+                            _ => None,
+                        })
+                        .unwrap();
+                    assert_eq!(aki.key_identifier.as_ref().unwrap().0, issuing_ski);
+                }
+                ParsedExtension::SubjectKeyIdentifier(ski) => {
+                    let digest = aws_lc_rs::digest::digest(
+                        &aws_lc_rs::digest::SHA256,
+                        &cert.public_key().subject_public_key.data,
+                    );
+                    assert_eq!(ski.0, &digest.as_ref()[..20]);
+                }
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    assert_eq!(san.general_names.len(), 1);
+                    assert!(matches!(
+                        san.general_names[0],
+                        GeneralName::RFC822Name("jane@example.com")
+                    ));
+                }
+                other => panic!("unexpected extension {other:?}"),
+            }
+        }
+        oids.sort();
+        assert_eq!(
+            oids,
+            [
+                "1.3.6.1.5.5.7.1.1",
+                "2.5.29.14",
+                "2.5.29.15",
+                "2.5.29.17",
+                "2.5.29.31",
+                "2.5.29.32",
+                "2.5.29.35",
+                "2.5.29.37"
+            ],
+            "no basicConstraints, nothing else"
+        );
+        // The signature verifies with the issuing CA's public key (x509-parser, aws-lc).
+        cert.verify_signature(Some(issuing.public_key())).unwrap();
+    }
+}
+
+#[test]
+fn csr_requested_extensions_are_never_copied() {
+    let fx = fixture("p256");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let mut p = rcgen::CertificateParams::new(vec![
+        "evil.example.com".to_string(),
+        "*.example.org".to_string(),
+    ])
+    .unwrap();
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "I am a CA");
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    p.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    p.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::Any,
+    ];
+    p.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 4, 1, 99999, 1],
+        vec![0x04, 0x02, 0xde, 0xad],
+    )];
+    let csr_der = p.serialize_request(&key).unwrap().der().to_vec();
+    let csr = Csr::parse(&csr_der).unwrap();
+    assert!(csr.requested_extensions.len() >= 5, "{:?}", csr.requested_extensions);
+
+    let der = fx
+        .ca
+        .issue(&request(csr.spki_der.clone(), Template::Ov, 30))
+        .unwrap();
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    assert_eq!(cert.public_key().raw, csr.spki_der.as_slice());
+    assert_eq!(cert.public_key().raw, key.subject_public_key_info().as_slice());
+    assert!(cert.basic_constraints().unwrap().is_none());
+    let eku = cert.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.code_signing && !eku.server_auth && !eku.any);
+    let san = cert.subject_alternative_name().unwrap().unwrap().value;
+    assert_eq!(san.general_names.len(), 1);
+    assert!(!cert.subject().to_string().contains("I am a CA"));
+    for ext in cert.extensions() {
+        assert_ne!(ext.oid.to_id_string(), "1.3.6.1.4.1.99999.1");
+    }
+    let ku = cert.key_usage().unwrap().unwrap().value;
+    assert!(!ku.key_cert_sign());
+}
+
+#[test]
+fn validity_is_capped_and_must_be_positive() {
+    let fx = fixture("p256");
+    let ok = request(p256_spki(), Template::Ov, MAX_VALIDITY_DAYS);
+    fx.ca.issue(&ok).unwrap();
+
+    let mut too_long = request(p256_spki(), Template::Ov, MAX_VALIDITY_DAYS);
+    too_long.not_after += Duration::seconds(1);
+    assert!(matches!(
+        fx.ca.issue(&too_long),
+        Err(CaError::InvalidRequest(m)) if m.contains("460")
+    ));
+    let long = request(p256_spki(), Template::Ov, 825);
+    assert!(matches!(fx.ca.issue(&long), Err(CaError::InvalidRequest(_))));
+
+    let mut empty = request(p256_spki(), Template::Ov, 1);
+    empty.not_after = empty.not_before;
+    assert!(matches!(fx.ca.issue(&empty), Err(CaError::InvalidRequest(_))));
+    let mut backwards = request(p256_spki(), Template::Ov, 1);
+    backwards.not_after = backwards.not_before - Duration::days(1);
+    assert!(matches!(fx.ca.issue(&backwards), Err(CaError::InvalidRequest(_))));
+}
+
+#[test]
+fn bad_requests_are_refused_precisely() {
+    let fx = fixture("p256");
+    let mut r = request(p256_spki(), Template::Ov, 10);
+    r.spki_der = vec![0x30, 0x03, 0x02, 0x01, 0x00];
+    assert!(matches!(fx.ca.issue(&r), Err(CaError::InvalidRequest(_))));
+
+    let weak = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .unwrap();
+    let r = request(weak.subject_public_key_info(), Template::Ov, 10);
+    assert!(matches!(fx.ca.issue(&r), Err(CaError::InvalidRequest(m)) if m.contains("3072")));
+
+    let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let r = request(ed.subject_public_key_info(), Template::Ov, 10);
+    assert!(matches!(fx.ca.issue(&r), Err(CaError::InvalidRequest(m)) if m.contains("Ed25519")));
+
+    let mut r = request(p256_spki(), Template::Ov, 10);
+    r.subject.country = "Germany".into();
+    assert!(matches!(fx.ca.issue(&r), Err(CaError::InvalidRequest(m)) if m.contains("country")));
+
+    let mut r = request(p256_spki(), Template::Ov, 10);
+    r.subject.common_name = "x".repeat(65);
+    assert!(matches!(fx.ca.issue(&r), Err(CaError::InvalidRequest(m)) if m.contains("commonName")));
+
+    let mut r = request(p256_spki(), Template::Ov, 10);
+    r.email = "jäne@example.com".into();
+    assert!(matches!(fx.ca.issue(&r), Err(CaError::InvalidRequest(m)) if m.contains("email")));
+}
+
+#[test]
+fn invariant_check_catches_mismatches() {
+    let fx = fixture("p256");
+    let other = fixture("p384");
+    let req = request(p256_spki(), Template::Ov, 30);
+    let der = fx.ca.issue(&req).unwrap();
+    let exp = fx.ca.expectations();
+    invariants::check(&der, &req, &exp).unwrap();
+
+    let mut r = req.clone();
+    r.serial = Serial::random();
+    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("serial")));
+    let mut r = req.clone();
+    r.template = Template::Ev;
+    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("certificatePolicies")));
+    let mut r = req.clone();
+    r.email = "other@example.com".into();
+    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("subjectAltName")));
+    let mut r = req.clone();
+    r.spki_der = p256_spki();
+    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("subjectPublicKeyInfo")));
+    let mut r = req.clone();
+    r.not_after -= Duration::days(1);
+    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("validity")));
+    let mut r = req.clone();
+    r.subject.organization = "Other".into();
+    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("subject")));
+
+    // A certificate from another issuer is refused.
+    let foreign = other.ca.issue(&req).unwrap();
+    assert!(matches!(invariants::check(&foreign, &req, &exp), Err(CaError::Invariant(_))));
+
+    // A flipped signature bit is refused.
+    let mut bad = der.clone();
+    let last = bad.len() - 3;
+    bad[last] ^= 0x01;
+    assert!(matches!(invariants::check(&bad, &req, &exp), Err(CaError::Invariant(_))));
+
+    // A server certificate (wrong EKU, DNS SAN) from the same issuer is refused.
+    let tls = {
+        let mut p = rcgen::CertificateParams::new(vec!["x.example".to_string()]).unwrap();
+        p.distinguished_name = profile::subject_dn(&req.subject).unwrap();
+        p.serial_number = Some(rcgen::SerialNumber::from_slice(&req.serial.0));
+        p.not_before = profile::checked_validity(&req).unwrap().0;
+        p.not_after = profile::checked_validity(&req).unwrap().1;
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let key = pubkey::RequestKey::from_spki_der(&req.spki_der).unwrap();
+        let issuer = rcgen::Issuer::from_params(&fx.ca.issuer_params, &fx.ca.issuing_key);
+        p.signed_by(&key, &issuer).unwrap().der().to_vec()
+    };
+    assert!(matches!(invariants::check(&tls, &req, &exp), Err(CaError::Invariant(_))));
+}
+
+#[test]
+fn restart_reuses_the_same_hierarchy() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    let clock = crate::clock::system();
+    let first = Ca::load_or_create(&ca_dir, &cfg("p256"), &clock).unwrap();
+    let second = Ca::load_or_create(&ca_dir, &cfg("p256"), &clock).unwrap();
+    assert_eq!(first.issuing_cert_der(), second.issuing_cert_der());
+    assert_eq!(first.root_cert_der(), second.root_cert_der());
+    // Certificates from the restarted CA chain to the same root.
+    let der = second.issue(&request(p256_spki(), Template::Ov, 10)).unwrap();
+    openssl_verify(&first, dir.path(), &der);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for key in [hierarchy::ROOT_KEY, hierarchy::ISSUING_KEY] {
+            let mode = std::fs::metadata(ca_dir.join(key)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{key}");
+        }
+    }
+
+    // Another algorithm over an existing CA is a configuration error.
+    let err = Ca::load_or_create(&ca_dir, &cfg("p384"), &clock).unwrap_err();
+    assert!(matches!(&err, CaError::Config(m) if m.contains("ca.algorithm")), "{err}");
+
+    // An incomplete directory is reported, not silently replaced.
+    std::fs::remove_file(ca_dir.join(hierarchy::ROOT_KEY)).unwrap();
+    let err = Ca::load_or_create(&ca_dir, &cfg("p256"), &clock).unwrap_err();
+    assert!(matches!(&err, CaError::Io(m) if m.contains("root.key.pem")), "{err}");
+}
+
+#[test]
+fn dev_ca_validity_comes_from_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = OffsetDateTime::from_unix_timestamp(1_900_000_000).unwrap();
+    let clock: crate::clock::SharedClock = std::sync::Arc::new(crate::clock::FakeClock::new(start));
+    let ca = Ca::load_or_create(dir.path(), &cfg("p256"), &clock).unwrap();
+    for (der, years) in [(ca.root_cert_der(), 20), (ca.issuing_cert_der(), 10)] {
+        let (_, cert) = X509Certificate::from_der(der).unwrap();
+        let nb = cert.validity().not_before.to_datetime();
+        let na = cert.validity().not_after.to_datetime();
+        assert!(nb <= start && start - nb <= Duration::hours(1));
+        let span_years = (na - start).whole_days() / 365;
+        assert_eq!(span_years, years);
+    }
+}
+
+#[test]
+fn unknown_algorithm_is_a_config_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Ca::load_or_create(dir.path(), &cfg("ed25519"), &crate::clock::system())
+        .unwrap_err();
+    assert!(matches!(&err, CaError::Config(m) if m.contains("ca.algorithm")), "{err}");
+    assert!(!dir.path().join(hierarchy::ROOT_CERT).exists());
+}
+
+#[test]
+fn external_issuer_files_are_loaded() {
+    let fx = fixture("p256");
+    let ca_dir = fx.dir.path().join("ca");
+    let mut c = cfg("p384"); // ignored for an external issuer
+    c.issuer_cert_file = Some(ca_dir.join("issuing.pem").display().to_string());
+    c.issuer_key_file = Some(ca_dir.join("issuing.key.pem").display().to_string());
+    c.root_cert_file = Some(ca_dir.join("root.pem").display().to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let ext = Ca::load_or_create(dir.path(), &c, &crate::clock::system()).unwrap();
+    assert_eq!(ext.issuing_cert_der(), fx.ca.issuing_cert_der());
+    assert_eq!(ext.root_cert_der(), fx.ca.root_cert_der());
+    assert_eq!(ext.algorithm(), "p256");
+    let der = ext.issue(&request(p256_spki(), Template::Ov, 10)).unwrap();
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no dev CA generated");
+    let verify_dir = tempfile::tempdir().unwrap();
+    openssl_verify(&fx.ca, verify_dir.path(), &der);
+
+    // Mismatched key.
+    c.issuer_key_file = Some(ca_dir.join("root.key.pem").display().to_string());
+    let err = Ca::load_or_create(dir.path(), &c, &crate::clock::system()).unwrap_err();
+    assert!(matches!(&err, CaError::Config(m) if m.contains("does not hold")), "{err}");
+    // Half-configured.
+    c.issuer_key_file = None;
+    let err = Ca::load_or_create(dir.path(), &c, &crate::clock::system()).unwrap_err();
+    assert!(matches!(&err, CaError::Config(m) if m.contains("ca.issuer_key_file")), "{err}");
+}
+
+#[test]
+fn chain_pem_is_leaf_then_issuing() {
+    let fx = fixture("p256");
+    let der = fx.ca.issue(&request(p256_spki(), Template::Ov, 10)).unwrap();
+    let pem = fx.ca.chain_pem(&der);
+    let blocks = ::pem::parse_many(&pem).unwrap();
+    assert_eq!(blocks.len(), 2);
+    assert_eq!(blocks[0].contents(), der.as_slice());
+    assert_eq!(blocks[1].contents(), fx.ca.issuing_cert_der());
+}
+
+#[test]
+fn tls_server_identity_verifies_for_server_auth() {
+    let fx = fixture("p256");
+    let (chain, key) = fx
+        .ca
+        .tls_server_identity(&["localhost".into(), "127.0.0.1".into()])
+        .unwrap();
+    assert!(matches!(key, rustls_pki_types::PrivateKeyDer::Pkcs8(_)));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.pem"), fx.ca.root_cert_pem()).unwrap();
+    std::fs::write(dir.path().join("server.pem"), pem_cert(&chain[0])).unwrap();
+    let out = openssl(
+        dir.path(),
+        &[
+            "verify", "-purpose", "sslserver", "-verify_hostname", "localhost", "-CAfile",
+            "root.pem", "server.pem",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+    openssl(
+        dir.path(),
+        &["verify", "-purpose", "sslserver", "-verify_ip", "127.0.0.1", "-CAfile", "root.pem", "server.pem"],
+    );
+}
+
+#[test]
+fn crl_is_signed_with_number_aki_and_reasons() {
+    let fx = fixture("p256");
+    let now = OffsetDateTime::now_utc();
+    let entries = vec![
+        RevokedEntry {
+            serial: Serial::random(),
+            revoked_at: now - Duration::hours(2),
+            reason_code: 1,
+        },
+        RevokedEntry {
+            serial: Serial::random(),
+            revoked_at: now - Duration::hours(1),
+            reason_code: 0,
+        },
+    ];
+    let der = fx
+        .ca
+        .sign_crl(&entries, 42, now, now + Duration::days(7))
+        .unwrap();
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
+    let (_, issuing) = X509Certificate::from_der(fx.ca.issuing_cert_der()).unwrap();
+    crl.verify_signature(issuing.public_key()).unwrap();
+    assert_eq!(crl.issuer().as_raw(), issuing.subject().as_raw());
+    assert_eq!(crl.crl_number().unwrap().to_string(), "42");
+    let revoked: Vec<_> = crl.iter_revoked_certificates().collect();
+    assert_eq!(revoked.len(), 2);
+    assert_eq!(revoked[0].raw_serial(), entries[0].serial.0.as_slice());
+    assert_eq!(revoked[0].reason_code().map(|r| r.1 .0), Some(1));
+    assert!(revoked[1].reason_code().is_none(), "unspecified is omitted");
+    let has_aki = crl
+        .extensions()
+        .iter()
+        .any(|e| matches!(e.parsed_extension(), ParsedExtension::AuthorityKeyIdentifier(_)));
+    assert!(has_aki);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("issuing.pem"), fx.ca.issuing_cert_pem()).unwrap();
+    std::fs::write(dir.path().join("crl.der"), &der).unwrap();
+    openssl(
+        dir.path(),
+        &["crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "issuing.pem", "-noout"],
+    );
+
+    assert!(matches!(
+        fx.ca.sign_crl(&[RevokedEntry { reason_code: 7, ..entries[0].clone() }], 1, now, now + Duration::days(1)),
+        Err(CaError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        fx.ca.sign_crl(&[], 1, now, now),
+        Err(CaError::InvalidRequest(_))
+    ));
+}
+
+/// A minimal valid PE32 executable (one .text section returning 0).
+fn tiny_pe32() -> Vec<u8> {
+    const FILE_ALIGN: u32 = 0x200;
+    const SECT_ALIGN: u32 = 0x1000;
+    let mut f = vec![0u8; 0x80];
+    f[0..2].copy_from_slice(b"MZ");
+    f[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+    f.extend_from_slice(b"PE\0\0");
+    let le16 = |v: &mut Vec<u8>, x: u16| v.extend_from_slice(&x.to_le_bytes());
+    let le32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&x.to_le_bytes());
+    // COFF header
+    le16(&mut f, 0x014c); // i386
+    le16(&mut f, 1); // sections
+    le32(&mut f, 0); // timestamp
+    le32(&mut f, 0);
+    le32(&mut f, 0);
+    le16(&mut f, 0xe0); // optional header size
+    le16(&mut f, 0x0102); // executable, 32-bit
+    // Optional header (PE32)
+    let opt_start = f.len();
+    le16(&mut f, 0x010b);
+    f.extend_from_slice(&[14, 0]); // linker version
+    le32(&mut f, FILE_ALIGN); // size of code
+    le32(&mut f, 0);
+    le32(&mut f, 0);
+    le32(&mut f, SECT_ALIGN); // entry point
+    le32(&mut f, SECT_ALIGN); // base of code
+    le32(&mut f, SECT_ALIGN); // base of data
+    le32(&mut f, 0x0040_0000); // image base
+    le32(&mut f, SECT_ALIGN);
+    le32(&mut f, FILE_ALIGN);
+    for v in [6u16, 0, 0, 0, 6, 0] {
+        le16(&mut f, v);
+    }
+    le32(&mut f, 0); // win32 version
+    le32(&mut f, 2 * SECT_ALIGN); // size of image
+    le32(&mut f, FILE_ALIGN); // size of headers
+    le32(&mut f, 0); // checksum
+    le16(&mut f, 3); // console subsystem
+    le16(&mut f, 0x8540); // dll characteristics
+    for v in [0x0010_0000u32, 0x1000, 0x0010_0000, 0x1000, 0, 16] {
+        le32(&mut f, v);
+    }
+    f.extend_from_slice(&[0u8; 16 * 8]); // data directories
+    assert_eq!(f.len() - opt_start, 0xe0);
+    // Section table
+    let code = [0x31u8, 0xc0, 0xc3]; // xor eax,eax; ret
+    f.extend_from_slice(b".text\0\0\0");
+    for v in [code.len() as u32, SECT_ALIGN, FILE_ALIGN, FILE_ALIGN, 0, 0] {
+        le32(&mut f, v);
+    }
+    le16(&mut f, 0);
+    le16(&mut f, 0);
+    le32(&mut f, 0x6000_0020);
+    f.resize(FILE_ALIGN as usize, 0);
+    f.extend_from_slice(&code);
+    f.resize(2 * FILE_ALIGN as usize, 0);
+    f
+}
+
+#[test]
+fn osslsigncode_accepts_a_pe_signed_with_an_issued_certificate() {
+    let fx = fixture("p384");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let csr = openssl_csr(
+        d,
+        "signer",
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        &[],
+    );
+    let der = fx.ca.issue(&request(csr.spki_der, Template::Ev, 365)).unwrap();
+    std::fs::write(d.join("chain.pem"), fx.ca.chain_pem(&der)).unwrap();
+    std::fs::write(d.join("root.pem"), fx.ca.root_cert_pem()).unwrap();
+    std::fs::write(d.join("app.exe"), tiny_pe32()).unwrap();
+    let sign = |certs: &str, out: &str| {
+        run_ok(tool("osslsigncode").current_dir(d).args([
+            "sign", "-certs", certs, "-key", "signer.key", "-n", "Signet test", "-in", "app.exe",
+            "-out", out,
+        ]))
+    };
+    sign("chain.pem", "signed.exe");
+    // The certificate's CRL distribution point is not reachable here: hand
+    // osslsigncode the CRL the CA signs instead.
+    let now = OffsetDateTime::now_utc();
+    let write_crl = |entries: &[RevokedEntry], name: &str| {
+        let crl = fx.ca.sign_crl(entries, 1, now, now + Duration::days(1)).unwrap();
+        let pem = ::pem::encode(&::pem::Pem::new("X509 CRL", crl));
+        std::fs::write(d.join(name), pem).unwrap();
+    };
+    write_crl(&[], "empty.crl");
+    let verify = |file: &str, crl: &str| {
+        let out = run(tool("osslsigncode").current_dir(d).args([
+            "verify", "-CAfile", "root.pem", "-CRLfile", crl, "-in", file,
+        ]));
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = verify("signed.exe", "empty.crl");
+    assert!(ok, "osslsigncode verify failed:\n{text}");
+    assert!(text.contains("Signature verification: ok"), "{text}");
+
+    // Negative: once the certificate is on the CRL, verification fails.
+    let (_, leaf) = X509Certificate::from_der(&der).unwrap();
+    let serial = Serial(leaf.raw_serial().try_into().unwrap());
+    write_crl(
+        &[RevokedEntry { serial, revoked_at: now - Duration::minutes(1), reason_code: 1 }],
+        "revoked.crl",
+    );
+    let (ok, text) = verify("signed.exe", "revoked.crl");
+    assert!(!ok, "a revoked certificate must not verify:\n{text}");
+
+    // Negative: the same key in a serverAuth certificate (no codeSigning EKU) fails.
+    let tls = {
+        let mut p = rcgen::CertificateParams::new(vec!["signer.example".to_string()]).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, "not a code signer");
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        p.use_authority_key_identifier_extension = true;
+        let now = OffsetDateTime::now_utc();
+        p.not_before = now - Duration::hours(1);
+        p.not_after = now + Duration::days(10);
+        let spki = std::fs::read(d.join("signer.csr")).unwrap();
+        let key = pubkey::RequestKey::from_spki_der(&Csr::parse(&spki).unwrap().spki_der).unwrap();
+        let issuer = rcgen::Issuer::from_params(&fx.ca.issuer_params, &fx.ca.issuing_key);
+        p.signed_by(&key, &issuer).unwrap().der().to_vec()
+    };
+    std::fs::write(d.join("tls-chain.pem"), fx.ca.chain_pem(&tls)).unwrap();
+    sign("tls-chain.pem", "bad.exe");
+    let (ok, text) = verify("bad.exe", "empty.crl");
+    assert!(!ok, "a serverAuth certificate must not verify for code signing:\n{text}");
+}
+
+fn venv_tool(name: &str) -> PathBuf {
+    let venv = std::env::var("SIGNET_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv"));
+    let venv = if venv.is_relative() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(venv)
+    } else {
+        venv
+    };
+    let p = venv.join("bin").join(name);
+    assert!(
+        p.exists(),
+        "{} not found: {INSTALL_HINT} (or set SIGNET_TEST_VENV)",
+        p.display()
+    );
+    p
+}
+
+#[test]
+fn pkilint_reports_no_errors_on_issued_certificates() {
+    let lint = venv_tool("lint_pkix_cert");
+    let dir = tempfile::tempdir().unwrap();
+    for alg in ["p256", "rsa4096"] {
+        let fx = fixture(alg);
+        let rsa = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)
+            .unwrap();
+        for (name, der) in [
+            ("leaf-ec.pem", fx.ca.issue(&request(p256_spki(), Template::Ov, 365)).unwrap()),
+            ("leaf-rsa.pem", fx.ca.issue(&request(rsa.subject_public_key_info(), Template::Ev, 460)).unwrap()),
+            ("issuing.pem", fx.ca.issuing_cert_der().to_vec()),
+            ("root.pem", fx.ca.root_cert_der().to_vec()),
+        ] {
+            let path = dir.path().join(format!("{alg}-{name}"));
+            std::fs::write(&path, pem_cert(&der)).unwrap();
+            let out = run(
+                Command::new(&lint)
+                    .args(["lint", "-s", "WARNING", "-f", "JSON", "--document-format", "PEM"])
+                    .arg(&path),
+            );
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let report: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+                panic!(
+                    "pkilint output for {alg} {name} is not JSON ({e}):\n{text}{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+            let results = report["results"].as_array().expect("results array");
+            let severe: Vec<&serde_json::Value> = results
+                .iter()
+                .filter(|r| {
+                    r["finding_descriptions"].as_array().is_some_and(|f| {
+                        f.iter()
+                            .any(|d| d["severity"] == "ERROR" || d["severity"] == "FATAL")
+                    })
+                })
+                .collect();
+            assert!(severe.is_empty(), "pkilint on {alg} {name}:\n{text}");
+            if !results.is_empty() {
+                eprintln!("pkilint warnings on {alg} {name}: {text}");
+            }
+        }
+    }
+}
