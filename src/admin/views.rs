@@ -41,9 +41,7 @@ fn pem_block(der: &[u8]) -> String {
 
 /// Leaf + issuing CA, PEM.
 pub fn chain_pem(ra: &Ra, c: &CertificateRecord) -> String {
-    let mut s = pem_block(&c.der_bytes());
-    s.push_str(&pem_block(ra.ca().issuing_cert_der()));
-    s
+    ra.ca().chain_pem(&c.der_bytes())
 }
 
 /// A certificate in one of the download formats.

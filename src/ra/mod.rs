@@ -145,3 +145,6 @@ impl Ra {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

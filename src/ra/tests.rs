@@ -1,0 +1,439 @@
+//! RA policy tests on a temporary store, a fake clock, a real development CA
+//! and an outbox mailer.
+
+use std::sync::{Arc, OnceLock};
+
+use rcgen::{CertificateParams, KeyPair};
+use time::{Duration, OffsetDateTime};
+
+use super::*;
+use crate::ca::{CaConfig, Template};
+use crate::clock::{Clock, FakeClock};
+use crate::ra::attestation::AttestationPolicy;
+use crate::storage::model::RequestStatus;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    ra: Ra,
+    clock: Arc<FakeClock>,
+    outbox: std::path::PathBuf,
+}
+
+fn start() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap()
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(start()));
+    let shared: SharedClock = clock.clone();
+    let cfg = CaConfig {
+        algorithm: "p256".into(),
+        crl_url: "http://pki.example.test/crl/issuing.crl".into(),
+        issuer_url: "http://pki.example.test/ca/issuing.cer".into(),
+        ..CaConfig::default()
+    };
+    let ca = Arc::new(Ca::load_or_create(&dir.path().join("ca"), &cfg, &shared).unwrap());
+    let outbox = dir.path().join("outbox");
+    let mailer = Mailer::outbox(&outbox, "signet@example.test", shared.clone()).unwrap();
+    let settings = RaSettings {
+        invitation_ttl_days: 14,
+        acme_directory_url: "https://signet.example.test/acme/directory".into(),
+        est_url: "https://signet.example.test/.well-known/est".into(),
+    };
+    let ra = Ra::new(Store::temporary().unwrap(), ca, mailer, shared, settings);
+    Env {
+        _dir: dir,
+        ra,
+        clock,
+        outbox,
+    }
+}
+
+/// Organization "Acme Corp" (Berlin, DE), department "Release", profile "cs"
+/// (OV, 365/460 days, RSA-3072 + P-256, no attestation), endpoint, account.
+fn directory(ra: &Ra, approval: bool, attestation_required: bool) {
+    ra.create_organization(
+        &NewOrganization {
+            name: "Acme Corp".into(),
+            street: Some("Hauptstr. 1".into()),
+            city: Some("Berlin".into()),
+            state: Some("Berlin".into()),
+            postal_code: Some("10115".into()),
+            country: "de".into(),
+            validation: None,
+        },
+        "t",
+    )
+    .unwrap();
+    ra.create_department(
+        &NewDepartment {
+            organization: "Acme Corp".into(),
+            name: "Release".into(),
+        },
+        "t",
+    )
+    .unwrap();
+    ra.create_profile(
+        &NewProfile {
+            name: "cs".into(),
+            template: Template::Ov,
+            terms_days: vec![365, 460],
+            key_types: vec!["rsa-3072".into(), "ecdsa-p256".into()],
+            requires_approval: approval,
+            attestation: Some(AttestationPolicy {
+                required: attestation_required,
+                ..AttestationPolicy::default()
+            }),
+        },
+        "t",
+    )
+    .unwrap();
+    ra.create_endpoint(
+        &NewEndpoint {
+            name: "builds".into(),
+            label: "builds".into(),
+        },
+        "t",
+    )
+    .unwrap();
+    ra.create_account(
+        &NewAccount {
+            name: "release".into(),
+            endpoint: "builds".into(),
+            organization: "Acme Corp".into(),
+            department: Some("Release".into()),
+            profiles: vec!["cs".into()],
+            auto_approve: true,
+        },
+        "t",
+    )
+    .unwrap();
+}
+
+fn p256_csr_pem() -> String {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    CertificateParams::new(vec!["ignored.example".into()])
+        .unwrap()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap()
+}
+
+fn rsa_key(bits: u32) -> KeyPair {
+    static K2048: OnceLock<String> = OnceLock::new();
+    static K3072: OnceLock<String> = OnceLock::new();
+    let cell = if bits == 2048 { &K2048 } else { &K3072 };
+    let pem = cell.get_or_init(|| {
+        let size = if bits == 2048 {
+            aws_lc_rs::rsa::KeySize::Rsa2048
+        } else {
+            aws_lc_rs::rsa::KeySize::Rsa3072
+        };
+        let kp = aws_lc_rs::rsa::KeyPair::generate(size).unwrap();
+        use aws_lc_rs::encoding::AsDer;
+        let der = kp.as_der().unwrap();
+        pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()))
+    });
+    KeyPair::from_pem_and_sign_algo(pem, &rcgen::PKCS_RSA_SHA256).unwrap()
+}
+
+fn rsa_csr_pem(bits: u32) -> String {
+    let key = rsa_key(bits);
+    CertificateParams::new(vec![])
+        .unwrap()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap()
+}
+
+fn request(csr: String, term: Option<u32>) -> EnrollmentRequest {
+    EnrollmentRequest {
+        account: "release".into(),
+        profile: None,
+        email: "dev@acme.example".into(),
+        csr: csr.into_bytes(),
+        term_days: term,
+        attestation: None,
+        requester: "admin".into(),
+    }
+}
+
+fn issued(o: EnrollmentOutcome) -> crate::storage::model::CertificateRecord {
+    match o {
+        EnrollmentOutcome::Issued(c) => c,
+        EnrollmentOutcome::Pending(r) => panic!("expected issuance, got pending {r:?}"),
+    }
+}
+
+#[test]
+fn invitation_is_stored_and_mailed_with_credentials() {
+    let e = env();
+    directory(&e.ra, false, false);
+    let inv =
+        e.ra.create_invitation(
+            &NewInvitation {
+                email: "Dev@Acme.Example".into(),
+                account: "release".into(),
+                profile: Some("cs".into()),
+                ttl_days: None,
+            },
+            "admin",
+        )
+        .unwrap();
+    assert_eq!(inv.email, "Dev@acme.example");
+    assert_eq!(inv.expires, start() + Duration::days(14));
+    use base64::Engine;
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&inv.hmac_key)
+        .unwrap();
+    assert_eq!(key.len(), 32, "HMAC key is 256 bits");
+    let mails = crate::mail::outbox_messages(&e.outbox).unwrap();
+    assert_eq!(mails.len(), 1);
+    let text = std::fs::read_to_string(&mails[0]).unwrap();
+    assert!(text.contains("To: Dev@acme.example"), "{text}");
+    for needle in [&inv.kid, &inv.hmac_key, &inv.directory] {
+        assert!(text.contains(needle.as_str()), "mail lacks {needle}");
+    }
+    e.clock.advance(Duration::days(15));
+    assert_eq!(
+        e.ra.invitation(&inv.kid).unwrap().status(e.clock.now()),
+        "expired"
+    );
+}
+
+#[test]
+fn bad_invitation_inputs_name_the_field() {
+    let e = env();
+    directory(&e.ra, false, false);
+    let err =
+        e.ra.create_invitation(
+            &NewInvitation {
+                email: "not an address".into(),
+                account: "release".into(),
+                profile: None,
+                ttl_days: None,
+            },
+            "admin",
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, RaError::Invalid { ref field, .. } if field == "email"),
+        "{err}"
+    );
+    let err =
+        e.ra.create_invitation(
+            &NewInvitation {
+                email: "a@b.example".into(),
+                account: "nope".into(),
+                profile: None,
+                ttl_days: None,
+            },
+            "admin",
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, RaError::Invalid { ref field, .. } if field == "account"),
+        "{err}"
+    );
+}
+
+#[test]
+fn profile_terms_above_the_br_maximum_are_refused() {
+    let e = env();
+    let err =
+        e.ra.create_profile(
+            &NewProfile {
+                name: "long".into(),
+                template: Template::Ov,
+                terms_days: vec![461],
+                key_types: vec!["ecdsa-p256".into()],
+                requires_approval: false,
+                attestation: None,
+            },
+            "t",
+        )
+        .unwrap_err();
+    assert!(matches!(err, RaError::Invalid { ref field, .. } if field == "terms_days"));
+}
+
+#[test]
+fn p256_and_rsa3072_csrs_are_issued_and_durable() {
+    let e = env();
+    directory(&e.ra, false, false);
+    for csr in [p256_csr_pem(), rsa_csr_pem(3072)] {
+        let c = issued(e.ra.enroll(&request(csr.clone(), Some(365))).unwrap());
+        assert_eq!(
+            c.subject,
+            "CN=Acme Corp, OU=Release, O=Acme Corp, L=Berlin, ST=Berlin, C=DE"
+        );
+        assert_eq!(c.not_after - c.not_before, Duration::days(365));
+        let stored = e.ra.certificate(&c.serial).unwrap();
+        assert_eq!(stored, c);
+        assert!(e.ra.store().serial_reserved(&c.serial).unwrap());
+        let parsed = crate::csr::Csr::parse(csr.as_bytes()).unwrap();
+        let der = c.der_bytes();
+        let (_, x509) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert_eq!(x509.public_key().raw, parsed.spki_der.as_slice());
+    }
+    let actions: Vec<String> =
+        e.ra.store()
+            .audit_records()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.action)
+            .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "certificate.issue").count(),
+        2
+    );
+}
+
+fn assert_nothing_stored(ra: &Ra) {
+    assert!(ra.store().list_certificates().unwrap().is_empty());
+    assert!(ra.store().list_requests().unwrap().is_empty());
+}
+
+#[test]
+fn weak_and_broken_csrs_are_refused_and_nothing_is_stored() {
+    let e = env();
+    directory(&e.ra, false, false);
+    let err = e.ra.enroll(&request(rsa_csr_pem(2048), None)).unwrap_err();
+    assert!(
+        matches!(err, RaError::BadPublicKey(ref m) if m.contains("2048")),
+        "{err}"
+    );
+
+    let p384 = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let csr = CertificateParams::new(vec![])
+        .unwrap()
+        .serialize_request(&p384)
+        .unwrap();
+    let err = e.ra.enroll(&request(csr.pem().unwrap(), None)).unwrap_err();
+    assert!(
+        matches!(err, RaError::BadPublicKey(ref m) if m.contains("ecdsa-p384")),
+        "{err}"
+    );
+
+    let mut der = CertificateParams::new(vec![])
+        .unwrap()
+        .serialize_request(&KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap())
+        .unwrap()
+        .der()
+        .to_vec();
+    let n = der.len();
+    der[n - 3] ^= 0x55;
+    let mut r = request(String::new(), None);
+    r.csr = der;
+    let err = e.ra.enroll(&r).unwrap_err();
+    assert!(matches!(err, RaError::BadCsr(_)), "{err}");
+
+    r.csr = b"garbage".to_vec();
+    assert!(matches!(e.ra.enroll(&r).unwrap_err(), RaError::BadCsr(_)));
+
+    let err =
+        e.ra.enroll(&request(p256_csr_pem(), Some(461)))
+            .unwrap_err();
+    assert!(
+        matches!(err, RaError::Policy(ref m) if m.contains("460")),
+        "{err}"
+    );
+    let _ = e.ra.enroll(&request(p256_csr_pem(), Some(460)));
+    // 460 is within the profile (365, 460): that one is issued; nothing else was
+    assert_eq!(e.ra.store().list_certificates().unwrap().len(), 1);
+}
+
+#[test]
+fn refusals_store_nothing() {
+    let e = env();
+    directory(&e.ra, false, false);
+    let _ = e.ra.enroll(&request(rsa_csr_pem(2048), None)).unwrap_err();
+    let _ =
+        e.ra.enroll(&request(p256_csr_pem(), Some(461)))
+            .unwrap_err();
+    assert_nothing_stored(&e.ra);
+}
+
+#[test]
+fn term_above_profile_is_refused() {
+    let e = env();
+    directory(&e.ra, false, false);
+    e.ra.create_profile(
+        &NewProfile {
+            name: "short".into(),
+            template: Template::Ov,
+            terms_days: vec![90],
+            key_types: vec!["ecdsa-p256".into()],
+            requires_approval: false,
+            attestation: Some(AttestationPolicy {
+                required: false,
+                ..AttestationPolicy::default()
+            }),
+        },
+        "t",
+    )
+    .unwrap();
+    e.ra.create_account(
+        &NewAccount {
+            name: "short".into(),
+            endpoint: "builds".into(),
+            organization: "Acme Corp".into(),
+            department: None,
+            profiles: vec!["short".into()],
+            auto_approve: true,
+        },
+        "t",
+    )
+    .unwrap();
+    let mut r = request(p256_csr_pem(), Some(91));
+    r.account = "short".into();
+    let err = e.ra.enroll(&r).unwrap_err();
+    assert!(
+        matches!(err, RaError::Policy(ref m) if m.contains("maximum of 90")),
+        "{err}"
+    );
+    assert_nothing_stored(&e.ra);
+}
+
+#[test]
+fn approval_parks_the_request() {
+    let e = env();
+    directory(&e.ra, true, false);
+    match e.ra.enroll(&request(p256_csr_pem(), None)).unwrap() {
+        EnrollmentOutcome::Pending(r) => assert_eq!(r.status, RequestStatus::Applied),
+        other => panic!("expected pending, got {other:?}"),
+    }
+    assert!(e.ra.store().list_certificates().unwrap().is_empty());
+}
+
+#[test]
+fn required_attestation_without_evidence_is_refused() {
+    let e = env();
+    directory(&e.ra, false, true);
+    let err = e.ra.enroll(&request(p256_csr_pem(), None)).unwrap_err();
+    assert!(matches!(err, RaError::BadAttestation(_)), "{err}");
+    assert_nothing_stored(&e.ra);
+}
+
+#[test]
+fn key_compromise_blocks_the_key_and_revocation_is_single() {
+    let e = env();
+    directory(&e.ra, false, false);
+    let csr = p256_csr_pem();
+    let c = issued(e.ra.enroll(&request(csr.clone(), None)).unwrap());
+    let r =
+        e.ra.revoke(&c.serial, revoke::KEY_COMPROMISE, "admin")
+            .unwrap();
+    assert_eq!(r.revocation.unwrap().reason_code, 1);
+    assert!(matches!(
+        e.ra.revoke(&c.serial, 0, "admin").unwrap_err(),
+        RaError::AlreadyRevoked
+    ));
+    let err = e.ra.enroll(&request(csr, None)).unwrap_err();
+    assert!(
+        matches!(err, RaError::BadPublicKey(ref m) if m.contains("compromised")),
+        "{err}"
+    );
+}
