@@ -13,7 +13,6 @@
 //!   RFC 8823 challenges, finalize, download, revocation).
 //! - [`est`]: RFC 7030 front end for build agents.
 //! - [`admin`]: the JSON admin API under `/admin/v1` (bearer token).
-//! - [`app`]: the assembled application (store, CA, mailer, RA, front ends).
 //! - [`ra`]: the registration authority: invitations, profiles, enrollment
 //!   policy, approval, revocation.
 //! - [`va`]: the validation authority: email-reply challenges and hardware key
@@ -30,7 +29,6 @@
 
 pub mod acme;
 pub mod admin;
-pub mod app;
 pub mod ca;
 pub mod cli;
 pub mod clock;
