@@ -5,7 +5,11 @@
 //! Accepted signature algorithms (verified with aws-lc-rs):
 //! RSA PKCS#1 v1.5 with SHA-256/384/512, RSA-PSS (SHA-256/384/512, MGF1 with the
 //! same hash, salt length = hash length), ECDSA on P-256/P-384 with
-//! SHA-256/384/512. Everything else is [`CsrError::UnsupportedSignatureAlgorithm`].
+//! SHA-256/384/512. Keys the Code Signing BRs do not allow but aws-lc-rs can
+//! verify (Ed25519, ECDSA P-521, secp256k1) are verified too and reported as
+//! [`KeyKind::Unsupported`], so the RA refuses them by key type. Everything else
+//! (SHA-1, DSA, MD5, unknown OIDs, odd PSS parameters) is
+//! [`CsrError::UnsupportedSignatureAlgorithm`].
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use serde::{Deserialize, Serialize};
@@ -299,6 +303,7 @@ fn oid_of(alg: &AlgorithmIdentifier<'_>) -> String {
 /// Chooses the aws-lc-rs verification algorithm for the CSR's signature.
 fn verification_algorithm(
     sig_alg: &AlgorithmIdentifier<'_>,
+    spki: &SubjectPublicKeyInfo<'_>,
     key: &KeyKind,
 ) -> Result<&'static dyn VerificationAlgorithm, CsrError> {
     let sig_oid = oid_of(sig_alg);
@@ -364,13 +369,29 @@ fn verification_algorithm(
             rsa_only(alg, "RSASSA-PSS")
         }
         oids::ECDSA_SHA256 | oids::ECDSA_SHA384 | oids::ECDSA_SHA512 => {
-            let alg: &'static dyn VerificationAlgorithm = match (key, sig_oid.as_str()) {
-                (KeyKind::EcP256, oids::ECDSA_SHA256) => &signature::ECDSA_P256_SHA256_ASN1,
-                (KeyKind::EcP256, oids::ECDSA_SHA384) => &signature::ECDSA_P256_SHA384_ASN1,
-                (KeyKind::EcP256, oids::ECDSA_SHA512) => &signature::ECDSA_P256_SHA512_ASN1,
-                (KeyKind::EcP384, oids::ECDSA_SHA256) => &signature::ECDSA_P384_SHA256_ASN1,
-                (KeyKind::EcP384, oids::ECDSA_SHA384) => &signature::ECDSA_P384_SHA384_ASN1,
-                (KeyKind::EcP384, oids::ECDSA_SHA512) => &signature::ECDSA_P384_SHA512_ASN1,
+            let curve = (oid_of(&spki.algorithm) == oids::EC_PUBLIC_KEY)
+                .then(|| {
+                    spki.algorithm
+                        .parameters
+                        .as_ref()
+                        .and_then(|p| p.as_oid().ok())
+                        .map(|o| o.to_id_string())
+                })
+                .flatten()
+                .unwrap_or_default();
+            // P-521 and secp256k1 are verified too (proof of possession), so the
+            // RA can refuse them by key type with a precise message.
+            let alg: &'static dyn VerificationAlgorithm = match (curve.as_str(), sig_oid.as_str()) {
+                (oids::P256, oids::ECDSA_SHA256) => &signature::ECDSA_P256_SHA256_ASN1,
+                (oids::P256, oids::ECDSA_SHA384) => &signature::ECDSA_P256_SHA384_ASN1,
+                (oids::P256, oids::ECDSA_SHA512) => &signature::ECDSA_P256_SHA512_ASN1,
+                (oids::P384, oids::ECDSA_SHA256) => &signature::ECDSA_P384_SHA256_ASN1,
+                (oids::P384, oids::ECDSA_SHA384) => &signature::ECDSA_P384_SHA384_ASN1,
+                (oids::P384, oids::ECDSA_SHA512) => &signature::ECDSA_P384_SHA512_ASN1,
+                (oids::P521, oids::ECDSA_SHA256) => &signature::ECDSA_P521_SHA256_ASN1,
+                (oids::P521, oids::ECDSA_SHA384) => &signature::ECDSA_P521_SHA384_ASN1,
+                (oids::P521, oids::ECDSA_SHA512) => &signature::ECDSA_P521_SHA512_ASN1,
+                (oids::SECP256K1, oids::ECDSA_SHA256) => &signature::ECDSA_P256K1_SHA256_ASN1,
                 _ => {
                     return Err(CsrError::UnsupportedSignatureAlgorithm(format!(
                         "ECDSA ({sig_oid}) with a {key} key"
@@ -379,7 +400,8 @@ fn verification_algorithm(
             };
             Ok(alg)
         }
-        oids::ED25519 => Err(unsupported("Ed25519")),
+        oids::ED25519 if oid_of(&spki.algorithm) == oids::ED25519 => Ok(&signature::ED25519),
+        oids::ED25519 => Err(unsupported("Ed25519 signature with a non-Ed25519 key")),
         oids::ED448 => Err(unsupported("Ed448")),
         other => Err(CsrError::UnsupportedSignatureAlgorithm(other.to_string())),
     }
@@ -389,7 +411,11 @@ fn verify_self_signature(
     req: &X509CertificationRequest<'_>,
     key: &KeyKind,
 ) -> Result<(), CsrError> {
-    let alg = verification_algorithm(&req.signature_algorithm, key)?;
+    let alg = verification_algorithm(
+        &req.signature_algorithm,
+        &req.certification_request_info.subject_pki,
+        key,
+    )?;
     if req.signature_value.unused_bits != 0 {
         return Err(CsrError::BadSignature);
     }
@@ -414,4 +440,258 @@ fn split_set_of(set: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         input = rest;
     }
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::process::Command;
+
+    const INSTALL_HINT: &str = "run scripts/install-test-deps";
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run openssl: {e} ({INSTALL_HINT})"));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Key (genpkey args) + CSR made by the openssl binary; returns the CSR PEM.
+    fn openssl_csr(dir: &Path, name: &str, genpkey: &[&str], req_extra: &[&str]) -> Vec<u8> {
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let mut args = vec!["genpkey"];
+        args.extend_from_slice(genpkey);
+        args.extend_from_slice(&["-out", &key]);
+        openssl(dir, &args);
+        let mut req = vec!["req", "-new", "-key", &key, "-out", &csr];
+        if !req_extra.contains(&"-config") {
+            // -subj would also suppress the config file's attributes
+            req.extend_from_slice(&["-subj", "/CN=tester"]);
+        }
+        req.extend_from_slice(req_extra);
+        openssl(dir, &req);
+        std::fs::read(dir.join(&csr)).unwrap()
+    }
+
+    fn rcgen_csr(alg: &'static rcgen::SignatureAlgorithm) -> (rcgen::KeyPair, Vec<u8>) {
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "rcgen tester");
+        let der = p.serialize_request(&key).unwrap().der().to_vec();
+        (key, der)
+    }
+
+    #[test]
+    fn csr_pem_and_der_are_accepted() {
+        use rcgen::PublicKeyData as _;
+        let (key, der) = rcgen_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let from_der = Csr::parse(&der).unwrap();
+        assert_eq!(from_der.key, KeyKind::EcP256);
+        assert_eq!(from_der.spki_der, key.subject_public_key_info());
+        assert_eq!(from_der.der, der);
+        assert_eq!(from_der.subject, "CN=rcgen tester");
+
+        for label in ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"] {
+            let pem = pem::encode(&pem::Pem::new(label, der.clone()));
+            let crlf = pem.replace('\n', "\r\n");
+            for text in [pem.clone(), format!("\n  {pem}"), crlf] {
+                let csr = Csr::parse(text.as_bytes()).unwrap();
+                assert_eq!(csr.der, der);
+                assert_eq!(csr.spki_der, from_der.spki_der);
+            }
+        }
+        let wrong = pem::encode(&pem::Pem::new("CERTIFICATE", der.clone()));
+        assert!(matches!(Csr::parse(wrong.as_bytes()), Err(CsrError::Pem(m)) if m.contains("CERTIFICATE")));
+    }
+
+    #[test]
+    fn csr_key_kinds_from_openssl() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let cases: [(&str, &[&str], KeyKind); 4] = [
+            ("rsa3072", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"], KeyKind::Rsa { bits: 3072 }),
+            ("rsa2048", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], KeyKind::Rsa { bits: 2048 }),
+            ("p256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], KeyKind::EcP256),
+            ("p384", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], KeyKind::EcP384),
+        ];
+        for (name, genpkey, kind) in cases {
+            let pem = openssl_csr(d, name, genpkey, &[]);
+            let csr = Csr::parse(&pem).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(csr.key, kind, "{name}");
+            assert_eq!(csr.subject, "CN=tester");
+            // DER form of the same request.
+            openssl(d, &["req", "-in", &format!("{name}.csr"), "-outform", "DER", "-out", &format!("{name}.der")]);
+            let der = std::fs::read(d.join(format!("{name}.der"))).unwrap();
+            assert_eq!(Csr::parse(&der).unwrap().spki_der, csr.spki_der);
+        }
+        // SHA-384/512 and RSA-PSS signatures.
+        for (name, extra) in [
+            ("p256", &["-sha384"][..]),
+            ("p384", &["-sha512"][..]),
+            ("rsa3072", &["-sha512"][..]),
+            ("rsa3072", &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest", "-sha256"][..]),
+            ("rsa3072", &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest", "-sha384"][..]),
+        ] {
+            let mut args = vec!["req", "-new", "-key"];
+            let key = format!("{name}.key");
+            args.push(&key);
+            args.extend_from_slice(&["-subj", "/CN=alt", "-out", "alt.csr"]);
+            args.extend_from_slice(extra);
+            openssl(d, &args);
+            let pem = std::fs::read(d.join("alt.csr")).unwrap();
+            Csr::parse(&pem).unwrap_or_else(|e| panic!("{name} {extra:?}: {e}"));
+        }
+        // SHA-1 is refused as an algorithm.
+        openssl(d, &["req", "-new", "-key", "p256.key", "-subj", "/CN=old", "-sha1", "-out", "sha1.csr"]);
+        let pem = std::fs::read(d.join("sha1.csr")).unwrap();
+        assert!(matches!(Csr::parse(&pem), Err(CsrError::UnsupportedSignatureAlgorithm(_))));
+        // PSS with a salt length other than the hash length is refused.
+        openssl(d, &["req", "-new", "-key", "rsa3072.key", "-subj", "/CN=pss", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:20", "-out", "pss20.csr"]);
+        let pem = std::fs::read(d.join("pss20.csr")).unwrap();
+        assert!(matches!(Csr::parse(&pem), Err(CsrError::UnsupportedSignatureAlgorithm(m)) if m.contains("salt")));
+    }
+
+    #[test]
+    fn csr_disallowed_keys_are_reported_unsupported() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let cases: [(&str, &[&str], &str); 3] = [
+            ("ed25519", &["-algorithm", "ED25519"], "Ed25519"),
+            ("p521", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"], "P-521"),
+            ("k256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:secp256k1"], "secp256k1"),
+        ];
+        for (name, genpkey, desc) in cases {
+            let pem = openssl_csr(d, name, genpkey, &[]);
+            let csr = Csr::parse(&pem).unwrap_or_else(|e| panic!("{name}: {e}"));
+            match &csr.key {
+                KeyKind::Unsupported { description } => assert!(description.contains(desc), "{description}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        // Ed25519 from rcgen too.
+        let (_, der) = rcgen_csr(&rcgen::PKCS_ED25519);
+        assert!(matches!(Csr::parse(&der).unwrap().key, KeyKind::Unsupported { .. }));
+    }
+
+    #[test]
+    fn csr_flipped_signature_byte_is_a_bad_signature() {
+        for alg in [&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_RSA_SHA256] {
+            let (_, der) = if alg == &rcgen::PKCS_RSA_SHA256 {
+                let key = rcgen::KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_3072).unwrap();
+                let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+                p.distinguished_name.push(rcgen::DnType::CommonName, "rsa");
+                let der = p.serialize_request(&key).unwrap().der().to_vec();
+                (key, der)
+            } else {
+                rcgen_csr(alg)
+            };
+            Csr::parse(&der).unwrap();
+            // The last byte is inside the signature for both (ECDSA: INTEGER s; RSA: raw).
+            let mut bad = der.clone();
+            let n = bad.len() - 1;
+            bad[n] ^= 0x01;
+            assert!(matches!(Csr::parse(&bad), Err(CsrError::BadSignature)), "{alg:?}");
+            // Tampering with the signed content (the subject CN) is a bad signature too.
+            let cn: &[u8] = if alg == &rcgen::PKCS_RSA_SHA256 { b"rsa" } else { b"rcgen tester" };
+            let pos = der.windows(cn.len()).position(|w| w == cn).unwrap();
+            let mut bad = der.clone();
+            bad[pos] ^= 0x20;
+            assert!(matches!(Csr::parse(&bad), Err(CsrError::BadSignature)));
+        }
+    }
+
+    #[test]
+    fn csr_garbage_never_panics() {
+        assert!(matches!(Csr::parse(b""), Err(CsrError::Der(_))));
+        assert!(matches!(Csr::parse(b"\x30\x03\x02\x01\x00"), Err(CsrError::Der(_))));
+        assert!(matches!(Csr::parse(b"hello world"), Err(CsrError::Der(_))));
+        assert!(matches!(
+            Csr::parse(b"-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----\n"),
+            Err(CsrError::Pem(_))
+        ));
+        assert!(matches!(Csr::parse(b"-----BEGIN nothing"), Err(CsrError::Pem(_))));
+        let (_, der) = rcgen_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert!(matches!(Csr::parse(&trailing), Err(CsrError::Der(m)) if m.contains("trailing")));
+        // Every truncation and every single-byte corruption: an error, never a panic.
+        for n in 0..der.len() {
+            assert!(Csr::parse(&der[..n]).is_err());
+        }
+        for i in 0..der.len() {
+            for x in [0x01u8, 0x80, 0xff] {
+                let mut bad = der.clone();
+                bad[i] ^= x;
+                let _ = Csr::parse(&bad);
+            }
+        }
+    }
+
+    #[test]
+    fn csr_extension_request_and_attributes_are_reported() {
+        // rcgen: a custom extension (YubiKey attestation-like OID) with raw bytes.
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = rcgen::CertificateParams::new(vec!["a.example".to_string()]).unwrap();
+        let mut ext = rcgen::CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 4, 1, 41482, 3, 1],
+            vec![0x04, 0x03, 0x01, 0x02, 0x03],
+        );
+        ext.set_criticality(false);
+        p.custom_extensions = vec![ext];
+        let attr = rcgen::Attribute {
+            oid: &[1, 2, 840, 113549, 1, 9, 7],
+            values: vec![0x31, 0x05, 0x0c, 0x03, b'p', b'w', b'd'],
+        };
+        let der = p
+            .serialize_request_with_attributes(&key, vec![attr])
+            .unwrap()
+            .der()
+            .to_vec();
+        let csr = Csr::parse(&der).unwrap();
+        let e = csr.requested_extension("1.3.6.1.4.1.41482.3.1").unwrap();
+        assert_eq!(e.value, vec![0x04, 0x03, 0x01, 0x02, 0x03]);
+        assert!(!e.critical);
+        assert!(csr.requested_extension("2.5.29.17").is_some());
+        let a = csr.attribute("1.2.840.113549.1.9.7").unwrap();
+        assert_eq!(a.values, vec![vec![0x0c, 0x03, b'p', b'w', b'd']]);
+
+        // openssl: -addext with a DER value and a challengePassword attribute.
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("req.cnf"),
+            "[req]\ndistinguished_name=dn\nattributes=attrs\nprompt=no\n[dn]\nCN=tester\n[attrs]\nchallengePassword=secret123\n",
+        )
+        .unwrap();
+        let pem = openssl_csr(
+            d,
+            "ossl",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            &[
+                "-config", "req.cnf",
+                "-addext", "1.3.6.1.4.1.41482.3.1=critical,DER:04020a0b",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+            ],
+        );
+        let csr = Csr::parse(&pem).unwrap();
+        let e = csr.requested_extension("1.3.6.1.4.1.41482.3.1").unwrap();
+        assert!(e.critical);
+        assert_eq!(e.value, vec![0x04, 0x02, 0x0a, 0x0b]);
+        assert!(csr.requested_extension("2.5.29.19").is_some());
+        let a = csr
+            .attribute("1.2.840.113549.1.9.7")
+            .unwrap_or_else(|| panic!("{:?}", csr.attributes));
+        assert_eq!(a.values.len(), 1);
+        assert!(a.values[0].ends_with(b"secret123"));
+    }
 }
