@@ -14,6 +14,11 @@
 //! | GET | `/certificates/{serial}/download?format=pem\|chain\|pkcs7\|pkcs7-pem` | download |
 //! | POST | `/certificates/{serial}/revoke` | revoke `{"reason": "keyCompromise"}` |
 //! | GET | `/requests` | certificate requests (applied, approved, issued, declined) |
+//! | POST | `/requests/{id}/approve` | approve `{"message"?}` and issue |
+//! | POST | `/requests/{id}/decline` | decline `{"reason"}` |
+//! | GET | `/audit/verify` | check the audit hash chain |
+//! | GET | `/audit/export` | the audit log as JSON lines |
+//! | POST | `/crl/publish` | sign and publish a fresh CRL now |
 //!
 //! Errors are `{"error": {"type", "message", "field"?}}` with 400/401/403/404/409/500.
 
@@ -75,6 +80,15 @@ struct CertRequestBody {
     term_days: Option<u32>,
     #[serde(default)]
     attestation: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,6 +274,54 @@ impl AdminApi {
                 .get_request(id)
                 .map_err(ra_err)?
                 .ok_or_else(|| ApiError::not_found(format!("request {id:?} not found")))?)),
+            (&Method::POST, ["requests", id, "approve"]) => {
+                let b: DecisionBody = if body.is_empty() {
+                    DecisionBody::default()
+                } else {
+                    parse(body)?
+                };
+                let cert = ra.approve(id, actor, b.message.as_deref())?;
+                let pem = views::chain_pem(ra, &cert);
+                ok(views::certificate(&cert, now, Some(&pem)))
+            }
+            (&Method::POST, ["requests", id, "decline"]) => {
+                let b: DecisionBody = if body.is_empty() {
+                    DecisionBody::default()
+                } else {
+                    parse(body)?
+                };
+                let reason = b.reason.unwrap_or_default();
+                ok(json!(ra.decline(id, actor, &reason)?))
+            }
+            (&Method::GET, ["audit", "verify"]) => {
+                let verdict = ra.store().verify_audit().map_err(ra_err)?;
+                ok(match verdict {
+                    crate::storage::audit::AuditVerdict::Intact { records } => {
+                        json!({"intact": true, "records": records})
+                    }
+                    crate::storage::audit::AuditVerdict::Broken { seq, reason } => {
+                        json!({"intact": false, "first_bad_record": seq, "reason": reason})
+                    }
+                })
+            }
+            (&Method::GET, ["audit", "export"]) => {
+                let mut out = Vec::new();
+                for r in ra.store().audit_records().map_err(ra_err)? {
+                    out.extend_from_slice(&serde_json::to_vec(&r).unwrap_or_default());
+                    out.push(b'\n');
+                }
+                Ok(Reply {
+                    status: StatusCode::OK,
+                    content_type: "application/x-ndjson",
+                    body: out,
+                })
+            }
+            (&Method::POST, ["crl", "publish"]) => {
+                let crl = ra.publish_crl(actor)?;
+                ok(json!({"number": crl.number, "entries": crl.entries,
+                          "this_update": crl.this_update.unix_timestamp(),
+                          "next_update": crl.next_update.unix_timestamp()}))
+            }
             _ => Err(ApiError::not_found(format!(
                 "no admin route {method} {PREFIX}/{}",
                 parts.join("/")

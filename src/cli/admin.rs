@@ -69,9 +69,15 @@ pub enum AdminCommand {
     /// Certificates.
     #[command(subcommand)]
     Cert(CertCommand),
-    /// Certificate requests.
+    /// Certificate requests (approval workflow).
     #[command(subcommand)]
     Request(RequestCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Certificate revocation lists.
+    #[command(subcommand)]
+    Crl(CrlCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,7 +245,38 @@ pub enum CertCommand {
 #[derive(Debug, Subcommand)]
 pub enum RequestCommand {
     List,
-    Show { id: String },
+    Show {
+        id: String,
+    },
+    /// Approve a waiting request; its certificate is issued.
+    Approve {
+        id: String,
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Decline a waiting request with a reason the requester sees.
+    Decline {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; exits non-zero naming the first bad record.
+    Verify,
+    /// Write the audit log as JSON lines.
+    Export {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CrlCommand {
+    /// Sign and publish a fresh CRL now.
+    Publish,
 }
 
 struct Conn {
@@ -668,7 +705,64 @@ pub async fn run(a: AdminArgs) -> Result<ExitCode, Error> {
                     j,
                     show_all,
                 ),
+                RequestCommand::Approve { id, message } => {
+                    let v = c
+                        .json(
+                            "POST",
+                            &format!("/requests/{id}/approve"),
+                            Some(json!({"message": message})),
+                        )
+                        .await?;
+                    print(&v, j, |o| {
+                        format!("approved {id}: issued certificate {}", s(o, "serial"))
+                    });
+                }
+                RequestCommand::Decline { id, reason } => {
+                    let v = c
+                        .json(
+                            "POST",
+                            &format!("/requests/{id}/decline"),
+                            Some(json!({"reason": reason})),
+                        )
+                        .await?;
+                    print(&v, j, |o| {
+                        format!("declined {}: {}", s(o, "id"), s(o, "message"))
+                    });
+                }
             }
+        }
+        AdminCommand::Audit(cmd) => match cmd {
+            AuditCommand::Verify => {
+                let v = c.json("GET", "/audit/verify", None).await?;
+                print(&v, j, |o| {
+                    if o["intact"].as_bool() == Some(true) {
+                        format!("audit log intact: {} records", s(o, "records"))
+                    } else {
+                        format!(
+                            "audit log BROKEN at record {}: {}",
+                            s(o, "first_bad_record"),
+                            s(o, "reason")
+                        )
+                    }
+                });
+                if v["intact"].as_bool() != Some(true) {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            AuditCommand::Export { out } => {
+                let (_, _, body) = c.call("GET", "/audit/export", None).await?;
+                write_out(&out, &body)?;
+            }
+        },
+        AdminCommand::Crl(CrlCommand::Publish) => {
+            let v = c.json("POST", "/crl/publish", None).await?;
+            print(&v, j, |o| {
+                format!(
+                    "published CRL number {} with {} entries",
+                    s(o, "number"),
+                    s(o, "entries")
+                )
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

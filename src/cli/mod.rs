@@ -68,13 +68,31 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Logs to standard error at the configured level (`RUST_LOG` overrides).
+fn init_logging(cfg: &crate::config::LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.format {
+        crate::config::LogFormat::Json => builder.json().try_init(),
+        crate::config::LogFormat::Text => builder.try_init(),
+    };
+}
+
 async fn run(cli: Cli) -> Result<ExitCode, crate::error::Error> {
     match cli.command {
         Command::Serve { config } => {
             let cfg = crate::config::load(config.as_deref())?;
-            // SERVE-PENDING: wired to server::run once it lands.
-            let _ = cfg;
-            Err(crate::error::Error::Command("serve: not wired yet".into()))
+            init_logging(&cfg.log);
+            let server = crate::server::start(cfg, crate::clock::system()).await?;
+            eprintln!(
+                "signet: serving {} (ACME directory {}/acme/directory), metrics and CRLs on {}",
+                server.public_url, server.public_url, server.http_public_url
+            );
+            server.run_until_signal().await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Config {
             command: ConfigCommand::Check { config },

@@ -132,6 +132,13 @@ impl Ra {
             self.store
                 .create_request(&request, &ev)
                 .map_err(RaError::from_store)?;
+            self.notify_admins(
+                "A code-signing certificate request needs approval",
+                format!(
+                    "Request {} for {} (profile {}, account {}) waits for approval.\n\n  signet admin request approve {}\n  signet admin request decline {} --reason \"...\"\n",
+                    request.id, request.email, profile.name, account.name, request.id, request.id
+                ),
+            );
             return Ok(EnrollmentOutcome::Pending(request));
         }
         self.issue_request(&request, &csr, &account, &profile)
@@ -259,6 +266,14 @@ impl Ra {
                    "email": record.email, "attestation": record.attestation}),
         );
         self.store.record_issuance(&record, &ev)?;
+        self.notify(
+            &record.email,
+            "Your code-signing certificate has been issued",
+            format!(
+                "Certificate {} for {} was issued ({}), valid until {}.\nDownload it with the client that requested it (ACME certificate URL or EST response).\n",
+                record.serial, record.email, record.subject, record.not_after
+            ),
+        );
         Ok(record)
     }
 

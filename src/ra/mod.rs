@@ -3,10 +3,12 @@
 //! enrollment policy (key types, terms, profiles, attestation, approval) and
 //! revocation. Front ends translate its [`RaError`]s into their protocol's errors.
 
+pub mod acme;
 pub mod attestation;
 mod directory;
 mod enroll;
 pub mod invitations;
+pub mod lifecycle;
 pub mod revoke;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use crate::storage::{StorageError, Store};
 pub use directory::{NewAccount, NewDepartment, NewEndpoint, NewOrganization, NewProfile};
 pub use enroll::{EnrollmentOutcome, EnrollmentRequest};
 pub use invitations::{IssuedInvitation, NewInvitation};
+pub use lifecycle::RequestState;
 
 /// Why the RA refused or failed. Each variant is a decision a front end maps
 /// to its own error (ACME problem type, EST status code, admin JSON error).
@@ -87,6 +90,8 @@ pub struct RaSettings {
     pub acme_directory_url: String,
     /// The EST base URL put in invitations.
     pub est_url: String,
+    /// Administrators notified when a request needs approval.
+    pub admin_emails: Vec<String>,
 }
 
 /// The registration authority.

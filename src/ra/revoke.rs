@@ -59,7 +59,21 @@ impl Ra {
             reason_code == KEY_COMPROMISE,
             &ev,
         ) {
-            Ok(c) => Ok(c),
+            Ok(c) => {
+                // the revocation is durable; publish it and tell the holder
+                if let Err(e) = self.publish_crl(actor) {
+                    tracing::error!(error = %e, "CRL could not be published after a revocation");
+                }
+                self.notify(
+                    &c.email,
+                    "Your code-signing certificate has been revoked",
+                    format!(
+                        "Certificate {} ({}) was revoked (reason code {reason_code}).\n",
+                        c.serial, c.subject
+                    ),
+                );
+                Ok(c)
+            }
             Err(StorageError::Conflict(_)) => Err(RaError::AlreadyRevoked),
             Err(e) => Err(RaError::from_store(e)),
         }

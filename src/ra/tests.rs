@@ -40,6 +40,7 @@ fn env() -> Env {
         invitation_ttl_days: 14,
         acme_directory_url: "https://signet.example.test/acme/directory".into(),
         est_url: "https://signet.example.test/.well-known/est".into(),
+        admin_emails: vec!["pki-admin@example.test".into()],
     };
     let ra = Ra::new(Store::temporary().unwrap(), ca, mailer, shared, settings);
     Env {

@@ -6,10 +6,12 @@
 //! appends the audit record for it, so an action and its audit entry are
 //! never separated. Methods that return a certificate flush to disk first.
 
+pub mod acme;
 pub mod model;
 
 pub mod audit;
 mod certs;
+pub mod crls;
 mod directory;
 mod invitations;
 mod tx;

@@ -1,0 +1,227 @@
+//! After the first issuance: approval decisions, CRL publication, expiry
+//! notifications and the state front ends poll while a request waits.
+
+use base64::Engine;
+use serde_json::json;
+use time::Duration;
+
+use super::{Ra, RaError};
+use crate::ca::{RevokedEntry, Serial};
+use crate::csr::Csr;
+use crate::mail::OutgoingMail;
+use crate::storage::crls::StoredCrl;
+use crate::storage::model::{CertRequest, CertificateRecord, RequestStatus};
+
+/// How long a CRL is valid (nextUpdate - thisUpdate); at most 10 days per the BRs.
+pub const CRL_VALIDITY: Duration = Duration::days(7);
+/// A CRL is re-signed when less than this remains before its nextUpdate.
+pub const CRL_REFRESH_MARGIN: Duration = Duration::days(3);
+/// Days before expiry at which the holder is reminded.
+pub const EXPIRY_WARNINGS: [i64; 3] = [30, 7, 1];
+
+/// Where a request stands, for front ends that poll (ACME processing, EST 202).
+#[derive(Debug, Clone)]
+pub enum RequestState {
+    /// Waiting for an administrator.
+    Pending(CertRequest),
+    Issued(CertificateRecord),
+    Declined {
+        reason: String,
+    },
+}
+
+impl Ra {
+    /// Approves a waiting request and issues its certificate.
+    pub fn approve(
+        &self,
+        id: &str,
+        actor: &str,
+        message: Option<&str>,
+    ) -> Result<CertificateRecord, RaError> {
+        let ev = self.event(
+            actor,
+            "request.approve",
+            json!({"request": id, "message": message}),
+        );
+        let req = self
+            .store
+            .decide_request(id, RequestStatus::Approved, actor, message, &ev)
+            .map_err(RaError::from_store)?;
+        let der = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&req.csr)
+            .map_err(|_| RaError::BadCsr("stored CSR is not base64url".into()))?;
+        let csr = Csr::parse(&der).map_err(|e| RaError::BadCsr(e.to_string()))?;
+        let account = self.account(&req.account_id)?;
+        let profile = self.profile(&req.profile_id)?;
+        let cert = self.issue_request(&req, &csr, &account, &profile)?;
+        Ok(cert)
+    }
+
+    /// Declines a waiting request with a reason the requester will see.
+    pub fn decline(&self, id: &str, actor: &str, reason: &str) -> Result<CertRequest, RaError> {
+        if reason.trim().is_empty() {
+            return Err(RaError::invalid(
+                "reason",
+                "a reason is required to decline",
+            ));
+        }
+        let ev = self.event(
+            actor,
+            "request.decline",
+            json!({"request": id, "reason": reason}),
+        );
+        let req = self
+            .store
+            .decide_request(id, RequestStatus::Declined, actor, Some(reason), &ev)
+            .map_err(RaError::from_store)?;
+        self.notify(
+            &req.email,
+            "Your code-signing certificate request was declined",
+            format!(
+                "Request {} was declined by an administrator.\n\nReason: {reason}\n",
+                req.id
+            ),
+        );
+        Ok(req)
+    }
+
+    /// The state of a request (front ends poll this while it waits).
+    pub fn request_state(&self, id: &str) -> Result<RequestState, RaError> {
+        let req = self
+            .store
+            .get_request(id)?
+            .ok_or_else(|| RaError::NotFound(format!("request {id:?}")))?;
+        Ok(match req.status {
+            RequestStatus::Issued => {
+                let serial = req.serial.clone().unwrap_or_default();
+                RequestState::Issued(self.certificate(&serial)?)
+            }
+            RequestStatus::Declined => RequestState::Declined {
+                reason: req.message.clone().unwrap_or_else(|| "declined".into()),
+            },
+            RequestStatus::Applied | RequestStatus::Approved => RequestState::Pending(req),
+        })
+    }
+
+    /// Signs and publishes a fresh CRL over every revoked certificate
+    /// (entries stay after the certificates expire).
+    pub fn publish_crl(&self, actor: &str) -> Result<StoredCrl, RaError> {
+        let now = self.clock.now();
+        let mut entries = Vec::new();
+        for c in self.store.list_certificates()? {
+            if let Some(r) = &c.revocation {
+                let Some(serial) = Serial::from_hex(&c.serial) else {
+                    continue;
+                };
+                entries.push(RevokedEntry {
+                    serial,
+                    revoked_at: r.revoked_at,
+                    reason_code: r.reason_code,
+                });
+            }
+        }
+        for _ in 0..4 {
+            let number = self.store.next_crl_number()?;
+            let next_update = now + CRL_VALIDITY;
+            let der = self.ca.sign_crl(&entries, number, now, next_update)?;
+            let crl = StoredCrl {
+                number,
+                this_update: now,
+                next_update,
+                der: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&der),
+                entries: entries.len(),
+            };
+            let ev = self.event(
+                actor,
+                "crl.publish",
+                json!({"number": number, "entries": entries.len(), "next_update": next_update.unix_timestamp()}),
+            );
+            if self.store.publish_crl(&crl, &ev)? {
+                return Ok(crl);
+            }
+        }
+        Err(RaError::Conflict(
+            "could not publish a CRL: concurrent publishers".into(),
+        ))
+    }
+
+    /// The current CRL, publishing one first if none exists or it is due.
+    pub fn current_crl(&self) -> Result<StoredCrl, RaError> {
+        match self.store.current_crl()? {
+            Some(c) if !self.crl_due(&c) => Ok(c),
+            _ => self.publish_crl("system"),
+        }
+    }
+
+    fn crl_due(&self, c: &StoredCrl) -> bool {
+        self.clock.now() >= c.next_update - CRL_REFRESH_MARGIN
+    }
+
+    /// Background duty: re-sign the CRL when due and send expiry reminders.
+    /// Returns whether a CRL was published.
+    pub fn periodic(&self) -> Result<bool, RaError> {
+        let published = match self.store.current_crl()? {
+            Some(c) if !self.crl_due(&c) => false,
+            _ => {
+                self.publish_crl("system")?;
+                true
+            }
+        };
+        self.notify_expiring()?;
+        Ok(published)
+    }
+
+    /// Mails holders whose certificates expire within 30, 7 and 1 days (once each).
+    pub fn notify_expiring(&self) -> Result<usize, RaError> {
+        let now = self.clock.now();
+        let mut sent = 0;
+        for c in self.store.list_certificates()? {
+            if c.revocation.is_some() || now >= c.not_after {
+                continue;
+            }
+            // the smallest threshold reached is the one to send
+            let due = EXPIRY_WARNINGS
+                .iter()
+                .rev()
+                .find(|d| now >= c.not_after - Duration::days(**d));
+            if let Some(d) = due {
+                if self
+                    .store
+                    .mark_notified(&format!("{}/expiring/{d}", c.serial))?
+                {
+                    self.notify(
+                        &c.email,
+                        &format!("Your code-signing certificate expires in {d} day(s)"),
+                        format!(
+                            "Certificate {} ({}) expires at {}.\nRenew it with the same ACME account or EST credentials.\n",
+                            c.serial, c.subject, c.not_after
+                        ),
+                    );
+                    sent += 1;
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Sends a notification; a mail failure is logged, never fails the action
+    /// that caused it (the action is already durable and audited).
+    pub(crate) fn notify(&self, to: &str, subject: &str, body: String) {
+        let mail = OutgoingMail {
+            to: to.to_string(),
+            subject: subject.to_string(),
+            body,
+            headers: vec![("Auto-Submitted".into(), "auto-generated".into())],
+        };
+        if let Err(e) = self.mailer.send(&mail) {
+            tracing::warn!(error = %e, "notification could not be sent");
+        }
+    }
+
+    /// Mails every configured administrator.
+    pub(crate) fn notify_admins(&self, subject: &str, body: String) {
+        for admin in &self.settings.admin_emails {
+            self.notify(admin, subject, body.clone());
+        }
+    }
+}
