@@ -111,10 +111,21 @@ pub const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "of
 /// The accepted values of `ca.algorithm`.
 pub const CA_ALGORITHMS: &[&str] = &["p256", "p384", "rsa4096"];
 
-/// A secret string (password, token): never printed by `Debug`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A secret string (password, token): never printed by `Debug`, and
+/// serialized as `"<redacted>"` (so `signet config check` can print the
+/// configuration).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+/// What a [`Secret`] serializes to.
+pub const REDACTED: &str = "<redacted>";
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(REDACTED)
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Secret {

@@ -321,3 +321,17 @@ fn derived_values() {
     s.tls = SmtpTls::None;
     assert_eq!(s.effective_port(), 25);
 }
+
+#[test]
+fn secrets_are_redacted_when_serialized() {
+    let c = from_toml_str(
+        "[server]\nadmin_token = \"s3cr3t-s3cr3t-s3cr3t\"\n[mail.smtp]\nusername = \"u\"\npassword = \"hunter2-hunter2\"\n",
+    )
+    .unwrap();
+    let text = toml::to_string_pretty(&c).unwrap();
+    assert!(
+        !text.contains("s3cr3t") && !text.contains("hunter2"),
+        "{text}"
+    );
+    assert!(text.contains(REDACTED));
+}

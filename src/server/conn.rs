@@ -1,0 +1,288 @@
+//! Accept loops and connections: TLS handshake (optional), HTTP/1.1 with
+//! keep-alive via hyper, body collection with a size limit, routing, request
+//! metrics, graceful shutdown.
+
+use bytes::Bytes;
+use http::StatusCode;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls_pki_types::CertificateDer;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use super::routing::{json_error, not_found, HttpRequest, HttpResponse, RouteLabel, Router};
+use crate::metrics::Metrics;
+
+/// How long a client may take for the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send the request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a listener needs to answer requests.
+pub(crate) struct Handler {
+    pub router: Router,
+    pub metrics: Metrics,
+    pub max_body_bytes: usize,
+    /// "https" or "http" (the `listener` label of the connection gauge).
+    pub listener: &'static str,
+}
+
+/// Accepts connections until `shutdown` turns true, then waits up to `grace`
+/// for open connections to finish their in-flight requests.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    handler: Arc<Handler>,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    conns.spawn(serve_connection(
+                        stream,
+                        peer,
+                        tls.clone(),
+                        handler.clone(),
+                        shutdown.clone(),
+                    ));
+                }
+                Err(e) => {
+                    // e.g. EMFILE: back off instead of spinning
+                    tracing::warn!(listener = handler.listener, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drained =
+        tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            listener = handler.listener,
+            remaining = conns.len(),
+            "shutdown timeout: closing connections with requests still in flight"
+        );
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+    }
+}
+
+/// Resolves once the shutdown flag is true (or its sender is gone).
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|&stop| stop).await;
+}
+
+/// Decrements the open-connections gauge when the connection ends.
+struct ConnGuard(prometheus::IntGauge);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    handler: Arc<Handler>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let gauge = handler
+        .metrics
+        .connections_open
+        .with_label_values(&[handler.listener]);
+    gauge.inc();
+    let _guard = ConnGuard(gauge);
+    match tls {
+        Some(acceptor) => {
+            let tls_stream =
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let chain: Vec<CertificateDer<'static>> = tls_stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default();
+            serve_http(
+                TokioIo::new(tls_stream),
+                peer,
+                Arc::new(chain),
+                true,
+                handler,
+                shutdown,
+            )
+            .await
+        }
+        None => {
+            serve_http(
+                TokioIo::new(stream),
+                peer,
+                Arc::new(Vec::new()),
+                false,
+                handler,
+                shutdown,
+            )
+            .await
+        }
+    }
+}
+
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    chain: Arc<Vec<CertificateDer<'static>>>,
+    tls: bool,
+    handler: Arc<Handler>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req: http::Request<Incoming>| {
+        let handler = handler.clone();
+        let chain = chain.clone();
+        async move { Ok::<_, Infallible>(answer(&handler, req, peer, &chain, tls).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true)
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        }
+        _ = stopped(&mut shutdown) => {
+            // finish the request in flight (if any), then close
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Collects the body, routes, calls the front end, records metrics.
+async fn answer(
+    handler: &Handler,
+    req: http::Request<Incoming>,
+    peer: SocketAddr,
+    chain: &[CertificateDer<'static>],
+    tls: bool,
+) -> HttpResponse {
+    let started = Instant::now();
+    let path = req.uri().path().to_string();
+    let front_end = handler.router.route(&path).cloned();
+    let (frontend_label, default_route) = match &front_end {
+        Some(fe) => (fe.name(), fe.prefix().to_string()),
+        None => ("none", "unmatched".to_string()),
+    };
+
+    let resp = match front_end {
+        None => not_found(&path),
+        Some(fe) => match collect(req, handler.max_body_bytes).await {
+            Err(resp) => resp,
+            Ok((parts, body)) => {
+                let request = HttpRequest {
+                    method: parts.method,
+                    path: parts.uri.path().to_string(),
+                    query: parts.uri.query().map(str::to_string),
+                    uri: parts.uri,
+                    headers: parts.headers,
+                    body,
+                    peer,
+                    client_chain: chain.to_vec(),
+                    tls,
+                };
+                // A task of its own: a panicking front end costs one 500, not the connection.
+                let task = tokio::spawn(async move { fe.handle(request).await });
+                match task.await {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        tracing::error!(frontend = frontend_label, %path, error = %e, "front end failed");
+                        json_error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "serverInternal",
+                            "the request could not be processed",
+                        )
+                    }
+                }
+            }
+        },
+    };
+
+    let route = resp
+        .extensions()
+        .get::<RouteLabel>()
+        .map(|r| r.0.to_string())
+        .unwrap_or(default_route);
+    handler.metrics.observe_http(
+        frontend_label,
+        &route,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
+    resp
+}
+
+/// Reads the whole body within `limit` bytes (413 beyond it, 400 if broken).
+async fn collect(
+    req: http::Request<Incoming>,
+    limit: usize,
+) -> Result<(http::request::Parts, Bytes), HttpResponse> {
+    let too_large = || {
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payloadTooLarge",
+            &format!("the request body exceeds {limit} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = req.into_parts();
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok((parts, collected.to_bytes())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read the request body");
+            Err(json_error(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                "the request body could not be read",
+            ))
+        }
+    }
+}

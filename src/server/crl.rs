@@ -1,0 +1,78 @@
+//! `GET /crl/issuing.crl` on the plain-HTTP listener: the current CRL of the
+//! issuing CA (DER; PEM for `/crl/issuing.pem`, `?format=pem` or
+//! `Accept: application/x-pem-file`). Re-signed on demand when it is due.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use http::{Method, StatusCode};
+
+use super::routing::{json_error, response, BoxFuture, FrontEnd, HttpRequest, HttpResponse};
+use crate::ra::Ra;
+
+/// Serves the CRL named by the CRL distribution point of issued certificates.
+pub struct CrlEndpoint {
+    pub ra: Arc<Ra>,
+}
+
+impl FrontEnd for CrlEndpoint {
+    fn name(&self) -> &'static str {
+        "crl"
+    }
+
+    fn prefix(&self) -> &str {
+        "/crl"
+    }
+
+    fn handle(&self, req: HttpRequest) -> BoxFuture<'_, HttpResponse> {
+        let ra = self.ra.clone();
+        Box::pin(async move {
+            if req.method != Method::GET && req.method != Method::HEAD {
+                return json_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "methodNotAllowed",
+                    "only GET and HEAD",
+                );
+            }
+            let pem = match req.path.as_str() {
+                "/crl/issuing.crl" => {
+                    req.query
+                        .as_deref()
+                        .is_some_and(|q| q.split('&').any(|kv| kv == "format=pem"))
+                        || req
+                            .header("accept")
+                            .is_some_and(|a| a.contains("application/x-pem-file"))
+                }
+                "/crl/issuing.pem" => true,
+                other => return super::routing::not_found(other),
+            };
+            let crl = match tokio::task::spawn_blocking(move || ra.current_crl()).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "CRL unavailable");
+                    return json_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "crlUnavailable",
+                        "the CRL could not be produced",
+                    );
+                }
+                Err(_) => {
+                    return json_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "serverInternal",
+                        "CRL task failed",
+                    )
+                }
+            };
+            let der = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(&crl.der)
+                .unwrap_or_default();
+            if pem {
+                let text = pem::encode(&pem::Pem::new("X509 CRL", der));
+                response(StatusCode::OK, "application/x-pem-file", text)
+            } else {
+                response(StatusCode::OK, "application/pkix-crl", der)
+            }
+        })
+    }
+}

@@ -1,0 +1,80 @@
+//! Which front end serves which prefix: the one place that wires protocol front
+//! ends to the application. ACME and EST register here (see the `WIRING`
+//! markers) by implementing [`FrontEnd`] and being constructed from [`App`].
+
+use http::StatusCode;
+use std::sync::Arc;
+
+use super::routing::{response, BoxFuture, FrontEnd, HttpRequest, HttpResponse};
+use super::App;
+use crate::admin::AdminApi;
+use crate::error::Error;
+
+/// The front ends of the HTTPS listener.
+pub(crate) fn https_front_ends(app: &App) -> Result<Vec<Arc<dyn FrontEnd>>, Error> {
+    let front_ends: Vec<Arc<dyn FrontEnd>> = vec![Arc::new(AdminFrontEnd {
+        api: Arc::new(AdminApi::new(
+            app.ra.clone(),
+            app.admin_token.expose().to_string(),
+        )),
+    })];
+    // WIRING(acme): front_ends.push(Arc::new(crate::acme::AcmeFrontEnd::new(app)?));   prefix "/acme"
+    // WIRING(est):  front_ends.push(Arc::new(crate::est::EstFrontEnd::new(app)?));     prefix "/.well-known/est"
+    Ok(front_ends)
+}
+
+/// The front ends of the plain-HTTP listener.
+pub(crate) fn http_front_ends(app: &App) -> Result<Vec<Arc<dyn FrontEnd>>, Error> {
+    let mut front_ends: Vec<Arc<dyn FrontEnd>> = vec![
+        Arc::new(super::plain::MetricsEndpoint {
+            metrics: app.metrics.clone(),
+        }),
+        Arc::new(super::plain::CaCertificates { ca: app.ca.clone() }),
+        Arc::new(super::plain::Health),
+    ];
+    front_ends.push(Arc::new(super::crl::CrlEndpoint { ra: app.ra.clone() }));
+    Ok(front_ends)
+}
+
+/// Adapts the synchronous admin API ([`AdminApi::handle`]) to [`FrontEnd`]:
+/// runs it on the blocking pool (it reads/writes the store and may sign).
+pub struct AdminFrontEnd {
+    pub api: Arc<AdminApi>,
+}
+
+impl FrontEnd for AdminFrontEnd {
+    fn name(&self) -> &'static str {
+        "admin"
+    }
+
+    fn prefix(&self) -> &str {
+        crate::admin::PREFIX
+    }
+
+    fn handle(&self, req: HttpRequest) -> BoxFuture<'_, HttpResponse> {
+        let api = self.api.clone();
+        Box::pin(async move {
+            let result = tokio::task::spawn_blocking(move || {
+                api.handle(
+                    &req.method,
+                    &req.path,
+                    req.query.as_deref(),
+                    req.header("authorization"),
+                    &req.body,
+                )
+            })
+            .await;
+            match result {
+                Ok(reply) => response(reply.status, reply.content_type, reply.body),
+                Err(e) => {
+                    tracing::error!(error = %e, "admin API task failed");
+                    super::routing::json_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "serverInternal",
+                        "the request could not be processed",
+                    )
+                }
+            }
+        })
+    }
+}
