@@ -1,1 +1,273 @@
+//! Black-box tests of the admin CLI + API against a running server:
+//! directory, invitations, manual enrollment, refusals, download formats.
 
+mod support;
+
+use std::process::Command;
+
+use support::{openssl_csr, run, AdminServer};
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::*;
+
+#[test]
+fn cli_builds_the_directory_and_mails_invitations() {
+    let srv = AdminServer::start();
+    srv.standard_directory(false);
+    let orgs = srv.admin_json(&["org", "list"]);
+    assert_eq!(orgs[0]["name"], "Acme Corp");
+    assert_eq!(orgs[0]["country"], "US");
+    let accts = srv.admin_json(&["account", "list"]);
+    assert_eq!(accts[0]["name"], "release");
+    assert!(accts[0]["department_id"].as_str().is_some());
+
+    let inv = srv.admin_json(&["invite", "--email", "dev@acme.example", "--account", "release"]);
+    let kid = inv["kid"].as_str().unwrap();
+    let key = inv["hmac_key"].as_str().unwrap();
+    use base64::Engine;
+    assert_eq!(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key).unwrap().len(),
+        32
+    );
+    assert_eq!(inv["directory"], format!("{}/acme/directory", srv.url));
+    assert!(inv["expires"].as_str().is_some());
+    assert_eq!(inv["status"], "sent");
+
+    // the outbox holds one mail to the invitee with kid, key and directory
+    let outbox = srv.data_dir().join("outbox");
+    let mails: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|m| m.contains("To: dev@acme.example"))
+        .collect();
+    assert_eq!(mails.len(), 1, "one invitation mail");
+    for needle in [kid, key, inv["directory"].as_str().unwrap()] {
+        assert!(mails[0].contains(needle), "mail lacks {needle}:\n{}", mails[0]);
+    }
+
+    // revoke shows in the status
+    let revoked = srv.admin_json(&["invitation", "revoke", kid]);
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(srv.admin_json(&["invitation", "show", kid])["status"], "revoked");
+    // the HMAC key is never listed again
+    let list = srv.admin_json(&["invitation", "list"]);
+    assert!(list[0].get("hmac_key").is_none());
+
+    // expiry shows in the status once the clock passes it
+    let short = srv.admin_json(&[
+        "invite", "--email", "agent@acme.example", "--account", "release", "--ttl-days", "1",
+    ]);
+    let kid2 = short["kid"].as_str().unwrap();
+    assert_eq!(srv.admin_json(&["invitation", "show", kid2])["status"], "sent");
+    srv.clock.advance(::time::Duration::days(2));
+    assert_eq!(srv.admin_json(&["invitation", "show", kid2])["status"], "expired");
+}
+
+#[test]
+fn admin_errors_name_the_field() {
+    let srv = AdminServer::start();
+    let err = srv.admin_fails(&["org", "create", "--name", "X", "--country", "Germany"]);
+    assert!(err.contains("field country"), "{err}");
+    srv.standard_directory(false);
+    let err = srv.admin_fails(&["invite", "--email", "not-an-address", "--account", "release"]);
+    assert!(err.contains("field email"), "{err}");
+    let err = srv.admin_fails(&[
+        "profile", "create", "--name", "long", "--term", "500", "--key-type", "ecdsa-p256",
+    ]);
+    assert!(err.contains("field terms_days"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["admin", "--url", &srv.url, "--token", "wrong-token-0123456789"])
+        .arg("--ca-file")
+        .arg(srv.root_pem())
+        .args(["org", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
+
+fn issue(srv: &AdminServer, dir: &std::path::Path, name: &str, kind: &str, extra: &[&str]) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
+    let (key, csr) = openssl_csr(dir, name, kind, extra);
+    let chain = dir.join(format!("{name}-chain.pem"));
+    let out = srv.admin(&[
+        "cert", "request", "--account", "release", "--profile", "cs", "--email",
+        "dev@acme.example", "--csr", csr.to_str().unwrap(), "--term", "365",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    std::fs::write(&chain, v["pem_chain"].as_str().unwrap()).unwrap();
+    let pems = ::pem::parse_many(std::fs::read(&chain).unwrap()).unwrap();
+    assert_eq!(pems.len(), 2, "leaf + issuing CA");
+    (pems[0].contents().to_vec(), key, chain)
+}
+
+fn csr_spki(csr_path: &std::path::Path) -> Vec<u8> {
+    let pem = ::pem::parse(std::fs::read(csr_path).unwrap()).unwrap();
+    let (_, csr) = X509CertificationRequest::from_der(pem.contents()).unwrap();
+    csr.certification_request_info.subject_pki.raw.to_vec()
+}
+
+#[test]
+fn admin_request_issues_cs_br_certificates_from_the_csr_key_only() {
+    let srv = AdminServer::start();
+    srv.standard_directory(false);
+    let dir = tempfile::tempdir().unwrap();
+    let evil = [
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "extendedKeyUsage=serverAuth,clientAuth",
+        "-addext", "subjectAltName=DNS:evil.example,email:boss@evil.example",
+        "-addext", "keyUsage=keyCertSign,cRLSign",
+        "-addext", "nsComment=please copy me",
+    ];
+    for kind in ["p256", "rsa3072"] {
+        let (der, _key, chain) = issue(&srv, dir.path(), kind, kind, &evil);
+        let leaf = dir.path().join(format!("{kind}-leaf.pem"));
+        std::fs::write(&leaf, ::pem::encode(&::pem::Pem::new("CERTIFICATE", der.clone()))).unwrap();
+        let verified = run(Command::new("openssl")
+            .arg("verify")
+            .arg("-CAfile")
+            .arg(srv.root_pem())
+            .arg("-untrusted")
+            .arg(&chain)
+            .arg(&leaf));
+        assert!(verified.contains(": OK"), "{verified}");
+
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        assert_eq!(cert.public_key().raw, csr_spki(&dir.path().join(format!("{kind}.csr"))).as_slice());
+        assert!(cert.tbs_certificate.raw_serial().len() >= 9, "serial carries at least 64 random bits");
+        let subject = cert.subject().to_string();
+        for part in ["CN=Acme Corp", "OU=Release", "O=Acme Corp", "L=Springfield", "ST=Oregon", "C=US"] {
+            assert!(subject.contains(part), "{subject} lacks {part}");
+        }
+        assert!(!subject.contains("Requested"), "CSR subject must be ignored: {subject}");
+        let mut seen = Vec::new();
+        for ext in cert.extensions() {
+            seen.push(ext.oid.to_id_string());
+            match ext.parsed_extension() {
+                ParsedExtension::KeyUsage(ku) => {
+                    assert!(ext.critical);
+                    assert!(ku.digital_signature());
+                    assert!(!ku.key_cert_sign() && !ku.crl_sign() && !ku.key_encipherment());
+                }
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    assert!(eku.code_signing);
+                    assert!(!eku.server_auth && !eku.client_auth && eku.other.is_empty());
+                }
+                ParsedExtension::BasicConstraints(bc) => assert!(!bc.ca),
+                ParsedExtension::CertificatePolicies(p) => {
+                    let oids: Vec<String> = p.iter().map(|x| x.policy_id.to_id_string()).collect();
+                    assert_eq!(oids, vec!["2.23.140.1.4.1".to_string()]);
+                }
+                ParsedExtension::CRLDistributionPoints(cdp) => {
+                    let dbg = format!("{cdp:?}");
+                    assert!(dbg.contains(&format!("{}/crl/issuing.crl", srv.http_url)), "{dbg}");
+                }
+                ParsedExtension::AuthorityInfoAccess(aia) => {
+                    let dbg = format!("{aia:?}");
+                    assert!(dbg.contains(&srv.http_url), "{dbg}");
+                }
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    assert_eq!(
+                        san.general_names,
+                        vec![GeneralName::RFC822Name("dev@acme.example")]
+                    );
+                }
+                _ => {}
+            }
+        }
+        for oid in [
+            "2.5.29.15", "2.5.29.37", "2.5.29.32", "2.5.29.31", "1.3.6.1.5.5.7.1.1", "2.5.29.35",
+            "2.5.29.14", "2.5.29.17",
+        ] {
+            assert!(seen.contains(&oid.to_string()), "missing extension {oid}: {seen:?}");
+        }
+        assert!(!seen.contains(&"2.16.840.1.113730.1.13".to_string()), "nsComment copied");
+    }
+    // the certificates are listed with status issued
+    let list = srv.admin_json(&["cert", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(list.as_array().unwrap().iter().all(|c| c["status"] == "issued"));
+}
+
+#[test]
+fn der_csr_and_download_formats() {
+    let srv = AdminServer::start();
+    srv.standard_directory(false);
+    let dir = tempfile::tempdir().unwrap();
+    let (_key, csr) = openssl_csr(dir.path(), "d", "p256", &[]);
+    let der_csr = dir.path().join("d.der");
+    run(Command::new("openssl").args(["req", "-outform", "DER", "-in"]).arg(&csr).arg("-out").arg(&der_csr));
+    let v = srv.admin_json(&[
+        "cert", "request", "--account", "release", "--email", "dev@acme.example", "--csr",
+        der_csr.to_str().unwrap(),
+    ]);
+    let serial = v["serial"].as_str().unwrap();
+    assert_eq!(v["status"], "issued");
+    let p7 = dir.path().join("c.p7b");
+    let out = srv.admin(&["cert", "download", serial, "--format", "pkcs7", "--out", p7.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = run(Command::new("openssl").args(["pkcs7", "-inform", "DER", "-print_certs", "-in"]).arg(&p7));
+    assert_eq!(printed.matches("BEGIN CERTIFICATE").count(), 2, "{printed}");
+    for format in ["pem", "chain", "pkcs7-pem"] {
+        let f = dir.path().join(format!("c.{format}"));
+        let out = srv.admin(&["cert", "download", serial, "--format", format, "--out", f.to_str().unwrap()]);
+        assert!(out.status.success());
+        assert!(std::fs::read_to_string(&f).unwrap().starts_with("-----BEGIN"));
+    }
+    let err = srv.admin_fails(&["cert", "download", serial, "--format", "zip"]);
+    assert!(err.contains("field format"), "{err}");
+}
+
+#[test]
+fn weak_broken_and_overlong_requests_are_refused_and_nothing_is_stored() {
+    let srv = AdminServer::start();
+    srv.standard_directory(false);
+    let dir = tempfile::tempdir().unwrap();
+    let request = |csr: &std::path::Path, term: &str| {
+        srv.admin_fails(&[
+            "cert", "request", "--account", "release", "--profile", "cs", "--email",
+            "dev@acme.example", "--csr", csr.to_str().unwrap(), "--term", term,
+        ])
+    };
+    let (_, rsa2048) = openssl_csr(dir.path(), "rsa2048", "rsa2048", &[]);
+    assert!(request(&rsa2048, "365").contains("2048"));
+    let (_, p521) = openssl_csr(dir.path(), "p521", "p521", &[]);
+    let err = request(&p521, "365");
+    assert!(err.contains("bad_public_key"), "{err}");
+    let (_, p384) = openssl_csr(dir.path(), "p384", "p384", &[]);
+    let err = request(&p384, "365");
+    assert!(err.contains("ecdsa-p384"), "{err}");
+
+    // a CSR whose signature does not verify
+    let (_, good) = openssl_csr(dir.path(), "good", "p256", &[]);
+    let pem = ::pem::parse(std::fs::read(&good).unwrap()).unwrap();
+    let mut der = pem.contents().to_vec();
+    let n = der.len();
+    der[n - 2] ^= 0x01;
+    let bad_sig = dir.path().join("badsig.der");
+    std::fs::write(&bad_sig, &der).unwrap();
+    let err = request(&bad_sig, "365");
+    assert!(err.contains("bad_csr"), "{err}");
+
+    let garbage = dir.path().join("garbage.csr");
+    std::fs::write(&garbage, b"this is not a CSR").unwrap();
+    assert!(request(&garbage, "365").contains("bad_csr"));
+
+    let err = request(&good, "461");
+    assert!(err.contains("460"), "{err}");
+    srv.admin_json(&[
+        "profile", "create", "--name", "short", "--term", "90", "--key-type", "ecdsa-p256",
+        "--attestation", "optional",
+    ]);
+    srv.admin_json(&[
+        "account", "create", "--name", "short", "--endpoint", "builds", "--org", "Acme Corp",
+        "--profile", "short", "--auto-approve",
+    ]);
+    let err = srv.admin_fails(&[
+        "cert", "request", "--account", "short", "--email", "dev@acme.example", "--csr",
+        good.to_str().unwrap(), "--term", "91",
+    ]);
+    assert!(err.contains("maximum of 90"), "{err}");
+
+    assert_eq!(srv.admin_json(&["cert", "list"]), serde_json::json!([]));
+    assert_eq!(srv.admin_json(&["request", "list"]), serde_json::json!([]));
+}

@@ -58,14 +58,14 @@ pub fn download(ra: &Ra, c: &CertificateRecord, format: &str) -> Result<Reply, A
             chain_pem(ra, c).into_bytes(),
         ),
         "der" => ("application/pkix-cert", leaf),
-        // PKCS7-PENDING: wired once ca::pkcs7 lands.
-        "pkcs7" | "pkcs7-pem" => {
-            let _ = issuing;
-            return Err(ApiError::field(
-                "format",
-                "PKCS#7 download is not available yet",
-            ));
-        }
+        "pkcs7" => (
+            "application/pkcs7-mime",
+            crate::ca::pkcs7::certs_only_der(&[&leaf, issuing]),
+        ),
+        "pkcs7-pem" => (
+            "application/x-pem-file",
+            crate::ca::pkcs7::certs_only_pem(&[&leaf, issuing]).into_bytes(),
+        ),
         other => {
             return Err(ApiError::field(
                 "format",
