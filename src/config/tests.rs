@@ -335,3 +335,29 @@ fn secrets_are_redacted_when_serialized() {
     );
     assert!(text.contains(REDACTED));
 }
+
+#[test]
+fn every_key_is_documented_in_configuration_md() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/CONFIGURATION.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    fn walk(prefix: &str, v: &serde_json::Value, text: &str) {
+        if let Some(map) = v.as_object() {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if v.is_object() {
+                    walk(&key, v, text);
+                } else {
+                    assert!(
+                        text.contains(&format!("`{key}`")),
+                        "key {key} is not documented in docs/CONFIGURATION.md"
+                    );
+                }
+            }
+        }
+    }
+    walk("", &as_json(&Config::default()), &text);
+}
