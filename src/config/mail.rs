@@ -78,6 +78,9 @@ pub struct SmtpConfig {
     pub password: Option<Secret>,
     /// "starttls", "tls" or "none".
     pub tls: SmtpTls,
+    /// PEM file of extra CA certificates trusted for the relay's TLS
+    /// certificate (besides the WebPKI roots), e.g. an internal CA.
+    pub ca_file: Option<PathBuf>,
     /// Connection and command timeout in seconds.
     pub timeout_secs: u64,
 }
@@ -90,6 +93,7 @@ impl Default for SmtpConfig {
             username: None,
             password: None,
             tls: SmtpTls::Starttls,
+            ca_file: None,
             timeout_secs: 30,
         }
     }

@@ -315,8 +315,10 @@ fn derived_values() {
         c.mail.outbox_dir(Path::new("/data")),
         std::path::PathBuf::from("/data/outbox")
     );
-    let mut s = SmtpConfig::default();
-    s.tls = SmtpTls::Tls;
+    let mut s = SmtpConfig {
+        tls: SmtpTls::Tls,
+        ..SmtpConfig::default()
+    };
     assert_eq!(s.effective_port(), 465);
     s.tls = SmtpTls::None;
     assert_eq!(s.effective_port(), 25);

@@ -13,7 +13,7 @@
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{Message, SmtpTransport, Transport as _};
 use std::io::Write;
@@ -122,7 +122,24 @@ impl Mailer {
                 let tls = match smtp.tls {
                     SmtpTls::None => Tls::None,
                     SmtpTls::Starttls | SmtpTls::Tls => {
-                        let params = TlsParameters::new(host.clone())
+                        let mut params = TlsParameters::builder(host.clone());
+                        if let Some(ca_file) = &smtp.ca_file {
+                            let pem = std::fs::read(ca_file).map_err(|e| {
+                                MailError::Smtp(format!(
+                                    "mail.smtp.ca_file {}: {e}",
+                                    ca_file.display()
+                                ))
+                            })?;
+                            let cert = Certificate::from_pem(&pem).map_err(|e| {
+                                MailError::Smtp(format!(
+                                    "mail.smtp.ca_file {}: {e}",
+                                    ca_file.display()
+                                ))
+                            })?;
+                            params = params.add_root_certificate(cert);
+                        }
+                        let params = params
+                            .build_rustls()
                             .map_err(|e| MailError::Smtp(format!("TLS parameters: {e}")))?;
                         if smtp.tls == SmtpTls::Tls {
                             Tls::Wrapper(params)

@@ -169,9 +169,26 @@ struct Received {
 
 /// A tiny SMTP server: one connection, EHLO/MAIL/RCPT/DATA/QUIT.
 async fn smtp_server_once(listener: tokio::net::TcpListener) -> std::io::Result<Received> {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let (stream, _) = listener.accept().await?;
-    let (r, mut w) = stream.into_split();
+    smtp_dialogue(stream).await
+}
+
+/// The same over implicit TLS with the given server configuration.
+async fn smtps_server_once(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<Received> {
+    let (stream, _) = listener.accept().await?;
+    let stream = tokio_rustls::TlsAcceptor::from(tls).accept(stream).await?;
+    smtp_dialogue(stream).await
+}
+
+async fn smtp_dialogue<S>(stream: S) -> std::io::Result<Received>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (r, mut w) = tokio::io::split(stream);
     let mut r = BufReader::new(r);
     let mut got = Received::default();
     w.write_all(b"220 test.local ESMTP ready\r\n").await?;
@@ -292,4 +309,68 @@ async fn smtp_relay_down_is_an_smtp_error() {
         .encode()
         .unwrap()
         .contains("signet_mails_total{outcome=\"failed\",transport=\"smtp\"} 1"));
+}
+
+/// A TLS server identity for 127.0.0.1 and its certificate as PEM (the "private CA").
+fn tls_identity() -> (Arc<rustls::ServerConfig>, String) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    (Arc::new(cfg), cert.pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_over_implicit_tls_trusts_the_configured_ca_file() {
+    let (server_tls, ca_pem) = tls_identity();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("smtp-ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(smtps_server_once(listener, server_tls.clone()));
+    let mut cfg = smtp_config(port);
+    cfg.smtp.tls = SmtpTls::Tls;
+    cfg.smtp.ca_file = Some(ca_file.clone());
+    let mailer = Mailer::from_config(&cfg, dir.path(), clock_at(1_790_000_000)).unwrap();
+    let id = mailer.send_async(sample("dev@example.com")).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let msg = MessageParser::default().parse(got.data.as_bytes()).unwrap();
+    assert_eq!(msg.message_id(), Some(id.as_str()));
+
+    // without the CA file the relay's certificate is not trusted
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(smtps_server_once(listener, server_tls));
+    let mut cfg = smtp_config(port);
+    cfg.smtp.tls = SmtpTls::Tls;
+    let mailer = Mailer::from_config(&cfg, dir.path(), clock_at(1_790_000_000)).unwrap();
+    let err = mailer
+        .send_async(sample("dev@example.com"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MailError::Smtp(_)), "{err:?}");
+    assert!(server.await.unwrap().is_err(), "handshake must fail");
+
+    // an unreadable CA file is reported with its key
+    cfg.smtp.ca_file = Some(dir.path().join("missing.pem"));
+    let err = Mailer::from_config(&cfg, dir.path(), clock_at(0)).unwrap_err();
+    assert!(err.to_string().contains("mail.smtp.ca_file"), "{err}");
 }
