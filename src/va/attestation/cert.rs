@@ -73,6 +73,8 @@ pub struct Cert {
     pub subject: String,
     pub issuer: String,
     pub subject_cn: Option<String>,
+    /// Subject attributes (dotted OID, string value) in order.
+    pub subject_attrs: Vec<(String, String)>,
     pub subject_raw: Vec<u8>,
     pub issuer_raw: Vec<u8>,
     pub not_before: OffsetDateTime,
@@ -231,12 +233,24 @@ impl Cert {
             .and_then(|cn| cn.as_str().ok())
             .map(str::to_owned);
 
+        let subject_attrs = tbs
+            .subject
+            .iter_attributes()
+            .map(|a| {
+                (
+                    a.attr_type().to_id_string(),
+                    a.as_str().map(str::to_owned).unwrap_or_default(),
+                )
+            })
+            .collect();
+
         Ok(Cert {
             der: x.as_raw().to_vec(),
             version: tbs.version.0,
             subject: tbs.subject.to_string(),
             issuer: tbs.issuer.to_string(),
             subject_cn,
+            subject_attrs,
             subject_raw: tbs.subject.as_raw().to_vec(),
             issuer_raw: tbs.issuer.as_raw().to_vec(),
             not_before: asn1_time(&tbs.validity.not_before),
@@ -285,14 +299,6 @@ impl Cert {
 
     pub fn digital_signature(&self) -> Option<bool> {
         self.key_usage.map(|ku| ku & 0x8000 != 0)
-    }
-
-    /// Short display name: the CN if any, else the whole subject.
-    pub fn name(&self) -> String {
-        match &self.subject_cn {
-            Some(cn) => cn.clone(),
-            None => self.subject.clone(),
-        }
     }
 
     /// Verifies this certificate's signature with `issuer`'s public key.

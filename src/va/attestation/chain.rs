@@ -49,13 +49,6 @@ impl<'a> CaPath<'a> {
     pub fn subjects(&self) -> Vec<String> {
         self.certs.iter().map(|c| c.subject.clone()).collect()
     }
-
-    /// Whether the starting certificate's issuer is pinned (anchor or pinned
-    /// intermediate) rather than taken from the evidence.
-    pub fn issuer_is_pinned(&self, set: &TrustSetRef<'_>) -> bool {
-        let first = self.certs[0];
-        set.anchors.iter().chain(set.intermediates.iter()).any(|c| std::ptr::eq(c, first))
-    }
 }
 
 pub(crate) fn validity_error(c: &Cert, at: OffsetDateTime) -> AttestationError {

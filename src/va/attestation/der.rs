@@ -25,13 +25,9 @@ pub const TAG_BOOLEAN: u8 = 0x01;
 pub const TAG_INTEGER: u8 = 0x02;
 pub const TAG_BIT_STRING: u8 = 0x03;
 pub const TAG_OCTET_STRING: u8 = 0x04;
-pub const TAG_NULL: u8 = 0x05;
 pub const TAG_OID: u8 = 0x06;
 pub const TAG_UTF8_STRING: u8 = 0x0c;
-pub const TAG_PRINTABLE_STRING: u8 = 0x13;
-pub const TAG_IA5_STRING: u8 = 0x16;
 pub const TAG_SEQUENCE: u8 = 0x30;
-pub const TAG_SET: u8 = 0x31;
 
 /// One tag-length-value element.
 #[derive(Debug, Clone, Copy)]

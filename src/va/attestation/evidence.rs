@@ -357,21 +357,21 @@ pub(crate) fn leaf_description(format: Format) -> &'static str {
             "slot attestation certificate (first certificate; in a CSR: extension 1.3.6.1.4.1.41482.3.1 or .3.11)"
         }
         Format::Yubihsm2 => "key attestation certificate 'YubiHSM Attestation id:0x....' (first certificate)",
-        Format::ThalesLuna => "PKC leaf certificate (EKU 1.3.6.1.4.1.12383.1.13 or .14)",
+        Format::ThalesLuna => "PKC leaf certificate (EKU 1.3.6.1.4.1.12383.1.13)",
         Format::GoogleCloudHsm => "partition certificates",
         Format::FortanixDsm => "key attestation statement certificate 'Fortanix DSM Key Attestation' (first certificate)",
     }
 }
 
-pub(crate) const PKC_EKU_RSA: &str = "1.3.6.1.4.1.12383.1.13";
-pub(crate) const PKC_EKU_ECC: &str = "1.3.6.1.4.1.12383.1.14";
+/// EKU of a Luna PKC leaf (RSA and ECC PKCs alike).
+pub(crate) const PKC_LEAF_EKU: &str = "1.3.6.1.4.1.12383.1.13";
 
 fn is_leaf_of(format: Format, c: &Cert) -> bool {
     let cn = c.subject_cn.as_deref().unwrap_or("");
     match format {
         Format::YubikeyPiv => super::yubikey_piv::slot_from_cn(cn).is_some(),
         Format::Yubihsm2 => cn.starts_with("YubiHSM Attestation id:"),
-        Format::ThalesLuna => c.ext_key_usage.iter().any(|o| o == PKC_EKU_RSA || o == PKC_EKU_ECC),
+        Format::ThalesLuna => super::luna::is_pkc_leaf(c),
         Format::FortanixDsm => cn == "Fortanix DSM Key Attestation",
         Format::GoogleCloudHsm => cn.contains(":PARTN:"),
     }
