@@ -20,12 +20,21 @@ fn cli_builds_the_directory_and_mails_invitations() {
     assert_eq!(accts[0]["name"], "release");
     assert!(accts[0]["department_id"].as_str().is_some());
 
-    let inv = srv.admin_json(&["invite", "--email", "dev@acme.example", "--account", "release"]);
+    let inv = srv.admin_json(&[
+        "invite",
+        "--email",
+        "dev@acme.example",
+        "--account",
+        "release",
+    ]);
     let kid = inv["kid"].as_str().unwrap();
     let key = inv["hmac_key"].as_str().unwrap();
     use base64::Engine;
     assert_eq!(
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key).unwrap().len(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(key)
+            .unwrap()
+            .len(),
         32
     );
     assert_eq!(inv["directory"], format!("{}/acme/directory", srv.url));
@@ -41,25 +50,44 @@ fn cli_builds_the_directory_and_mails_invitations() {
         .collect();
     assert_eq!(mails.len(), 1, "one invitation mail");
     for needle in [kid, key, inv["directory"].as_str().unwrap()] {
-        assert!(mails[0].contains(needle), "mail lacks {needle}:\n{}", mails[0]);
+        assert!(
+            mails[0].contains(needle),
+            "mail lacks {needle}:\n{}",
+            mails[0]
+        );
     }
 
     // revoke shows in the status
     let revoked = srv.admin_json(&["invitation", "revoke", kid]);
     assert_eq!(revoked["status"], "revoked");
-    assert_eq!(srv.admin_json(&["invitation", "show", kid])["status"], "revoked");
+    assert_eq!(
+        srv.admin_json(&["invitation", "show", kid])["status"],
+        "revoked"
+    );
     // the HMAC key is never listed again
     let list = srv.admin_json(&["invitation", "list"]);
     assert!(list[0].get("hmac_key").is_none());
 
     // expiry shows in the status once the clock passes it
     let short = srv.admin_json(&[
-        "invite", "--email", "agent@acme.example", "--account", "release", "--ttl-days", "1",
+        "invite",
+        "--email",
+        "agent@acme.example",
+        "--account",
+        "release",
+        "--ttl-days",
+        "1",
     ]);
     let kid2 = short["kid"].as_str().unwrap();
-    assert_eq!(srv.admin_json(&["invitation", "show", kid2])["status"], "sent");
+    assert_eq!(
+        srv.admin_json(&["invitation", "show", kid2])["status"],
+        "sent"
+    );
     srv.clock.advance(::time::Duration::days(2));
-    assert_eq!(srv.admin_json(&["invitation", "show", kid2])["status"], "expired");
+    assert_eq!(
+        srv.admin_json(&["invitation", "show", kid2])["status"],
+        "expired"
+    );
 }
 
 #[test]
@@ -68,14 +96,33 @@ fn admin_errors_name_the_field() {
     let err = srv.admin_fails(&["org", "create", "--name", "X", "--country", "Germany"]);
     assert!(err.contains("field country"), "{err}");
     srv.standard_directory(false);
-    let err = srv.admin_fails(&["invite", "--email", "not-an-address", "--account", "release"]);
+    let err = srv.admin_fails(&[
+        "invite",
+        "--email",
+        "not-an-address",
+        "--account",
+        "release",
+    ]);
     assert!(err.contains("field email"), "{err}");
     let err = srv.admin_fails(&[
-        "profile", "create", "--name", "long", "--term", "500", "--key-type", "ecdsa-p256",
+        "profile",
+        "create",
+        "--name",
+        "long",
+        "--term",
+        "500",
+        "--key-type",
+        "ecdsa-p256",
     ]);
     assert!(err.contains("field terms_days"), "{err}");
     let out = Command::new(env!("CARGO_BIN_EXE_signet"))
-        .args(["admin", "--url", &srv.url, "--token", "wrong-token-0123456789"])
+        .args([
+            "admin",
+            "--url",
+            &srv.url,
+            "--token",
+            "wrong-token-0123456789",
+        ])
         .arg("--ca-file")
         .arg(srv.root_pem())
         .args(["org", "list"])
@@ -85,14 +132,34 @@ fn admin_errors_name_the_field() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
 }
 
-fn issue(srv: &AdminServer, dir: &std::path::Path, name: &str, kind: &str, extra: &[&str]) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
+fn issue(
+    srv: &AdminServer,
+    dir: &std::path::Path,
+    name: &str,
+    kind: &str,
+    extra: &[&str],
+) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
     let (key, csr) = openssl_csr(dir, name, kind, extra);
     let chain = dir.join(format!("{name}-chain.pem"));
     let out = srv.admin(&[
-        "cert", "request", "--account", "release", "--profile", "cs", "--email",
-        "dev@acme.example", "--csr", csr.to_str().unwrap(), "--term", "365",
+        "cert",
+        "request",
+        "--account",
+        "release",
+        "--profile",
+        "cs",
+        "--email",
+        "dev@acme.example",
+        "--csr",
+        csr.to_str().unwrap(),
+        "--term",
+        "365",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     std::fs::write(&chain, v["pem_chain"].as_str().unwrap()).unwrap();
     let pems = ::pem::parse_many(std::fs::read(&chain).unwrap()).unwrap();
@@ -112,16 +179,25 @@ fn admin_request_issues_cs_br_certificates_from_the_csr_key_only() {
     srv.standard_directory(false);
     let dir = tempfile::tempdir().unwrap();
     let evil = [
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "extendedKeyUsage=serverAuth,clientAuth",
-        "-addext", "subjectAltName=DNS:evil.example,email:boss@evil.example",
-        "-addext", "keyUsage=keyCertSign,cRLSign",
-        "-addext", "nsComment=please copy me",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "extendedKeyUsage=serverAuth,clientAuth",
+        "-addext",
+        "subjectAltName=DNS:evil.example,email:boss@evil.example",
+        "-addext",
+        "keyUsage=keyCertSign,cRLSign",
+        "-addext",
+        "nsComment=please copy me",
     ];
     for kind in ["p256", "rsa3072"] {
         let (der, _key, chain) = issue(&srv, dir.path(), kind, kind, &evil);
         let leaf = dir.path().join(format!("{kind}-leaf.pem"));
-        std::fs::write(&leaf, ::pem::encode(&::pem::Pem::new("CERTIFICATE", der.clone()))).unwrap();
+        std::fs::write(
+            &leaf,
+            ::pem::encode(&::pem::Pem::new("CERTIFICATE", der.clone())),
+        )
+        .unwrap();
         let verified = run(Command::new("openssl")
             .arg("verify")
             .arg("-CAfile")
@@ -132,13 +208,29 @@ fn admin_request_issues_cs_br_certificates_from_the_csr_key_only() {
         assert!(verified.contains(": OK"), "{verified}");
 
         let (_, cert) = X509Certificate::from_der(&der).unwrap();
-        assert_eq!(cert.public_key().raw, csr_spki(&dir.path().join(format!("{kind}.csr"))).as_slice());
-        assert!(cert.tbs_certificate.raw_serial().len() >= 9, "serial carries at least 64 random bits");
+        assert_eq!(
+            cert.public_key().raw,
+            csr_spki(&dir.path().join(format!("{kind}.csr"))).as_slice()
+        );
+        assert!(
+            cert.tbs_certificate.raw_serial().len() >= 9,
+            "serial carries at least 64 random bits"
+        );
         let subject = cert.subject().to_string();
-        for part in ["CN=Acme Corp", "OU=Release", "O=Acme Corp", "L=Springfield", "ST=Oregon", "C=US"] {
+        for part in [
+            "CN=Acme Corp",
+            "OU=Release",
+            "O=Acme Corp",
+            "L=Springfield",
+            "ST=Oregon",
+            "C=US",
+        ] {
             assert!(subject.contains(part), "{subject} lacks {part}");
         }
-        assert!(!subject.contains("Requested"), "CSR subject must be ignored: {subject}");
+        assert!(
+            !subject.contains("Requested"),
+            "CSR subject must be ignored: {subject}"
+        );
         let mut seen = Vec::new();
         for ext in cert.extensions() {
             seen.push(ext.oid.to_id_string());
@@ -159,7 +251,10 @@ fn admin_request_issues_cs_br_certificates_from_the_csr_key_only() {
                 }
                 ParsedExtension::CRLDistributionPoints(cdp) => {
                     let dbg = format!("{cdp:?}");
-                    assert!(dbg.contains(&format!("{}/crl/issuing.crl", srv.http_url)), "{dbg}");
+                    assert!(
+                        dbg.contains(&format!("{}/crl/issuing.crl", srv.http_url)),
+                        "{dbg}"
+                    );
                 }
                 ParsedExtension::AuthorityInfoAccess(aia) => {
                     let dbg = format!("{aia:?}");
@@ -175,17 +270,33 @@ fn admin_request_issues_cs_br_certificates_from_the_csr_key_only() {
             }
         }
         for oid in [
-            "2.5.29.15", "2.5.29.37", "2.5.29.32", "2.5.29.31", "1.3.6.1.5.5.7.1.1", "2.5.29.35",
-            "2.5.29.14", "2.5.29.17",
+            "2.5.29.15",
+            "2.5.29.37",
+            "2.5.29.32",
+            "2.5.29.31",
+            "1.3.6.1.5.5.7.1.1",
+            "2.5.29.35",
+            "2.5.29.14",
+            "2.5.29.17",
         ] {
-            assert!(seen.contains(&oid.to_string()), "missing extension {oid}: {seen:?}");
+            assert!(
+                seen.contains(&oid.to_string()),
+                "missing extension {oid}: {seen:?}"
+            );
         }
-        assert!(!seen.contains(&"2.16.840.1.113730.1.13".to_string()), "nsComment copied");
+        assert!(
+            !seen.contains(&"2.16.840.1.113730.1.13".to_string()),
+            "nsComment copied"
+        );
     }
     // the certificates are listed with status issued
     let list = srv.admin_json(&["cert", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
-    assert!(list.as_array().unwrap().iter().all(|c| c["status"] == "issued"));
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["status"] == "issued"));
 }
 
 #[test]
@@ -195,23 +306,57 @@ fn der_csr_and_download_formats() {
     let dir = tempfile::tempdir().unwrap();
     let (_key, csr) = openssl_csr(dir.path(), "d", "p256", &[]);
     let der_csr = dir.path().join("d.der");
-    run(Command::new("openssl").args(["req", "-outform", "DER", "-in"]).arg(&csr).arg("-out").arg(&der_csr));
+    run(Command::new("openssl")
+        .args(["req", "-outform", "DER", "-in"])
+        .arg(&csr)
+        .arg("-out")
+        .arg(&der_csr));
     let v = srv.admin_json(&[
-        "cert", "request", "--account", "release", "--email", "dev@acme.example", "--csr",
+        "cert",
+        "request",
+        "--account",
+        "release",
+        "--email",
+        "dev@acme.example",
+        "--csr",
         der_csr.to_str().unwrap(),
     ]);
     let serial = v["serial"].as_str().unwrap();
     assert_eq!(v["status"], "issued");
     let p7 = dir.path().join("c.p7b");
-    let out = srv.admin(&["cert", "download", serial, "--format", "pkcs7", "--out", p7.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let printed = run(Command::new("openssl").args(["pkcs7", "-inform", "DER", "-print_certs", "-in"]).arg(&p7));
+    let out = srv.admin(&[
+        "cert",
+        "download",
+        serial,
+        "--format",
+        "pkcs7",
+        "--out",
+        p7.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = run(Command::new("openssl")
+        .args(["pkcs7", "-inform", "DER", "-print_certs", "-in"])
+        .arg(&p7));
     assert_eq!(printed.matches("BEGIN CERTIFICATE").count(), 2, "{printed}");
     for format in ["pem", "chain", "pkcs7-pem"] {
         let f = dir.path().join(format!("c.{format}"));
-        let out = srv.admin(&["cert", "download", serial, "--format", format, "--out", f.to_str().unwrap()]);
+        let out = srv.admin(&[
+            "cert",
+            "download",
+            serial,
+            "--format",
+            format,
+            "--out",
+            f.to_str().unwrap(),
+        ]);
         assert!(out.status.success());
-        assert!(std::fs::read_to_string(&f).unwrap().starts_with("-----BEGIN"));
+        assert!(std::fs::read_to_string(&f)
+            .unwrap()
+            .starts_with("-----BEGIN"));
     }
     let err = srv.admin_fails(&["cert", "download", serial, "--format", "zip"]);
     assert!(err.contains("field format"), "{err}");
@@ -224,8 +369,18 @@ fn weak_broken_and_overlong_requests_are_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let request = |csr: &std::path::Path, term: &str| {
         srv.admin_fails(&[
-            "cert", "request", "--account", "release", "--profile", "cs", "--email",
-            "dev@acme.example", "--csr", csr.to_str().unwrap(), "--term", term,
+            "cert",
+            "request",
+            "--account",
+            "release",
+            "--profile",
+            "cs",
+            "--email",
+            "dev@acme.example",
+            "--csr",
+            csr.to_str().unwrap(),
+            "--term",
+            term,
         ])
     };
     let (_, rsa2048) = openssl_csr(dir.path(), "rsa2048", "rsa2048", &[]);
@@ -255,16 +410,41 @@ fn weak_broken_and_overlong_requests_are_refused_and_nothing_is_stored() {
     let err = request(&good, "461");
     assert!(err.contains("460"), "{err}");
     srv.admin_json(&[
-        "profile", "create", "--name", "short", "--term", "90", "--key-type", "ecdsa-p256",
-        "--attestation", "optional",
+        "profile",
+        "create",
+        "--name",
+        "short",
+        "--term",
+        "90",
+        "--key-type",
+        "ecdsa-p256",
+        "--attestation",
+        "optional",
     ]);
     srv.admin_json(&[
-        "account", "create", "--name", "short", "--endpoint", "builds", "--org", "Acme Corp",
-        "--profile", "short", "--auto-approve",
+        "account",
+        "create",
+        "--name",
+        "short",
+        "--endpoint",
+        "builds",
+        "--org",
+        "Acme Corp",
+        "--profile",
+        "short",
+        "--auto-approve",
     ]);
     let err = srv.admin_fails(&[
-        "cert", "request", "--account", "short", "--email", "dev@acme.example", "--csr",
-        good.to_str().unwrap(), "--term", "91",
+        "cert",
+        "request",
+        "--account",
+        "short",
+        "--email",
+        "dev@acme.example",
+        "--csr",
+        good.to_str().unwrap(),
+        "--term",
+        "91",
     ]);
     assert!(err.contains("maximum of 90"), "{err}");
 

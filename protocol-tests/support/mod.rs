@@ -77,7 +77,8 @@ impl AdminServer {
     pub fn admin(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_signet"))
             .arg("admin")
-            .args(["--url", &self.url, "--token", &self.token])
+            .arg(format!("--url={}", self.url))
+            .arg(format!("--token={}", self.token))
             .arg("--ca-file")
             .arg(self.root_pem())
             .arg("--json")
@@ -95,7 +96,10 @@ impl AdminServer {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("signet admin {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "signet admin {args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     }
 
@@ -114,22 +118,61 @@ impl AdminServer {
     /// RSA-3072, attestation optional), endpoint `builds`, account `release`.
     pub fn standard_directory(&self, requires_approval: bool) {
         self.admin_json(&[
-            "org", "create", "--name", "Acme Corp", "--street", "1 Main St", "--city", "Springfield",
-            "--state", "Oregon", "--postal-code", "97403", "--country", "US",
+            "org",
+            "create",
+            "--name",
+            "Acme Corp",
+            "--street",
+            "1 Main St",
+            "--city",
+            "Springfield",
+            "--state",
+            "Oregon",
+            "--postal-code",
+            "97403",
+            "--country",
+            "US",
         ]);
         self.admin_json(&["dept", "create", "--org", "Acme Corp", "--name", "Release"]);
         let mut profile = vec![
-            "profile", "create", "--name", "cs", "--template", "ov", "--term", "365", "--term",
-            "460", "--key-type", "ecdsa-p256", "--key-type", "rsa-3072", "--attestation", "optional",
+            "profile",
+            "create",
+            "--name",
+            "cs",
+            "--template",
+            "ov",
+            "--term",
+            "365",
+            "--term",
+            "460",
+            "--key-type",
+            "ecdsa-p256",
+            "--key-type",
+            "rsa-3072",
+            "--attestation",
+            "optional",
         ];
         if requires_approval {
             profile.push("--requires-approval");
         }
         self.admin_json(&profile);
-        self.admin_json(&["endpoint", "create", "--name", "builds", "--label", "builds"]);
         self.admin_json(&[
-            "account", "create", "--name", "release", "--endpoint", "builds", "--org", "Acme Corp",
-            "--dept", "Release", "--profile", "cs", "--auto-approve",
+            "endpoint", "create", "--name", "builds", "--label", "builds",
+        ]);
+        self.admin_json(&[
+            "account",
+            "create",
+            "--name",
+            "release",
+            "--endpoint",
+            "builds",
+            "--org",
+            "Acme Corp",
+            "--dept",
+            "Release",
+            "--profile",
+            "cs",
+            "--auto-approve",
         ]);
     }
 
@@ -148,7 +191,9 @@ impl Drop for AdminServer {
 
 /// Runs a command that must succeed; returns stdout.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed:\n{}\n{}",

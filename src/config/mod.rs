@@ -46,7 +46,16 @@ pub const ENV_PREFIX: &str = "SIGNET_";
 pub const ENV_SEPARATOR: &str = "__";
 
 /// Top-level tables (used to spot `SIGNET_SERVER_LISTEN`-style mistakes).
-const TABLES: &[&str] = &["server", "ca", "mail", "invitations", "acme", "est", "log"];
+const TABLES: &[&str] = &[
+    "server",
+    "ca",
+    "mail",
+    "invitations",
+    "acme",
+    "est",
+    "notifications",
+    "log",
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -58,7 +67,30 @@ pub struct Config {
     pub invitations: InvitationsConfig,
     pub acme: AcmeConfig,
     pub est: EstConfig,
+    pub notifications: NotificationsConfig,
     pub log: LogConfig,
+}
+
+/// Notification settings (`[notifications]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// Administrators mailed when a certificate request needs approval.
+    pub admin_emails: Vec<String>,
+}
+
+impl NotificationsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for a in &self.admin_emails {
+            if a.parse::<lettre::Address>().is_err() {
+                return Err(ConfigError::invalid(
+                    "notifications.admin_emails",
+                    format!("{a:?} is not an email address"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Invitation settings (`[invitations]`).
@@ -251,6 +283,7 @@ impl Config {
         }
         self.acme.validate()?;
         self.est.validate()?;
+        self.notifications.validate()?;
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {
             return Err(ConfigError::invalid(
                 "log.level",

@@ -12,14 +12,14 @@ use crate::error::Error;
 
 /// The front ends of the HTTPS listener.
 pub(crate) fn https_front_ends(app: &App) -> Result<Vec<Arc<dyn FrontEnd>>, Error> {
-    let front_ends: Vec<Arc<dyn FrontEnd>> = vec![Arc::new(AdminFrontEnd {
+    let mut front_ends: Vec<Arc<dyn FrontEnd>> = vec![Arc::new(AdminFrontEnd {
         api: Arc::new(AdminApi::new(
             app.ra.clone(),
             app.admin_token.expose().to_string(),
         )),
     })];
-    // WIRING(acme): front_ends.push(Arc::new(crate::acme::AcmeFrontEnd::new(app)?));   prefix "/acme"
-    // WIRING(est):  front_ends.push(Arc::new(crate::est::EstFrontEnd::new(app)?));     prefix "/.well-known/est"
+    front_ends.push(Arc::new(crate::acme::AcmeFrontEnd::from_app(app)?)); // prefix "/acme"
+    front_ends.push(Arc::new(crate::est::EstFrontEnd::from_app(app))); // prefix "/.well-known/est"
     Ok(front_ends)
 }
 

@@ -116,7 +116,7 @@ impl App {
                 invitation_ttl_days: config.invitations.ttl_days,
                 acme_directory_url: format!("{public_url}/acme/directory"),
                 est_url: format!("{public_url}/.well-known/est"),
-                admin_emails: Vec::new(),
+                admin_emails: config.notifications.admin_emails.clone(),
             },
         ));
         let admin_token = match &config.server.admin_token {

@@ -1,0 +1,196 @@
+//! Crash safety: a certificate returned to a client survives SIGKILL of the
+//! server right after the response, and its serial stays reserved.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{openssl_csr, run};
+
+struct Serve {
+    child: Child,
+    url: String,
+}
+
+/// Starts `signet serve` on free ports with its data in `data`.
+fn serve(data: &Path) -> Serve {
+    let url_file = data.join("server-url");
+    let _ = std::fs::remove_file(&url_file);
+    let child = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .arg("serve")
+        .env("SIGNET_SERVER__DATA_DIR", data)
+        .env("SIGNET_SERVER__LISTEN", "127.0.0.1:0")
+        .env("SIGNET_SERVER__HTTP_LISTEN", "127.0.0.1:0")
+        .env("SIGNET_CA__ALGORITHM", "p256")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start signet serve");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(u) = std::fs::read_to_string(&url_file) {
+            if !u.trim().is_empty() {
+                return Serve {
+                    child,
+                    url: u.trim().to_string(),
+                };
+            }
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn admin(data: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .arg("admin")
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn sigkill_right_after_issuance_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = serve(&data);
+    // the CLI finds URL, token and root in the data directory
+    admin(
+        &data,
+        &["org", "create", "--name", "Acme", "--country", "US"],
+    );
+    admin(
+        &data,
+        &[
+            "profile",
+            "create",
+            "--name",
+            "cs",
+            "--term",
+            "365",
+            "--key-type",
+            "ecdsa-p256",
+            "--attestation",
+            "optional",
+        ],
+    );
+    admin(
+        &data,
+        &["endpoint", "create", "--name", "e", "--label", "e"],
+    );
+    admin(
+        &data,
+        &[
+            "account",
+            "create",
+            "--name",
+            "a",
+            "--endpoint",
+            "e",
+            "--org",
+            "Acme",
+            "--profile",
+            "cs",
+            "--auto-approve",
+        ],
+    );
+    let (_, csr) = openssl_csr(dir.path(), "k", "p256", &[]);
+    let cert = admin(
+        &data,
+        &[
+            "cert",
+            "request",
+            "--account",
+            "a",
+            "--email",
+            "dev@acme.example",
+            "--csr",
+            csr.to_str().unwrap(),
+        ],
+    );
+    // SIGKILL immediately after the response: no graceful shutdown, no flush
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    let serial = cert["serial"].as_str().unwrap().to_string();
+
+    let mut s2 = serve(&data);
+    assert!(s2.url.starts_with("https://"));
+    let list = admin(&data, &["cert", "list"]);
+    let serials: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["serial"].as_str().unwrap())
+        .collect();
+    assert_eq!(serials, vec![serial.as_str()]);
+    let shown = admin(&data, &["cert", "show", &serial]);
+    assert_eq!(shown["pem_chain"], cert["pem_chain"]);
+    s2.child.kill().unwrap();
+    s2.child.wait().unwrap();
+
+    // the serial is still reserved in the store
+    let store = signet::storage::Store::open(&data.join("store")).unwrap();
+    assert!(store.serial_reserved(&serial).unwrap());
+    let leaf = dir.path().join("leaf.pem");
+    std::fs::write(&leaf, cert["pem_chain"].as_str().unwrap()).unwrap();
+    run(Command::new("openssl")
+        .args(["x509", "-noout", "-in"])
+        .arg(&leaf));
+}
+
+#[test]
+fn bad_config_key_and_value_fail_startup_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[server]\nlisen = \"127.0.0.1:1\"\n", "server.lisen"),
+        ("[server]\nlisten = \"not an address\"\n", "server.listen"),
+        ("[ca]\nalgorithm = \"dsa\"\n", "ca.algorithm"),
+    ];
+    for (i, (toml, key)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&file, toml).unwrap();
+        for cmd in [
+            &["config", "check", "--config"][..],
+            &["serve", "--config"][..],
+        ] {
+            let out = Command::new(env!("CARGO_BIN_EXE_signet"))
+                .args(cmd)
+                .arg(&file)
+                .env("SIGNET_SERVER__DATA_DIR", dir.path().join("never"))
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "{cmd:?} {toml} must fail");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(key), "{cmd:?}: {err} does not name {key}");
+        }
+    }
+    // and a bad environment value names the key too
+    let out = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["config", "check"])
+        .env("SIGNET_INVITATIONS__TTL_DAYS", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invitations.ttl_days"));
+    let ok = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["config", "check", "--config"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
