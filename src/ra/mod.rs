@@ -5,6 +5,7 @@
 
 pub mod acme;
 pub mod attestation;
+pub mod est;
 mod directory;
 mod enroll;
 pub mod invitations;

@@ -12,6 +12,7 @@ pub mod model;
 pub mod audit;
 mod certs;
 pub mod crls;
+pub mod est;
 mod directory;
 mod invitations;
 mod tx;

@@ -1,0 +1,878 @@
+//! EST (RFC 7030 + RFC 8951) against a real server, driven the way a build
+//! agent's shell script would: openssl makes keys and CSRs, curl talks to
+//! the server, openssl reads the answers. Every negative case of the issue is
+//! its own test.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::TestServer;
+use signet::ra::attestation::AttestationPolicy;
+use signet::ra::{
+    NewAccount, NewDepartment, NewEndpoint, NewInvitation, NewOrganization, NewProfile,
+};
+
+/// One scratch directory with the server's root certificate in it.
+struct Work {
+    dir: tempfile::TempDir,
+}
+
+impl Work {
+    fn new(server: &TestServer) -> Work {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("root.pem"), &server.root_pem).unwrap();
+        Work { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn text(&self, name: &str) -> String {
+        String::from_utf8_lossy(&self.read(name)).into_owned()
+    }
+
+    /// Runs a command in the scratch directory; panics with its stderr on failure.
+    fn run(&self, program: &str, args: &[&str]) -> String {
+        let out = Command::new(program)
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("{program} is missing ({e}): run scripts/install-test-deps")
+            });
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// An EC P-256 key in `name` (PEM).
+    fn ec_key(&self, name: &str) {
+        self.run(
+            "openssl",
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                name,
+            ],
+        );
+    }
+
+    /// A CSR for `key` with `subj`, base64 of DER with line breaks (as
+    /// `openssl base64` writes it) in `out`.
+    fn csr(&self, key: &str, subj: &str, out: &str) {
+        let der = format!("{out}.der");
+        self.run(
+            "openssl",
+            &[
+                "req", "-new", "-key", key, "-subj", subj, "-outform", "DER", "-out", &der,
+            ],
+        );
+        self.run("openssl", &["base64", "-in", &der, "-out", out]);
+    }
+
+    /// A renewal CSR: the subject and extensions (SAN) of `cert`, the key `key`.
+    fn renewal_csr(&self, cert: &str, key: &str, out: &str) {
+        let pem = format!("{out}.pem");
+        self.run(
+            "openssl",
+            &[
+                "x509",
+                "-x509toreq",
+                "-in",
+                cert,
+                "-signkey",
+                key,
+                "-copy_extensions",
+                "copyall",
+                "-out",
+                &pem,
+            ],
+        );
+        let der = format!("{out}.der");
+        self.run(
+            "openssl",
+            &["req", "-in", &pem, "-outform", "DER", "-out", &der],
+        );
+        self.run("openssl", &["base64", "-in", &der, "-out", out]);
+    }
+
+    /// curl; returns (status, headers text). The body lands in `body_out`.
+    fn curl(&self, args: &[&str], body_out: &str) -> (u16, String) {
+        let headers = format!("{body_out}.headers");
+        let mut all: Vec<&str> = vec![
+            "-sS",
+            "--cacert",
+            "root.pem",
+            "-o",
+            body_out,
+            "-D",
+            &headers,
+            "-w",
+            "%{http_code}",
+        ];
+        all.extend_from_slice(args);
+        let status = self.run("curl", &all);
+        let status: u16 = status
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("curl status {status:?}"));
+        (status, self.text(&headers).to_ascii_lowercase())
+    }
+
+    /// POSTs a base64 CSR file as application/pkcs10.
+    fn post_csr(&self, url: &str, csr: &str, extra: &[&str], body_out: &str) -> (u16, String) {
+        let data = format!("@{csr}");
+        let mut args: Vec<&str> = vec![
+            "-H",
+            "Content-Type: application/pkcs10",
+            "--data-binary",
+            &data,
+        ];
+        args.extend_from_slice(extra);
+        args.push(url);
+        self.curl(&args, body_out)
+    }
+
+    /// Decodes a base64 certs-only PKCS#7 response into PEM certificates.
+    fn certs_of(&self, b64: &str, pem_out: &str) -> usize {
+        let der = format!("{b64}.p7b");
+        self.run("openssl", &["base64", "-d", "-in", b64, "-out", &der]);
+        self.run(
+            "openssl",
+            &[
+                "pkcs7",
+                "-inform",
+                "DER",
+                "-in",
+                &der,
+                "-print_certs",
+                "-out",
+                pem_out,
+            ],
+        );
+        self.text(pem_out)
+            .matches("-----BEGIN CERTIFICATE-----")
+            .count()
+    }
+}
+
+fn has_openssl_and_curl() -> bool {
+    let ok = |p: &str| {
+        Command::new(p).arg("--version").output().is_ok()
+            || Command::new(p).arg("version").output().is_ok()
+    };
+    ok("openssl") && ok("curl")
+}
+
+/// Organization, department, two endpoints ("builds", "other") with one
+/// account each, and profile "cs" (P-256 / RSA-3072, no attestation).
+fn directory(server: &TestServer, approval: bool) {
+    let ra = &server.app.ra;
+    ra.create_organization(
+        &NewOrganization {
+            name: "Acme Corp".into(),
+            street: None,
+            city: Some("Berlin".into()),
+            state: None,
+            postal_code: None,
+            country: "DE".into(),
+            validation: None,
+        },
+        "test",
+    )
+    .unwrap();
+    ra.create_department(
+        &NewDepartment {
+            organization: "Acme Corp".into(),
+            name: "Build".into(),
+        },
+        "test",
+    )
+    .unwrap();
+    ra.create_profile(
+        &NewProfile {
+            name: "cs".into(),
+            template: signet::ca::Template::Ov,
+            terms_days: vec![365],
+            key_types: vec!["ecdsa-p256".into(), "rsa-3072".into()],
+            requires_approval: false,
+            attestation: Some(AttestationPolicy {
+                required: false,
+                ..AttestationPolicy::default()
+            }),
+        },
+        "test",
+    )
+    .unwrap();
+    for (ep, acct) in [("builds", "agents"), ("other", "other-agents")] {
+        ra.create_endpoint(
+            &NewEndpoint {
+                name: ep.into(),
+                label: ep.into(),
+            },
+            "test",
+        )
+        .unwrap();
+        ra.create_account(
+            &NewAccount {
+                name: acct.into(),
+                endpoint: ep.into(),
+                organization: "Acme Corp".into(),
+                department: Some("Build".into()),
+                profiles: vec!["cs".into()],
+                auto_approve: !approval,
+            },
+            "test",
+        )
+        .unwrap();
+    }
+}
+
+/// An invitation for `email` on `account`: (kid, hmac key).
+fn invite(server: &TestServer, email: &str, account: &str) -> (String, String) {
+    let inv = server
+        .app
+        .ra
+        .create_invitation(
+            &NewInvitation {
+                email: email.into(),
+                account: account.into(),
+                profile: None,
+                ttl_days: None,
+            },
+            "test",
+        )
+        .unwrap();
+    (inv.kid, inv.hmac_key)
+}
+
+fn est(server: &TestServer, op: &str) -> String {
+    format!("{}/.well-known/est/{op}", server.base_url)
+}
+
+macro_rules! need_tools {
+    () => {
+        if !has_openssl_and_curl() {
+            eprintln!("SKIPPED: openssl and curl are needed (scripts/install-test-deps)");
+            return;
+        }
+    };
+}
+
+/// First enrollment of `email` on account `agents`: key, CSR, Basic POST.
+/// Leaves `<name>.key`, `<name>.pem` (certificate) in the scratch dir.
+fn enroll_agent(server: &TestServer, w: &Work, email: &str, name: &str) -> (String, String) {
+    let (kid, key) = invite(server, email, "agents");
+    w.ec_key(&format!("{name}.key"));
+    w.csr(
+        &format!("{name}.key"),
+        "/CN=build-agent",
+        &format!("{name}.csr"),
+    );
+    let user = format!("{kid}:{key}");
+    let (status, headers) = w.post_csr(
+        &est(server, "simpleenroll"),
+        &format!("{name}.csr"),
+        &["-u", &user],
+        &format!("{name}.out"),
+    );
+    assert_eq!(status, 200, "{}", w.text(&format!("{name}.out")));
+    assert!(
+        headers.contains("content-type: application/pkcs7-mime; smime-type=certs-only"),
+        "{headers}"
+    );
+    assert!(
+        headers.contains("content-transfer-encoding: base64"),
+        "{headers}"
+    );
+    assert_eq!(
+        w.certs_of(&format!("{name}.out"), &format!("{name}.pem")),
+        1
+    );
+    (kid, key)
+}
+
+#[test]
+fn cacerts_is_a_certs_only_pkcs7_with_the_issuing_ca_and_root() {
+    need_tools!();
+    let server = TestServer::start();
+    directory(&server, false);
+    let w = Work::new(&server);
+    let (status, headers) = w.curl(&[&est(&server, "cacerts")], "cacerts.b64");
+    assert_eq!(status, 200, "{}", w.text("cacerts.b64"));
+    assert!(
+        headers.contains("content-type: application/pkcs7-mime"),
+        "{headers}"
+    );
+    assert!(
+        headers.contains("content-transfer-encoding: base64"),
+        "{headers}"
+    );
+    // RFC 8951: base64 with line breaks, no PEM armor.
+    let body = w.text("cacerts.b64");
+    assert!(!body.contains("-----BEGIN"));
+    assert!(body.lines().count() > 1 && body.lines().all(|l| l.len() <= 64));
+    assert_eq!(w.certs_of("cacerts.b64", "cacerts.pem"), 2);
+    let printed = w.text("cacerts.pem");
+    let ca = server.app.ca.clone();
+    let root_b64: String = server
+        .root_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert!(
+        printed.replace('\n', "").contains(&root_b64),
+        "root missing:\n{printed}"
+    );
+    assert!(printed.replace('\n', "").contains(
+        &ca.issuing_cert_pem()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>()
+    ));
+
+    // Byte for byte what `openssl crl2pkcs7 -nocrl` makes of the same certificates.
+    let p7 = w.read("cacerts.b64.p7b");
+    let mut certs = [ca.issuing_cert_der().to_vec(), ca.root_cert_der().to_vec()];
+    certs.sort(); // DER SET OF order, as the server writes it
+    let chain: String = certs
+        .iter()
+        .map(|c| pem::encode(&pem::Pem::new("CERTIFICATE", c.clone())))
+        .collect();
+    std::fs::write(w.path("sorted.pem"), chain).unwrap();
+    w.run(
+        "openssl",
+        &[
+            "crl2pkcs7",
+            "-nocrl",
+            "-certfile",
+            "sorted.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "golden.p7b",
+        ],
+    );
+    assert_eq!(hex::encode(&p7), hex::encode(w.read("golden.p7b")));
+
+    // The same under a label; an unknown label is 404.
+    let (status, _) = w.curl(&[&est(&server, "builds/cacerts")], "labelled.b64");
+    assert_eq!(status, 200);
+    assert_eq!(w.read("labelled.b64"), w.read("cacerts.b64"));
+    let (status, _) = w.curl(&[&est(&server, "no-such-label/cacerts")], "nolabel.txt");
+    assert_eq!(status, 404);
+    assert!(w.text("nolabel.txt").contains("no-such-label"));
+    let (status, _) = w.curl(&[&est(&server, "no-such-op")], "noop.txt");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn simpleenroll_with_basic_then_simplereenroll_with_the_client_certificate() {
+    need_tools!();
+    let server = TestServer::start();
+    directory(&server, false);
+    let w = Work::new(&server);
+    let (kid, key) = enroll_agent(&server, &w, "agent-1@example.com", "a1");
+
+    // A code-signing certificate for the invited address, chaining to the root.
+    let text = w.run("openssl", &["x509", "-in", "a1.pem", "-noout", "-text"]);
+    assert!(text.contains("Code Signing"), "{text}");
+    assert!(text.contains("email:agent-1@example.com"), "{text}");
+    assert!(!text.contains("TLS Web Client Authentication"));
+    std::fs::write(w.path("issuing.pem"), server.app.ca.issuing_cert_pem()).unwrap();
+    w.run(
+        "openssl",
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "issuing.pem",
+            "-purpose",
+            "any",
+            "a1.pem",
+        ],
+    );
+
+    // The invitation is redeemed by EST.
+    let inv = server.app.ra.invitation(&kid).unwrap();
+    assert_eq!(
+        inv.redeemed_by.as_deref(),
+        Some(format!("est:{kid}").as_str())
+    );
+
+    // An identical resend returns the same certificate; another CSR is refused.
+    let user = format!("{kid}:{key}");
+    let (status, _) = w.post_csr(
+        &est(&server, "simpleenroll"),
+        "a1.csr",
+        &["-u", &user],
+        "again.out",
+    );
+    assert_eq!(status, 200);
+    w.certs_of("again.out", "again.pem");
+    assert_eq!(w.read("again.pem"), w.read("a1.pem"));
+    w.ec_key("other.key");
+    w.csr("other.key", "/CN=build-agent", "other.csr");
+    let (status, headers) = w.post_csr(
+        &est(&server, "simpleenroll"),
+        "other.csr",
+        &["-u", &user],
+        "reuse.txt",
+    );
+    assert_eq!(status, 401, "{}", w.text("reuse.txt"));
+    assert!(headers.contains("www-authenticate: basic"), "{headers}");
+    assert!(w.text("reuse.txt").contains("already been used"));
+
+    // Renewal: new key, subject and SAN of the old certificate, TLS client cert.
+    w.ec_key("a1-new.key");
+    w.renewal_csr("a1.pem", "a1-new.key", "renew.csr");
+    let (status, headers) = w.post_csr(
+        &est(&server, "simplereenroll"),
+        "renew.csr",
+        &["--cert", "a1.pem", "--key", "a1.key"],
+        "renew.out",
+    );
+    assert_eq!(status, 200, "{}", w.text("renew.out"));
+    assert!(headers.contains("smime-type=certs-only"));
+    assert_eq!(w.certs_of("renew.out", "renewed.pem"), 1);
+    let old = w.run(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            "a1.pem",
+            "-noout",
+            "-subject",
+            "-ext",
+            "subjectAltName",
+        ],
+    );
+    let new = w.run(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            "renewed.pem",
+            "-noout",
+            "-subject",
+            "-ext",
+            "subjectAltName",
+        ],
+    );
+    assert_eq!(old, new);
+    let serial = |f: &str| w.run("openssl", &["x509", "-in", f, "-noout", "-serial"]);
+    assert_ne!(serial("a1.pem"), serial("renewed.pem"));
+    let pubkey = |args: &[&str]| w.run("openssl", args);
+    assert_eq!(
+        pubkey(&["x509", "-in", "renewed.pem", "-noout", "-pubkey"]),
+        pubkey(&["pkey", "-in", "a1-new.key", "-pubout"])
+    );
+
+    // The renewed certificate renews too, under the endpoint's label.
+    w.ec_key("a1-third.key");
+    w.renewal_csr("renewed.pem", "a1-third.key", "third.csr");
+    let (status, _) = w.post_csr(
+        &est(&server, "builds/simplereenroll"),
+        "third.csr",
+        &["--cert", "renewed.pem", "--key", "a1-new.key"],
+        "third.out",
+    );
+    assert_eq!(status, 200, "{}", w.text("third.out"));
+}
+
+#[test]
+fn simpleenroll_refusals_401_400_415_405_and_label_403() {
+    need_tools!();
+    let server = TestServer::start();
+    directory(&server, false);
+    let w = Work::new(&server);
+    let (kid, key) = invite(&server, "agent-2@example.com", "agents");
+    w.ec_key("k.key");
+    w.csr("k.key", "/CN=agent", "k.csr");
+    let url = est(&server, "simpleenroll");
+
+    // No credentials, wrong password, unknown kid: 401 with a Basic challenge.
+    for (extra, what) in [
+        (vec![], "no credentials"),
+        (
+            vec!["-u".to_string(), format!("{kid}:wrong")],
+            "wrong password",
+        ),
+        (
+            vec!["-u".to_string(), format!("inv_nope:{key}")],
+            "unknown kid",
+        ),
+    ] {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let (status, headers) = w.post_csr(&url, "k.csr", &extra, "e.txt");
+        assert_eq!(status, 401, "{what}: {}", w.text("e.txt"));
+        assert!(
+            headers.contains("www-authenticate: basic realm=\"signet-est\""),
+            "{what}: {headers}"
+        );
+        assert!(
+            !w.text("e.txt").is_empty(),
+            "{what}: the reason is in the body"
+        );
+    }
+    let user = format!("{kid}:{key}");
+
+    // Wrong content type: 415.
+    let (status, _) = w.curl(
+        &[
+            "-u",
+            &user,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@k.csr",
+            &url,
+        ],
+        "ct.txt",
+    );
+    assert_eq!(status, 415, "{}", w.text("ct.txt"));
+    assert!(w.text("ct.txt").contains("application/pkcs10"));
+
+    // Not base64, and base64 of something that is not a CSR: 400 with the reason.
+    std::fs::write(w.path("junk.b64"), "this is not base64!!").unwrap();
+    let (status, _) = w.post_csr(&url, "junk.b64", &["-u", &user], "junk.txt");
+    assert_eq!(status, 400);
+    assert!(
+        w.text("junk.txt").contains("base64"),
+        "{}",
+        w.text("junk.txt")
+    );
+    std::fs::write(w.path("notcsr.b64"), "MAMCAQU=\n").unwrap();
+    let (status, _) = w.post_csr(&url, "notcsr.b64", &["-u", &user], "notcsr.txt");
+    assert_eq!(status, 400);
+    assert!(
+        w.text("notcsr.txt").contains("CSR"),
+        "{}",
+        w.text("notcsr.txt")
+    );
+    // A CSR whose signature does not verify: 400.
+    let mut der = w.read("k.csr.der");
+    let last = der.len() - 1;
+    der[last] ^= 0x01;
+    std::fs::write(w.path("bad.der"), &der).unwrap();
+    w.run("openssl", &["base64", "-in", "bad.der", "-out", "bad.b64"]);
+    let (status, _) = w.post_csr(&url, "bad.b64", &["-u", &user], "bad.txt");
+    assert_eq!(status, 400, "{}", w.text("bad.txt"));
+
+    // GET on simpleenroll: 405.
+    let (status, headers) = w.curl(&["-u", &user, &url], "get.txt");
+    assert_eq!(status, 405);
+    assert!(headers.contains("allow: post"));
+
+    // The invitation belongs to endpoint "builds": 403 under "other", 404 under an unknown label.
+    let (status, _) = w.post_csr(
+        &est(&server, "other/simpleenroll"),
+        "k.csr",
+        &["-u", &user],
+        "lbl.txt",
+    );
+    assert_eq!(status, 403, "{}", w.text("lbl.txt"));
+    let (status, _) = w.post_csr(
+        &est(&server, "nope/simpleenroll"),
+        "k.csr",
+        &["-u", &user],
+        "nf.txt",
+    );
+    assert_eq!(status, 404);
+
+    // None of that consumed the invitation: it works now, under its label,
+    // with a single-line body and Content-Transfer-Encoding: base64.
+    let one_line: String = w.text("k.csr").split_whitespace().collect();
+    std::fs::write(w.path("one.b64"), one_line).unwrap();
+    let (status, _) = w.post_csr(
+        &est(&server, "builds/simpleenroll"),
+        "one.b64",
+        &["-u", &user, "-H", "Content-Transfer-Encoding: base64"],
+        "ok.out",
+    );
+    assert_eq!(status, 200, "{}", w.text("ok.out"));
+}
+
+#[test]
+fn policy_refusal_is_403_and_does_not_consume_the_invitation() {
+    need_tools!();
+    let server = TestServer::start();
+    directory(&server, false);
+    let w = Work::new(&server);
+    let (kid, key) = invite(&server, "agent-3@example.com", "agents");
+    let user = format!("{kid}:{key}");
+    // RSA-2048 is below the code-signing minimum.
+    w.run(
+        "openssl",
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "rsa.key",
+        ],
+    );
+    w.csr("rsa.key", "/CN=agent", "rsa.csr");
+    let (status, _) = w.post_csr(
+        &est(&server, "simpleenroll"),
+        "rsa.csr",
+        &["-u", &user],
+        "rsa.txt",
+    );
+    assert_eq!(status, 403, "{}", w.text("rsa.txt"));
+    assert!(w.text("rsa.txt").contains("RSA"), "{}", w.text("rsa.txt"));
+    assert_eq!(server.app.ra.invitation(&kid).unwrap().redeemed_by, None);
+    w.ec_key("ec.key");
+    w.csr("ec.key", "/CN=agent", "ec.csr");
+    let (status, _) = w.post_csr(
+        &est(&server, "simpleenroll"),
+        "ec.csr",
+        &["-u", &user],
+        "ec.out",
+    );
+    assert_eq!(status, 200, "{}", w.text("ec.out"));
+
+    // A revoked invitation: 401.
+    let (kid2, key2) = invite(&server, "agent-4@example.com", "agents");
+    server.app.ra.revoke_invitation(&kid2, "test").unwrap();
+    let user2 = format!("{kid2}:{key2}");
+    let (status, _) = w.post_csr(
+        &est(&server, "simpleenroll"),
+        "ec.csr",
+        &["-u", &user2],
+        "rev.txt",
+    );
+    assert_eq!(status, 401);
+    assert!(w.text("rev.txt").contains("revoked"));
+}
+
+#[test]
+fn simplereenroll_refuses_other_subjects_revoked_and_foreign_certificates() {
+    need_tools!();
+    let server = TestServer::start();
+    directory(&server, false);
+    let w = Work::new(&server);
+    enroll_agent(&server, &w, "agent-a@example.com", "a");
+    enroll_agent(&server, &w, "agent-b@example.com", "b");
+    let url = est(&server, "simplereenroll");
+    let a_cert = ["--cert", "a.pem", "--key", "a.key"];
+
+    // No client certificate: 401.
+    w.ec_key("n.key");
+    w.renewal_csr("a.pem", "n.key", "a-renew.csr");
+    let (status, headers) = w.post_csr(&url, "a-renew.csr", &[], "nocert.txt");
+    assert_eq!(status, 401, "{}", w.text("nocert.txt"));
+    assert!(headers.contains("www-authenticate"));
+
+    // Basic credentials are not a renewal credential either.
+    let (status, _) = w.post_csr(&url, "a-renew.csr", &["-u", "inv_x:y"], "basic.txt");
+    assert_eq!(status, 401);
+
+    // A different subject: 403.
+    w.csr("n.key", "/CN=someone-else", "subj.csr");
+    let (status, _) = w.post_csr(&url, "subj.csr", &a_cert, "subj.txt");
+    assert_eq!(status, 403, "{}", w.text("subj.txt"));
+    assert!(w.text("subj.txt").contains("subject"));
+
+    // Another agent's identity (B's subject and SAN) with A's certificate: 403.
+    w.renewal_csr("b.pem", "n.key", "b-renew.csr");
+    let (status, _) = w.post_csr(&url, "b-renew.csr", &a_cert, "foreign.txt");
+    assert_eq!(status, 403, "{}", w.text("foreign.txt"));
+    assert!(w.text("foreign.txt").contains("subject alternative name"));
+
+    // A certificate Signet did not issue (self-signed, same subject): 401.
+    w.run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-key",
+            "a.key",
+            "-subj",
+            "/CN=impostor",
+            "-days",
+            "1",
+            "-out",
+            "self.pem",
+        ],
+    );
+    let (status, _) = w.post_csr(
+        &url,
+        "a-renew.csr",
+        &["--cert", "self.pem", "--key", "a.key"],
+        "self.txt",
+    );
+    assert_eq!(status, 401, "{}", w.text("self.txt"));
+    assert!(w.text("self.txt").contains("not issued by Signet"));
+
+    // Issued through endpoint "builds": 403 under label "other".
+    let (status, _) = w.post_csr(
+        &est(&server, "other/simplereenroll"),
+        "a-renew.csr",
+        &a_cert,
+        "lbl.txt",
+    );
+    assert_eq!(status, 403, "{}", w.text("lbl.txt"));
+
+    // Revoked: 401.
+    let serial = w.run("openssl", &["x509", "-in", "a.pem", "-noout", "-serial"]);
+    let serial = serial
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase();
+    server.app.ra.revoke(&serial, 4, "test").unwrap();
+    let (status, _) = w.post_csr(&url, "a-renew.csr", &a_cert, "revoked.txt");
+    assert_eq!(status, 401, "{}", w.text("revoked.txt"));
+    assert!(w.text("revoked.txt").contains("revoked"));
+
+    // B's own renewal still works.
+    let (status, _) = w.post_csr(
+        &url,
+        "b-renew.csr",
+        &["--cert", "b.pem", "--key", "b.key"],
+        "b.out",
+    );
+    assert_eq!(status, 200, "{}", w.text("b.out"));
+}
+
+#[test]
+fn approval_answers_202_with_retry_after_until_approved() {
+    need_tools!();
+    let server = TestServer::start();
+    directory(&server, true);
+    let w = Work::new(&server);
+    let (kid, key) = invite(&server, "agent-5@example.com", "agents");
+    let user = format!("{kid}:{key}");
+    w.ec_key("k.key");
+    w.csr("k.key", "/CN=agent", "k.csr");
+    let url = est(&server, "simpleenroll");
+    let (status, headers) = w.post_csr(&url, "k.csr", &["-u", &user], "p1.txt");
+    assert_eq!(status, 202, "{}", w.text("p1.txt"));
+    assert!(headers.contains("retry-after: 60"), "{headers}");
+    // The identical resend is still pending (not "invitation used").
+    let (status, headers) = w.post_csr(&url, "k.csr", &["-u", &user], "p2.txt");
+    assert_eq!(status, 202, "{}", w.text("p2.txt"));
+    assert!(headers.contains("retry-after"));
+    // Another CSR with the same credentials is refused.
+    w.ec_key("x.key");
+    w.csr("x.key", "/CN=agent", "x.csr");
+    let (status, _) = w.post_csr(&url, "x.csr", &["-u", &user], "x.txt");
+    assert_eq!(status, 401);
+
+    let pending: Vec<_> = server
+        .app
+        .store
+        .list_requests()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.requester == format!("est:{kid}"))
+        .collect();
+    assert_eq!(pending.len(), 1);
+    server
+        .app
+        .ra
+        .approve(&pending[0].id, "admin:test", None)
+        .unwrap();
+    let (status, _) = w.post_csr(&url, "k.csr", &["-u", &user], "done.out");
+    assert_eq!(status, 200, "{}", w.text("done.out"));
+    assert_eq!(w.certs_of("done.out", "done.pem"), 1);
+
+    // A declined request: the resend is 403 with the reason.
+    let (kid2, key2) = invite(&server, "agent-6@example.com", "agents");
+    let user2 = format!("{kid2}:{key2}");
+    let (status, _) = w.post_csr(&url, "x.csr", &["-u", &user2], "q.txt");
+    assert_eq!(status, 202);
+    let req = server
+        .app
+        .store
+        .list_requests()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.requester == format!("est:{kid2}"))
+        .unwrap();
+    server
+        .app
+        .ra
+        .decline(&req.id, "admin:test", "not a build agent")
+        .unwrap();
+    let (status, _) = w.post_csr(&url, "x.csr", &["-u", &user2], "declined.txt");
+    assert_eq!(status, 403);
+    assert!(w.text("declined.txt").contains("not a build agent"));
+}
+
+#[test]
+fn csrattrs_serverkeygen_and_fullcmc() {
+    need_tools!();
+    let server = TestServer::start();
+    directory(&server, false);
+    let w = Work::new(&server);
+    for path in ["csrattrs", "builds/csrattrs"] {
+        let (status, headers) = w.curl(&[&est(&server, path)], "attrs.b64");
+        assert_eq!(status, 200, "{path}: {}", w.text("attrs.b64"));
+        assert!(
+            headers.contains("content-type: application/csrattrs"),
+            "{headers}"
+        );
+        w.run(
+            "openssl",
+            &["base64", "-d", "-in", "attrs.b64", "-out", "attrs.der"],
+        );
+        let parsed = w.run(
+            "openssl",
+            &["asn1parse", "-inform", "DER", "-in", "attrs.der"],
+        );
+        for name in [
+            "id-ecPublicKey",
+            "prime256v1",
+            "rsaEncryption",
+            "ecdsa-with-SHA256",
+        ] {
+            assert!(parsed.contains(name), "{path}: {name} missing in\n{parsed}");
+        }
+        assert!(
+            !parsed.contains("secp384r1"),
+            "P-384 is not allowed by profile cs"
+        );
+    }
+    let (status, _) = w.curl(&[&est(&server, "nope/csrattrs")], "nf.txt");
+    assert_eq!(status, 404);
+
+    w.ec_key("k.key");
+    w.csr("k.key", "/CN=agent", "k.csr");
+    let (status, _) = w.post_csr(&est(&server, "serverkeygen"), "k.csr", &[], "skg.txt");
+    assert_eq!(status, 403);
+    assert!(
+        w.text("skg.txt").contains("hardware"),
+        "{}",
+        w.text("skg.txt")
+    );
+    let (status, _) = w.curl(
+        &[
+            "-H",
+            "Content-Type: application/pkcs7-mime",
+            "--data-binary",
+            "@k.csr",
+            &est(&server, "fullcmc"),
+        ],
+        "cmc.txt",
+    );
+    assert_eq!(status, 501);
+}

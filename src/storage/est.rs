@@ -1,0 +1,179 @@
+//! EST bookkeeping: which certificate request an EST credential (an
+//! invitation's Basic credentials, or a client certificate being renewed)
+//! produced for which CSR, so an identical resend while the request waits for
+//! approval (or after it was answered) finds it again; and the release of an
+//! invitation whose first enrollment failed.
+//!
+//! Bindings live in the `meta` table under `est/binding/<auth>/<csr sha-256>`
+//! (`<auth>` is `inv:<kid>` or `cert:<serial>`); the invitation's own binding
+//! marker is `est/first/<kid>`.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::model::{AuditEvent, Invitation, InvitationState};
+use super::tx::reject;
+use super::{Result, Store, Table};
+
+/// One EST enrollment: the request a credential + CSR produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EstBinding {
+    /// `inv:<kid>` (first enrollment) or `cert:<serial>` (renewal).
+    pub auth: String,
+    /// SHA-256 of the CSR's DER, hex.
+    pub csr_sha256: String,
+    /// The certificate request it produced.
+    pub request_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+fn binding_key(auth: &str, csr_sha256: &str) -> String {
+    format!("est/binding/{auth}/{csr_sha256}")
+}
+
+fn first_key(kid: &str) -> String {
+    format!("est/first/{kid}")
+}
+
+impl Store {
+    /// Records the request an EST credential + CSR produced. For a first
+    /// enrollment (`auth` = `inv:<kid>`) it also marks the invitation as
+    /// used by that CSR, so it can no longer be released.
+    pub fn est_bind(&self, binding: &EstBinding) -> Result<()> {
+        let key = binding_key(&binding.auth, &binding.csr_sha256);
+        let value = super::encode(binding);
+        let first = binding.auth.strip_prefix("inv:").map(first_key);
+        self.transact(|tx| {
+            tx.put_raw(Table::Meta, key.as_bytes(), &value)?;
+            if let Some(first) = &first {
+                tx.put_raw(Table::Meta, first.as_bytes(), binding.csr_sha256.as_bytes())?;
+            }
+            Ok(())
+        })?;
+        self.flush()
+    }
+
+    /// The binding for this credential and CSR, if any.
+    pub fn est_binding(&self, auth: &str, csr_sha256: &str) -> Result<Option<EstBinding>> {
+        let key = binding_key(auth, csr_sha256);
+        match self.tree(Table::Meta).get(key.as_bytes())? {
+            Some(bytes) => super::decode(Table::Meta, &key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Undoes an EST redemption whose enrollment failed: the invitation goes
+    /// back to `sent` if (and only if) EST redeemed it and no enrollment is
+    /// bound to it yet.
+    pub fn est_release_invitation(&self, kid: &str, audit: &AuditEvent) -> Result<Invitation> {
+        let first = first_key(kid);
+        let by = format!("est:{kid}");
+        self.transact(|tx| {
+            let mut inv: Invitation = tx.need(Table::Invitations, "invitation", kid)?;
+            if inv.state != InvitationState::Redeemed || inv.redeemed_by.as_deref() != Some(&by) {
+                return Err(reject("invitation was not redeemed by this EST enrollment"));
+            }
+            if tx.get_raw(Table::Meta, first.as_bytes())?.is_some() {
+                return Err(reject("invitation is already bound to an enrollment"));
+            }
+            inv.state = InvitationState::Sent;
+            inv.redeemed_at = None;
+            inv.redeemed_by = None;
+            tx.put(Table::Invitations, kid, &inv)?;
+            tx.audit(audit)?;
+            Ok(inv)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    fn ev(action: &str) -> AuditEvent {
+        AuditEvent {
+            at: OffsetDateTime::UNIX_EPOCH,
+            actor: "test".into(),
+            action: action.into(),
+            details: serde_json::json!({}),
+        }
+    }
+
+    fn invitation(kid: &str) -> Invitation {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        Invitation {
+            kid: kid.into(),
+            hmac_key: "k".into(),
+            email: "a@example.com".into(),
+            account_id: "acct".into(),
+            profile_id: None,
+            state: InvitationState::Sent,
+            created_at: now,
+            expires_at: now + Duration::days(1),
+            redeemed_at: None,
+            redeemed_by: None,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn bindings_round_trip_per_auth_and_csr() {
+        let store = Store::temporary().unwrap();
+        let b = EstBinding {
+            auth: "cert:01".into(),
+            csr_sha256: "aa".into(),
+            request_id: "req_1".into(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        store.est_bind(&b).unwrap();
+        assert_eq!(store.est_binding("cert:01", "aa").unwrap(), Some(b));
+        assert_eq!(store.est_binding("cert:01", "bb").unwrap(), None);
+        assert_eq!(store.est_binding("cert:02", "aa").unwrap(), None);
+    }
+
+    #[test]
+    fn release_only_an_unbound_est_redemption() {
+        let store = Store::temporary().unwrap();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        store
+            .create_invitation(&invitation("k1"), &ev("c"))
+            .unwrap();
+        // Not redeemed: nothing to release.
+        assert!(store.est_release_invitation("k1", &ev("r")).is_err());
+        store
+            .redeem_invitation("k1", now, "est:k1", &ev("x"))
+            .unwrap();
+        let inv = store.est_release_invitation("k1", &ev("r")).unwrap();
+        assert_eq!(inv.state, InvitationState::Sent);
+        assert_eq!(inv.redeemed_by, None);
+
+        // Redeemed by ACME: never released by EST.
+        store
+            .create_invitation(&invitation("k2"), &ev("c"))
+            .unwrap();
+        store
+            .redeem_invitation("k2", now, "acme:acct_1", &ev("x"))
+            .unwrap();
+        assert!(store.est_release_invitation("k2", &ev("r")).is_err());
+
+        // Bound to an enrollment: stays redeemed.
+        store
+            .redeem_invitation("k1", now, "est:k1", &ev("x"))
+            .unwrap();
+        store
+            .est_bind(&EstBinding {
+                auth: "inv:k1".into(),
+                csr_sha256: "cc".into(),
+                request_id: "req_2".into(),
+                created_at: now,
+            })
+            .unwrap();
+        assert!(store.est_release_invitation("k1", &ev("r")).is_err());
+        assert_eq!(
+            store.get_invitation("k1").unwrap().unwrap().state,
+            InvitationState::Redeemed
+        );
+    }
+}
