@@ -20,7 +20,9 @@
 //! ```
 //!
 //! - [`TestServer::start_with`] edits the [`Config`] before start (e.g. mail
-//!   transport, ttl); [`TestServer::start_with_clock`] runs on a `FakeClock`.
+//!   transport, ttl); [`TestServer::start_with_clock`] runs on a `FakeClock`
+//!   (start it near the real time: the HTTPS certificate is issued from the
+//!   clock at start-up and the client checks it against the real time).
 //! - [`TestServer::start_in`] reuses a data directory (restart tests).
 //! - [`TestServer::client`] / [`HttpsClient::with_client_cert`] give a client
 //!   presenting a TLS client certificate (EST re-enrollment).

@@ -243,11 +243,18 @@ async fn answer(
         .get::<RouteLabel>()
         .map(|r| r.0.to_string())
         .unwrap_or(default_route);
-    handler.metrics.observe_http(
-        frontend_label,
-        &route,
-        resp.status().as_u16(),
-        started.elapsed(),
+    let elapsed = started.elapsed();
+    handler
+        .metrics
+        .observe_http(frontend_label, &route, resp.status().as_u16(), elapsed);
+    tracing::debug!(
+        listener = handler.listener,
+        %peer,
+        frontend = frontend_label,
+        %path,
+        status = resp.status().as_u16(),
+        micros = elapsed.as_micros() as u64,
+        "request"
     );
     resp
 }
