@@ -617,3 +617,75 @@ fn config_check_names_the_bad_key() {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("change-me"));
     }
 }
+
+/// `signet serve` from the environment alone, stopped by a signal: it exits 0
+/// after a graceful shutdown.
+#[test]
+fn serve_binary_stops_gracefully_on_sigterm_and_sigint() {
+    for signal in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_signet"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SIGNET_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd
+            .arg("serve")
+            .env("SIGNET_SERVER__DATA_DIR", dir.path())
+            .env("SIGNET_SERVER__LISTEN", "127.0.0.1:0")
+            .env("SIGNET_SERVER__HTTP_LISTEN", "127.0.0.1:0")
+            .env("SIGNET_LOG__LEVEL", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn signet serve");
+        // the server writes its public URL once it listens
+        let url_file = dir.path().join("server-url");
+        let started = Instant::now();
+        let url = loop {
+            if let Ok(text) = std::fs::read_to_string(&url_file) {
+                if text.ends_with('\n') {
+                    break text.trim().to_string();
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("signet serve exited early: {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+        let root = std::fs::read_to_string(dir.path().join("ca/root.pem")).unwrap();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let resp = HttpsClient::new(addr, &root).request("GET", "/nope", &[], b"");
+        assert_eq!(resp.status, 404);
+
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let stopped = Instant::now();
+        let exit = loop {
+            if let Some(exit) = child.try_wait().unwrap() {
+                break exit;
+            }
+            if stopped.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("signet serve did not stop on SIG{signal}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        assert!(exit.success(), "SIG{signal}: {exit}\n{stderr}");
+        assert!(TcpStream::connect(addr).is_err(), "listener closed");
+    }
+}
