@@ -225,3 +225,30 @@ impl Ra {
         }
     }
 }
+
+/// The ARI (RFC 9773) suggested renewal window of a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenewalWindow {
+    pub start: time::OffsetDateTime,
+    pub end: time::OffsetDateTime,
+}
+
+impl Ra {
+    /// When the holder should renew: the start of the last third of the
+    /// validity period up to five sixths of it; for a revoked certificate a
+    /// window that has already begun and ends now (renew immediately).
+    pub fn renewal_window(&self, cert: &CertificateRecord) -> RenewalWindow {
+        let now = self.clock.now();
+        if cert.revocation.is_some() {
+            return RenewalWindow {
+                start: now - Duration::hours(1),
+                end: now,
+            };
+        }
+        let validity = cert.not_after - cert.not_before;
+        RenewalWindow {
+            start: cert.not_before + validity * 2 / 3,
+            end: cert.not_before + validity * 5 / 6,
+        }
+    }
+}

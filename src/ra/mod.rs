@@ -23,7 +23,7 @@ use crate::storage::{StorageError, Store};
 pub use directory::{NewAccount, NewDepartment, NewEndpoint, NewOrganization, NewProfile};
 pub use enroll::{EnrollmentOutcome, EnrollmentRequest};
 pub use invitations::{IssuedInvitation, NewInvitation};
-pub use lifecycle::RequestState;
+pub use lifecycle::{RenewalWindow, RequestState};
 
 /// Why the RA refused or failed. Each variant is a decision a front end maps
 /// to its own error (ACME problem type, EST status code, admin JSON error).

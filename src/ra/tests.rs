@@ -438,3 +438,23 @@ fn key_compromise_blocks_the_key_and_revocation_is_single() {
         "{err}"
     );
 }
+
+#[test]
+fn renewal_window_for_fresh_old_and_revoked_certificates() {
+    let e = env();
+    directory(&e.ra, false, false);
+    let c = issued(e.ra.enroll(&request(p256_csr_pem(), Some(360))).unwrap());
+    let w = e.ra.renewal_window(&c);
+    assert_eq!(w.start, c.not_before + Duration::days(240));
+    assert_eq!(w.end, c.not_before + Duration::days(300));
+    // fresh: the window is in the future
+    assert!(w.start > e.clock.now());
+    // old: once the clock is inside the window, renewal is due now
+    e.clock.advance(Duration::days(250));
+    let w = e.ra.renewal_window(&c);
+    assert!(w.start <= e.clock.now() && e.clock.now() < w.end);
+    // revoked: the window ends now (renew immediately)
+    let r = e.ra.revoke(&c.serial, 4, "admin").unwrap();
+    let w = e.ra.renewal_window(&r);
+    assert!(w.end <= e.clock.now() && w.start < w.end);
+}
