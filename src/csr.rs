@@ -224,6 +224,29 @@ fn decode_pem(input: &[u8]) -> Result<Vec<u8>, CsrError> {
 
 /// Classifies the public key of a SubjectPublicKeyInfo.
 pub(crate) fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> KeyKind {
+    use der::asn1::ObjectIdentifier as O;
+    // Fast path without string formatting (the CA calls this for every certificate).
+    const RSA: O = O::new_unwrap(oids::RSA_ENCRYPTION);
+    const EC: O = O::new_unwrap(oids::EC_PUBLIC_KEY);
+    const P256: O = O::new_unwrap(oids::P256);
+    const P384: O = O::new_unwrap(oids::P384);
+    let alg_bytes = spki.algorithm.algorithm.as_bytes();
+    if alg_bytes == EC.as_bytes() {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok());
+        match curve.as_ref().map(|c| c.as_bytes()) {
+            Some(c) if c == P256.as_bytes() => return KeyKind::EcP256,
+            Some(c) if c == P384.as_bytes() => return KeyKind::EcP384,
+            _ => {}
+        }
+    } else if alg_bytes == RSA.as_bytes() {
+        if let Some(bits) = rsa_modulus_bits(&spki.subject_public_key.data) {
+            return KeyKind::Rsa { bits };
+        }
+    }
     let alg = spki.algorithm.algorithm.to_id_string();
     match alg.as_str() {
         oids::RSA_ENCRYPTION => match rsa_modulus_bits(&spki.subject_public_key.data) {
@@ -432,7 +455,7 @@ fn split_set_of(set: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         return Err("trailing bytes after the SET".into());
     }
     let mut values = Vec::new();
-    let mut input: &[u8] = any.data.as_ref();
+    let mut input: &[u8] = any.data;
     while !input.is_empty() {
         let (rest, _) = Any::from_der(input).map_err(|e| e.to_string())?;
         let used = input.len() - rest.len();
@@ -511,7 +534,9 @@ mod tests {
             }
         }
         let wrong = pem::encode(&pem::Pem::new("CERTIFICATE", der.clone()));
-        assert!(matches!(Csr::parse(wrong.as_bytes()), Err(CsrError::Pem(m)) if m.contains("CERTIFICATE")));
+        assert!(
+            matches!(Csr::parse(wrong.as_bytes()), Err(CsrError::Pem(m)) if m.contains("CERTIFICATE"))
+        );
     }
 
     #[test]
@@ -519,10 +544,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let cases: [(&str, &[&str], KeyKind); 4] = [
-            ("rsa3072", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"], KeyKind::Rsa { bits: 3072 }),
-            ("rsa2048", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], KeyKind::Rsa { bits: 2048 }),
-            ("p256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], KeyKind::EcP256),
-            ("p384", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], KeyKind::EcP384),
+            (
+                "rsa3072",
+                &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+                KeyKind::Rsa { bits: 3072 },
+            ),
+            (
+                "rsa2048",
+                &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                KeyKind::Rsa { bits: 2048 },
+            ),
+            (
+                "p256",
+                &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                KeyKind::EcP256,
+            ),
+            (
+                "p384",
+                &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+                KeyKind::EcP384,
+            ),
         ];
         for (name, genpkey, kind) in cases {
             let pem = openssl_csr(d, name, genpkey, &[]);
@@ -530,7 +571,18 @@ mod tests {
             assert_eq!(csr.key, kind, "{name}");
             assert_eq!(csr.subject, "CN=tester");
             // DER form of the same request.
-            openssl(d, &["req", "-in", &format!("{name}.csr"), "-outform", "DER", "-out", &format!("{name}.der")]);
+            openssl(
+                d,
+                &[
+                    "req",
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-outform",
+                    "DER",
+                    "-out",
+                    &format!("{name}.der"),
+                ],
+            );
             let der = std::fs::read(d.join(format!("{name}.der"))).unwrap();
             assert_eq!(Csr::parse(&der).unwrap().spki_der, csr.spki_der);
         }
@@ -539,8 +591,26 @@ mod tests {
             ("p256", &["-sha384"][..]),
             ("p384", &["-sha512"][..]),
             ("rsa3072", &["-sha512"][..]),
-            ("rsa3072", &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest", "-sha256"][..]),
-            ("rsa3072", &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest", "-sha384"][..]),
+            (
+                "rsa3072",
+                &[
+                    "-sigopt",
+                    "rsa_padding_mode:pss",
+                    "-sigopt",
+                    "rsa_pss_saltlen:digest",
+                    "-sha256",
+                ][..],
+            ),
+            (
+                "rsa3072",
+                &[
+                    "-sigopt",
+                    "rsa_padding_mode:pss",
+                    "-sigopt",
+                    "rsa_pss_saltlen:digest",
+                    "-sha384",
+                ][..],
+            ),
         ] {
             let mut args = vec!["req", "-new", "-key"];
             let key = format!("{name}.key");
@@ -552,13 +622,39 @@ mod tests {
             Csr::parse(&pem).unwrap_or_else(|e| panic!("{name} {extra:?}: {e}"));
         }
         // SHA-1 is refused as an algorithm.
-        openssl(d, &["req", "-new", "-key", "p256.key", "-subj", "/CN=old", "-sha1", "-out", "sha1.csr"]);
+        openssl(
+            d,
+            &[
+                "req", "-new", "-key", "p256.key", "-subj", "/CN=old", "-sha1", "-out", "sha1.csr",
+            ],
+        );
         let pem = std::fs::read(d.join("sha1.csr")).unwrap();
-        assert!(matches!(Csr::parse(&pem), Err(CsrError::UnsupportedSignatureAlgorithm(_))));
+        assert!(matches!(
+            Csr::parse(&pem),
+            Err(CsrError::UnsupportedSignatureAlgorithm(_))
+        ));
         // PSS with a salt length other than the hash length is refused.
-        openssl(d, &["req", "-new", "-key", "rsa3072.key", "-subj", "/CN=pss", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:20", "-out", "pss20.csr"]);
+        openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-key",
+                "rsa3072.key",
+                "-subj",
+                "/CN=pss",
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:20",
+                "-out",
+                "pss20.csr",
+            ],
+        );
         let pem = std::fs::read(d.join("pss20.csr")).unwrap();
-        assert!(matches!(Csr::parse(&pem), Err(CsrError::UnsupportedSignatureAlgorithm(m)) if m.contains("salt")));
+        assert!(
+            matches!(Csr::parse(&pem), Err(CsrError::UnsupportedSignatureAlgorithm(m)) if m.contains("salt"))
+        );
     }
 
     #[test]
@@ -567,20 +663,38 @@ mod tests {
         let d = dir.path();
         let cases: [(&str, &[&str], &str); 3] = [
             ("ed25519", &["-algorithm", "ED25519"], "Ed25519"),
-            ("p521", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"], "P-521"),
-            ("k256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:secp256k1"], "secp256k1"),
+            (
+                "p521",
+                &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
+                "P-521",
+            ),
+            (
+                "k256",
+                &[
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:secp256k1",
+                ],
+                "secp256k1",
+            ),
         ];
         for (name, genpkey, desc) in cases {
             let pem = openssl_csr(d, name, genpkey, &[]);
             let csr = Csr::parse(&pem).unwrap_or_else(|e| panic!("{name}: {e}"));
             match &csr.key {
-                KeyKind::Unsupported { description } => assert!(description.contains(desc), "{description}"),
+                KeyKind::Unsupported { description } => {
+                    assert!(description.contains(desc), "{description}")
+                }
                 other => panic!("{name}: {other:?}"),
             }
         }
         // Ed25519 from rcgen too.
         let (_, der) = rcgen_csr(&rcgen::PKCS_ED25519);
-        assert!(matches!(Csr::parse(&der).unwrap().key, KeyKind::Unsupported { .. }));
+        assert!(matches!(
+            Csr::parse(&der).unwrap().key,
+            KeyKind::Unsupported { .. }
+        ));
     }
 
     #[test]
@@ -600,9 +714,16 @@ mod tests {
             let mut bad = der.clone();
             let n = bad.len() - 1;
             bad[n] ^= 0x01;
-            assert!(matches!(Csr::parse(&bad), Err(CsrError::BadSignature)), "{alg:?}");
+            assert!(
+                matches!(Csr::parse(&bad), Err(CsrError::BadSignature)),
+                "{alg:?}"
+            );
             // Tampering with the signed content (the subject CN) is a bad signature too.
-            let cn: &[u8] = if alg == &rcgen::PKCS_RSA_SHA256 { b"rsa" } else { b"rcgen tester" };
+            let cn: &[u8] = if alg == &rcgen::PKCS_RSA_SHA256 {
+                b"rsa"
+            } else {
+                b"rcgen tester"
+            };
             let pos = der.windows(cn.len()).position(|w| w == cn).unwrap();
             let mut bad = der.clone();
             bad[pos] ^= 0x20;
@@ -613,13 +734,21 @@ mod tests {
     #[test]
     fn csr_garbage_never_panics() {
         assert!(matches!(Csr::parse(b""), Err(CsrError::Der(_))));
-        assert!(matches!(Csr::parse(b"\x30\x03\x02\x01\x00"), Err(CsrError::Der(_))));
+        assert!(matches!(
+            Csr::parse(b"\x30\x03\x02\x01\x00"),
+            Err(CsrError::Der(_))
+        ));
         assert!(matches!(Csr::parse(b"hello world"), Err(CsrError::Der(_))));
         assert!(matches!(
-            Csr::parse(b"-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----\n"),
+            Csr::parse(
+                b"-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----\n"
+            ),
             Err(CsrError::Pem(_))
         ));
-        assert!(matches!(Csr::parse(b"-----BEGIN nothing"), Err(CsrError::Pem(_))));
+        assert!(matches!(
+            Csr::parse(b"-----BEGIN nothing"),
+            Err(CsrError::Pem(_))
+        ));
         let (_, der) = rcgen_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
         let mut trailing = der.clone();
         trailing.push(0);
@@ -678,9 +807,12 @@ mod tests {
             "ossl",
             &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
             &[
-                "-config", "req.cnf",
-                "-addext", "1.3.6.1.4.1.41482.3.1=critical,DER:04020a0b",
-                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-config",
+                "req.cnf",
+                "-addext",
+                "1.3.6.1.4.1.41482.3.1=critical,DER:04020a0b",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
             ],
         );
         let csr = Csr::parse(&pem).unwrap();

@@ -4,6 +4,8 @@
 //! never returned.
 
 use aws_lc_rs::signature::ParsedPublicKey;
+use der::asn1::ObjectIdentifier;
+use x509_parser::asn1_rs::Oid;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
@@ -16,10 +18,26 @@ use super::{CaError, IssuanceRequest, MAX_VALIDITY_DAYS};
 pub(crate) struct Expectations<'a> {
     pub issuer_subject_raw: &'a [u8],
     pub issuer_key_id: &'a [u8],
-    pub signature_alg_oid: &'a str,
+    pub signature_alg: ObjectIdentifier,
     pub crl_url: &'a str,
     pub issuer_url: &'a str,
-    pub verify_key: &'a ParsedPublicKey,
+    /// None: the structural signature check only (`ca.verify_signatures = false`).
+    pub verify_key: Option<&'a ParsedPublicKey>,
+}
+
+/// What the issuing key was asked to sign and what it returned.
+pub(crate) struct Signed {
+    pub tbs: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// OID equality on the DER bytes (no string formatting on the hot path).
+fn is(oid: &Oid<'_>, expected: &ObjectIdentifier) -> bool {
+    oid.as_bytes() == expected.as_bytes()
+}
+
+const fn o(s: &str) -> ObjectIdentifier {
+    ObjectIdentifier::new_unwrap(s)
 }
 
 fn fail(msg: impl Into<String>) -> CaError {
@@ -31,6 +49,7 @@ pub(crate) fn check(
     der: &[u8],
     req: &IssuanceRequest,
     exp: &Expectations<'_>,
+    signed: &Signed,
 ) -> Result<(), CaError> {
     let (rest, cert) =
         X509Certificate::from_der(der).map_err(|e| fail(format!("does not parse: {e}")))?;
@@ -48,11 +67,12 @@ pub(crate) fn check(
             req.serial
         )));
     }
-    let sig_oid = cert.signature_algorithm.algorithm.to_id_string();
-    if sig_oid != exp.signature_alg_oid || tbs.signature != cert.signature_algorithm {
+    let sig_alg = &cert.signature_algorithm.algorithm;
+    if !is(sig_alg, &exp.signature_alg) || tbs.signature != cert.signature_algorithm {
         return Err(fail(format!(
-            "signature algorithm {sig_oid} is not the issuer's {}",
-            exp.signature_alg_oid
+            "signature algorithm {} is not the issuer's {}",
+            sig_alg.to_id_string(),
+            exp.signature_alg
         )));
     }
     if tbs.issuer.as_raw() != exp.issuer_subject_raw {
@@ -80,46 +100,63 @@ pub(crate) fn check(
     check_subject(&cert, req)?;
     check_extensions(&cert, req, exp)?;
 
-    // The signature verifies with the issuing CA key.
+    // The certificate carries exactly the signature the issuing key produced,
+    // over exactly the TBSCertificate bytes it contains ...
     if cert.signature_value.unused_bits != 0 {
         return Err(fail("signature BIT STRING has unused bits"));
     }
-    exp.verify_key
-        .verify_sig(tbs.as_ref(), &cert.signature_value.data)
-        .map_err(|_| fail("signature does not verify with the issuing CA key"))?;
+    if tbs.as_ref() != signed.tbs.as_slice() {
+        return Err(fail(
+            "the TBSCertificate differs from the bytes that were signed",
+        ));
+    }
+    if cert.signature_value.data.as_ref() != signed.signature.as_slice() {
+        return Err(fail(
+            "the signature value differs from the one the issuing key produced",
+        ));
+    }
+    // ... and that signature verifies with the issuing CA public key.
+    if let Some(key) = exp.verify_key {
+        key.verify_sig(tbs.as_ref(), &cert.signature_value.data)
+            .map_err(|_| fail("signature does not verify with the issuing CA key"))?;
+    }
     Ok(())
 }
 
 fn check_subject(cert: &X509Certificate<'_>, req: &IssuanceRequest) -> Result<(), CaError> {
     let s = &req.subject;
-    let mut expected: Vec<(&str, &str)> = vec![(oids::AT_C, s.country.as_str())];
-    if let Some(st) = &s.state {
-        expected.push((oids::AT_ST, st));
-    }
-    if let Some(l) = &s.locality {
-        expected.push((oids::AT_L, l));
-    }
-    expected.push((oids::AT_O, &s.organization));
-    if let Some(ou) = &s.organizational_unit {
-        expected.push((oids::AT_OU, ou));
-    }
-    expected.push((oids::AT_CN, &s.common_name));
-    let mut got = Vec::new();
+    const C: ObjectIdentifier = o(oids::AT_C);
+    const ST: ObjectIdentifier = o(oids::AT_ST);
+    const L: ObjectIdentifier = o(oids::AT_L);
+    const O: ObjectIdentifier = o(oids::AT_O);
+    const OU: ObjectIdentifier = o(oids::AT_OU);
+    const CN: ObjectIdentifier = o(oids::AT_CN);
+    let expected: [(&ObjectIdentifier, Option<&str>); 6] = [
+        (&C, Some(s.country.as_str())),
+        (&ST, s.state.as_deref()),
+        (&L, s.locality.as_deref()),
+        (&O, Some(s.organization.as_str())),
+        (&OU, s.organizational_unit.as_deref()),
+        (&CN, Some(s.common_name.as_str())),
+    ];
+    let mut expected = expected.iter().filter_map(|(oid, v)| v.map(|v| (*oid, v)));
+    let mut same = true;
     for rdn in cert.subject().iter_rdn() {
-        let attrs: Vec<_> = rdn.iter().collect();
-        if attrs.len() != 1 {
-            return Err(fail("subject has a multi-valued RDN"));
-        }
-        let value = attrs[0]
+        let mut attrs = rdn.iter();
+        let (Some(attr), None) = (attrs.next(), attrs.next()) else {
+            return Err(fail("subject has a multi-valued or empty RDN"));
+        };
+        let value = attr
             .as_str()
             .map_err(|_| fail("subject attribute is not a string"))?;
-        got.push((attrs[0].attr_type().to_id_string(), value));
+        match expected.next() {
+            Some((oid, v)) if is(attr.attr_type(), oid) && value == v => {}
+            _ => same = false,
+        }
     }
-    let same = got.len() == expected.len()
-        && got
-            .iter()
-            .zip(&expected)
-            .all(|((go, gv), (eo, ev))| go == eo && gv == ev);
+    if expected.next().is_some() {
+        same = false;
+    }
     if !same {
         return Err(fail(format!(
             "subject {} differs from the requested subject",
@@ -134,24 +171,34 @@ fn check_extensions(
     req: &IssuanceRequest,
     exp: &Expectations<'_>,
 ) -> Result<(), CaError> {
-    const ALLOWED: [&str; 8] = [
-        oids::EXT_AKI,
-        oids::EXT_SAN,
-        oids::EXT_KU,
-        oids::EXT_EKU,
-        oids::EXT_CDP,
-        oids::EXT_SKI,
-        oids::EXT_AIA,
-        oids::EXT_POLICIES,
+    const ALLOWED: [ObjectIdentifier; 8] = [
+        o(oids::EXT_AKI),
+        o(oids::EXT_SAN),
+        o(oids::EXT_KU),
+        o(oids::EXT_EKU),
+        o(oids::EXT_CDP),
+        o(oids::EXT_SKI),
+        o(oids::EXT_AIA),
+        o(oids::EXT_POLICIES),
     ];
-    let mut seen: Vec<String> = Vec::with_capacity(8);
+    const AD_CA_ISSUERS: ObjectIdentifier = o(oids::AD_CA_ISSUERS);
+    let mut seen = [false; ALLOWED.len()];
     for ext in cert.extensions() {
-        let oid = ext.oid.to_id_string();
-        if seen.contains(&oid) {
-            return Err(fail(format!("extension {oid} appears twice")));
+        let Some(index) = ALLOWED.iter().position(|a| is(&ext.oid, a)) else {
+            return Err(fail(format!(
+                "unexpected extension {}",
+                ext.oid.to_id_string()
+            )));
+        };
+        if seen[index] {
+            return Err(fail(format!("extension {} appears twice", ALLOWED[index])));
         }
+        seen[index] = true;
         if let ParsedExtension::ParseError { error } = ext.parsed_extension() {
-            return Err(fail(format!("extension {oid} does not parse: {error}")));
+            return Err(fail(format!(
+                "extension {} does not parse: {error}",
+                ALLOWED[index]
+            )));
         }
         match ext.parsed_extension() {
             ParsedExtension::BasicConstraints(bc) if bc.ca => {
@@ -183,11 +230,12 @@ fn check_extensions(
                 }
             }
             ParsedExtension::CertificatePolicies(policies) => {
-                let ids: Vec<String> = policies
-                    .iter()
-                    .map(|p| p.policy_id.to_id_string())
-                    .collect();
-                if ids.len() != 1 || ids[0] != req.template.policy_oid() {
+                let expected = req.template.policy_oid_der();
+                if policies.len() != 1 || !is(&policies[0].policy_id, &expected) {
+                    let ids: Vec<String> = policies
+                        .iter()
+                        .map(|p| p.policy_id.to_id_string())
+                        .collect();
                     return Err(fail(format!(
                         "certificatePolicies {ids:?} must be exactly [{}]",
                         req.template.policy_oid()
@@ -221,7 +269,7 @@ fn check_extensions(
             }
             ParsedExtension::AuthorityInfoAccess(aia) => {
                 let ok = aia.accessdescs.len() == 1
-                    && aia.accessdescs[0].access_method.to_id_string() == oids::AD_CA_ISSUERS
+                    && is(&aia.accessdescs[0].access_method, &AD_CA_ISSUERS)
                     && matches!(aia.accessdescs[0].access_location, GeneralName::URI(u) if u == exp.issuer_url);
                 if !ok {
                     return Err(fail(format!(
@@ -236,10 +284,10 @@ fn check_extensions(
                     return Err(fail("authorityKeyIdentifier is not the issuing CA key id"));
                 }
             }
-            ParsedExtension::SubjectKeyIdentifier(ski) => {
-                if ski.0 != key_identifier(&cert.public_key().subject_public_key.data).as_slice() {
-                    return Err(fail("subjectKeyIdentifier does not match the public key"));
-                }
+            ParsedExtension::SubjectKeyIdentifier(ski)
+                if ski.0 != key_identifier(&cert.public_key().subject_public_key.data) =>
+            {
+                return Err(fail("subjectKeyIdentifier does not match the public key"));
             }
             ParsedExtension::SubjectAlternativeName(san) => {
                 let ok = san.general_names.len() == 1
@@ -253,15 +301,12 @@ fn check_extensions(
             }
             _ => {}
         }
-        if !ALLOWED.contains(&oid.as_str()) {
-            return Err(fail(format!("unexpected extension {oid}")));
-        }
-        seen.push(oid);
     }
-    for required in ALLOWED {
-        if !seen.iter().any(|s| s == required) {
-            return Err(fail(format!("required extension {required} is missing")));
-        }
+    if let Some(missing) = seen.iter().position(|s| !s) {
+        return Err(fail(format!(
+            "required extension {} is missing",
+            ALLOWED[missing]
+        )));
     }
     Ok(())
 }

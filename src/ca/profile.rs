@@ -64,6 +64,16 @@ impl Template {
             Template::Ev => oids::POLICY_EV,
         }
     }
+
+    /// [`Template::policy_oid`] as a DER object identifier.
+    pub(crate) fn policy_oid_der(self) -> ObjectIdentifier {
+        const OV: ObjectIdentifier = ObjectIdentifier::new_unwrap(oids::POLICY_OV);
+        const EV: ObjectIdentifier = ObjectIdentifier::new_unwrap(oids::POLICY_EV);
+        match self {
+            Template::Ov => OV,
+            Template::Ev => EV,
+        }
+    }
 }
 
 /// Per-CA precomputed certificate parameters for each template.

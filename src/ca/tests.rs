@@ -89,7 +89,14 @@ fn openssl_csr(dir: &Path, name: &str, genpkey: &[&str], extra_req: &[&str]) -> 
     args.extend_from_slice(&["-out", &key]);
     openssl(dir, &args);
     let mut req = vec![
-        "req", "-new", "-key", &key, "-subj", "/CN=requested/O=Requested Org", "-out", &csr,
+        "req",
+        "-new",
+        "-key",
+        &key,
+        "-subj",
+        "/CN=requested/O=Requested Org",
+        "-out",
+        &csr,
     ];
     req.extend_from_slice(extra_req);
     openssl(dir, &req);
@@ -135,7 +142,12 @@ fn openssl_verify(ca: &Ca, dir: &Path, leaf: &[u8]) {
     let out = openssl(
         dir,
         &[
-            "verify", "-x509_strict", "-CAfile", "root.pem", "-untrusted", "issuing.pem",
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "issuing.pem",
             "leaf.pem",
         ],
     );
@@ -186,7 +198,10 @@ fn each_algorithm_issues_verifiable_certificates() {
             "p384" => "1.2.840.10045.4.3.3",
             _ => "1.2.840.113549.1.1.11",
         };
-        assert_eq!(cert.signature_algorithm.algorithm.to_id_string(), expected_sig);
+        assert_eq!(
+            cert.signature_algorithm.algorithm.to_id_string(),
+            expected_sig
+        );
         assert!(fx.dir.path().join("ca/issuing.key.pem").exists());
     }
 }
@@ -195,7 +210,10 @@ fn each_algorithm_issues_verifiable_certificates() {
 #[test]
 fn issued_certificate_has_exactly_the_code_signing_profile() {
     let fx = fixture("p256");
-    for (template, policy) in [(Template::Ov, "2.23.140.1.4.1"), (Template::Ev, "2.23.140.1.3")] {
+    for (template, policy) in [
+        (Template::Ov, "2.23.140.1.4.1"),
+        (Template::Ev, "2.23.140.1.3"),
+    ] {
         let spki = p256_spki();
         let req = request(spki.clone(), template, 365);
         let der = fx.ca.issue(&req).unwrap();
@@ -336,7 +354,11 @@ fn csr_requested_extensions_are_never_copied() {
     )];
     let csr_der = p.serialize_request(&key).unwrap().der().to_vec();
     let csr = Csr::parse(&csr_der).unwrap();
-    assert!(csr.requested_extensions.len() >= 5, "{:?}", csr.requested_extensions);
+    assert!(
+        csr.requested_extensions.len() >= 5,
+        "{:?}",
+        csr.requested_extensions
+    );
 
     let der = fx
         .ca
@@ -344,7 +366,10 @@ fn csr_requested_extensions_are_never_copied() {
         .unwrap();
     let (_, cert) = X509Certificate::from_der(&der).unwrap();
     assert_eq!(cert.public_key().raw, csr.spki_der.as_slice());
-    assert_eq!(cert.public_key().raw, key.subject_public_key_info().as_slice());
+    assert_eq!(
+        cert.public_key().raw,
+        key.subject_public_key_info().as_slice()
+    );
     assert!(cert.basic_constraints().unwrap().is_none());
     let eku = cert.extended_key_usage().unwrap().unwrap().value;
     assert!(eku.code_signing && !eku.server_auth && !eku.any);
@@ -356,6 +381,21 @@ fn csr_requested_extensions_are_never_copied() {
     }
     let ku = cert.key_usage().unwrap().unwrap().value;
     assert!(!ku.key_cert_sign());
+}
+
+#[test]
+fn issuing_without_per_certificate_verification_still_checks_everything_else() {
+    let fx = fixture("p256");
+    let mut c = cfg("p256");
+    c.verify_signatures = false;
+    let ca = Ca::load_or_create(&fx.dir.path().join("ca"), &c, &crate::clock::system()).unwrap();
+    assert_eq!(ca.issuing_cert_der(), fx.ca.issuing_cert_der());
+    let der = ca.issue(&request(p256_spki(), Template::Ev, 100)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    openssl_verify(&fx.ca, dir.path(), &der);
+    let mut long = request(p256_spki(), Template::Ov, 461);
+    long.not_after += Duration::seconds(1);
+    assert!(matches!(ca.issue(&long), Err(CaError::InvalidRequest(_))));
 }
 
 #[test]
@@ -371,14 +411,23 @@ fn validity_is_capped_and_must_be_positive() {
         Err(CaError::InvalidRequest(m)) if m.contains("460")
     ));
     let long = request(p256_spki(), Template::Ov, 825);
-    assert!(matches!(fx.ca.issue(&long), Err(CaError::InvalidRequest(_))));
+    assert!(matches!(
+        fx.ca.issue(&long),
+        Err(CaError::InvalidRequest(_))
+    ));
 
     let mut empty = request(p256_spki(), Template::Ov, 1);
     empty.not_after = empty.not_before;
-    assert!(matches!(fx.ca.issue(&empty), Err(CaError::InvalidRequest(_))));
+    assert!(matches!(
+        fx.ca.issue(&empty),
+        Err(CaError::InvalidRequest(_))
+    ));
     let mut backwards = request(p256_spki(), Template::Ov, 1);
     backwards.not_after = backwards.not_before - Duration::days(1);
-    assert!(matches!(fx.ca.issue(&backwards), Err(CaError::InvalidRequest(_))));
+    assert!(matches!(
+        fx.ca.issue(&backwards),
+        Err(CaError::InvalidRequest(_))
+    ));
 }
 
 #[test]
@@ -410,43 +459,78 @@ fn bad_requests_are_refused_precisely() {
     assert!(matches!(fx.ca.issue(&r), Err(CaError::InvalidRequest(m)) if m.contains("email")));
 }
 
+/// What the signer would have recorded for `der` (its TBS and signature value).
+fn signed_of(der: &[u8]) -> invariants::Signed {
+    let (_, cert) = X509Certificate::from_der(der).unwrap();
+    invariants::Signed {
+        tbs: cert.tbs_certificate.as_ref().to_vec(),
+        signature: cert.signature_value.data.to_vec(),
+    }
+}
+
+fn invariant_error(
+    der: &[u8],
+    req: &IssuanceRequest,
+    exp: &invariants::Expectations<'_>,
+) -> String {
+    match invariants::check(der, req, exp, &signed_of(der)) {
+        Err(CaError::Invariant(m)) => m,
+        other => panic!("expected an invariant violation, got {other:?}"),
+    }
+}
+
 #[test]
 fn invariant_check_catches_mismatches() {
     let fx = fixture("p256");
     let other = fixture("p384");
     let req = request(p256_spki(), Template::Ov, 30);
     let der = fx.ca.issue(&req).unwrap();
-    let exp = fx.ca.expectations();
-    invariants::check(&der, &req, &exp).unwrap();
+    let exp = fx.ca.expectations(true);
+    invariants::check(&der, &req, &exp, &signed_of(&der)).unwrap();
 
     let mut r = req.clone();
     r.serial = Serial::random();
-    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("serial")));
+    assert!(invariant_error(&der, &r, &exp).contains("serial"));
     let mut r = req.clone();
     r.template = Template::Ev;
-    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("certificatePolicies")));
+    assert!(invariant_error(&der, &r, &exp).contains("certificatePolicies"));
     let mut r = req.clone();
     r.email = "other@example.com".into();
-    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("subjectAltName")));
+    assert!(invariant_error(&der, &r, &exp).contains("subjectAltName"));
     let mut r = req.clone();
     r.spki_der = p256_spki();
-    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("subjectPublicKeyInfo")));
+    assert!(invariant_error(&der, &r, &exp).contains("subjectPublicKeyInfo"));
     let mut r = req.clone();
     r.not_after -= Duration::days(1);
-    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("validity")));
+    assert!(invariant_error(&der, &r, &exp).contains("validity"));
     let mut r = req.clone();
     r.subject.organization = "Other".into();
-    assert!(matches!(invariants::check(&der, &r, &exp), Err(CaError::Invariant(m)) if m.contains("subject")));
+    assert!(invariant_error(&der, &r, &exp).contains("subject"));
 
     // A certificate from another issuer is refused.
     let foreign = other.ca.issue(&req).unwrap();
-    assert!(matches!(invariants::check(&foreign, &req, &exp), Err(CaError::Invariant(_))));
+    assert!(invariant_error(&foreign, &req, &exp).contains("issuer"));
 
-    // A flipped signature bit is refused.
+    // A flipped signature bit: refused by the structural check (not the
+    // signature the key produced) and by the cryptographic one.
     let mut bad = der.clone();
     let last = bad.len() - 3;
     bad[last] ^= 0x01;
-    assert!(matches!(invariants::check(&bad, &req, &exp), Err(CaError::Invariant(_))));
+    let structural = invariants::check(&bad, &req, &exp, &signed_of(&der));
+    assert!(
+        matches!(structural, Err(CaError::Invariant(m)) if m.contains("signature value differs"))
+    );
+    assert!(invariant_error(&bad, &req, &exp).contains("does not verify"));
+    // Without per-certificate verification the structural check still refuses it.
+    let structural_only = fx.ca.expectations(false);
+    assert!(structural_only.verify_key.is_none());
+    let r = invariants::check(&bad, &req, &structural_only, &signed_of(&der));
+    assert!(matches!(r, Err(CaError::Invariant(m)) if m.contains("signature value differs")));
+    // TBS bytes other than the signed ones are refused.
+    let mut other_tbs = signed_of(&der);
+    other_tbs.tbs.push(0);
+    let r = invariants::check(&der, &req, &exp, &other_tbs);
+    assert!(matches!(r, Err(CaError::Invariant(m)) if m.contains("TBSCertificate")));
 
     // A server certificate (wrong EKU, DNS SAN) from the same issuer is refused.
     let tls = {
@@ -460,7 +544,7 @@ fn invariant_check_catches_mismatches() {
         let issuer = rcgen::Issuer::from_params(&fx.ca.issuer_params, &fx.ca.issuing_key);
         p.signed_by(&key, &issuer).unwrap().der().to_vec()
     };
-    assert!(matches!(invariants::check(&tls, &req, &exp), Err(CaError::Invariant(_))));
+    invariant_error(&tls, &req, &exp);
 }
 
 #[test]
@@ -473,26 +557,37 @@ fn restart_reuses_the_same_hierarchy() {
     assert_eq!(first.issuing_cert_der(), second.issuing_cert_der());
     assert_eq!(first.root_cert_der(), second.root_cert_der());
     // Certificates from the restarted CA chain to the same root.
-    let der = second.issue(&request(p256_spki(), Template::Ov, 10)).unwrap();
+    let der = second
+        .issue(&request(p256_spki(), Template::Ov, 10))
+        .unwrap();
     openssl_verify(&first, dir.path(), &der);
 
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         for key in [hierarchy::ROOT_KEY, hierarchy::ISSUING_KEY] {
-            let mode = std::fs::metadata(ca_dir.join(key)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(ca_dir.join(key))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{key}");
         }
     }
 
     // Another algorithm over an existing CA is a configuration error.
     let err = Ca::load_or_create(&ca_dir, &cfg("p384"), &clock).unwrap_err();
-    assert!(matches!(&err, CaError::Config(m) if m.contains("ca.algorithm")), "{err}");
+    assert!(
+        matches!(&err, CaError::Config(m) if m.contains("ca.algorithm")),
+        "{err}"
+    );
 
     // An incomplete directory is reported, not silently replaced.
     std::fs::remove_file(ca_dir.join(hierarchy::ROOT_KEY)).unwrap();
     let err = Ca::load_or_create(&ca_dir, &cfg("p256"), &clock).unwrap_err();
-    assert!(matches!(&err, CaError::Io(m) if m.contains("root.key.pem")), "{err}");
+    assert!(
+        matches!(&err, CaError::Io(m) if m.contains("root.key.pem")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -514,9 +609,11 @@ fn dev_ca_validity_comes_from_the_clock() {
 #[test]
 fn unknown_algorithm_is_a_config_error_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Ca::load_or_create(dir.path(), &cfg("ed25519"), &crate::clock::system())
-        .unwrap_err();
-    assert!(matches!(&err, CaError::Config(m) if m.contains("ca.algorithm")), "{err}");
+    let err = Ca::load_or_create(dir.path(), &cfg("ed25519"), &crate::clock::system()).unwrap_err();
+    assert!(
+        matches!(&err, CaError::Config(m) if m.contains("ca.algorithm")),
+        "{err}"
+    );
     assert!(!dir.path().join(hierarchy::ROOT_CERT).exists());
 }
 
@@ -534,24 +631,36 @@ fn external_issuer_files_are_loaded() {
     assert_eq!(ext.root_cert_der(), fx.ca.root_cert_der());
     assert_eq!(ext.algorithm(), "p256");
     let der = ext.issue(&request(p256_spki(), Template::Ov, 10)).unwrap();
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no dev CA generated");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "no dev CA generated"
+    );
     let verify_dir = tempfile::tempdir().unwrap();
     openssl_verify(&fx.ca, verify_dir.path(), &der);
 
     // Mismatched key.
     c.issuer_key_file = Some(ca_dir.join("root.key.pem").display().to_string());
     let err = Ca::load_or_create(dir.path(), &c, &crate::clock::system()).unwrap_err();
-    assert!(matches!(&err, CaError::Config(m) if m.contains("does not hold")), "{err}");
+    assert!(
+        matches!(&err, CaError::Config(m) if m.contains("does not hold")),
+        "{err}"
+    );
     // Half-configured.
     c.issuer_key_file = None;
     let err = Ca::load_or_create(dir.path(), &c, &crate::clock::system()).unwrap_err();
-    assert!(matches!(&err, CaError::Config(m) if m.contains("ca.issuer_key_file")), "{err}");
+    assert!(
+        matches!(&err, CaError::Config(m) if m.contains("ca.issuer_key_file")),
+        "{err}"
+    );
 }
 
 #[test]
 fn chain_pem_is_leaf_then_issuing() {
     let fx = fixture("p256");
-    let der = fx.ca.issue(&request(p256_spki(), Template::Ov, 10)).unwrap();
+    let der = fx
+        .ca
+        .issue(&request(p256_spki(), Template::Ov, 10))
+        .unwrap();
     let pem = fx.ca.chain_pem(&der);
     let blocks = ::pem::parse_many(&pem).unwrap();
     assert_eq!(blocks.len(), 2);
@@ -573,14 +682,29 @@ fn tls_server_identity_verifies_for_server_auth() {
     let out = openssl(
         dir.path(),
         &[
-            "verify", "-purpose", "sslserver", "-verify_hostname", "localhost", "-CAfile",
-            "root.pem", "server.pem",
+            "verify",
+            "-purpose",
+            "sslserver",
+            "-verify_hostname",
+            "localhost",
+            "-CAfile",
+            "root.pem",
+            "server.pem",
         ],
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
     openssl(
         dir.path(),
-        &["verify", "-purpose", "sslserver", "-verify_ip", "127.0.0.1", "-CAfile", "root.pem", "server.pem"],
+        &[
+            "verify",
+            "-purpose",
+            "sslserver",
+            "-verify_ip",
+            "127.0.0.1",
+            "-CAfile",
+            "root.pem",
+            "server.pem",
+        ],
     );
 }
 
@@ -614,10 +738,12 @@ fn crl_is_signed_with_number_aki_and_reasons() {
     assert_eq!(revoked[0].raw_serial(), entries[0].serial.0.as_slice());
     assert_eq!(revoked[0].reason_code().map(|r| r.1 .0), Some(1));
     assert!(revoked[1].reason_code().is_none(), "unspecified is omitted");
-    let has_aki = crl
-        .extensions()
-        .iter()
-        .any(|e| matches!(e.parsed_extension(), ParsedExtension::AuthorityKeyIdentifier(_)));
+    let has_aki = crl.extensions().iter().any(|e| {
+        matches!(
+            e.parsed_extension(),
+            ParsedExtension::AuthorityKeyIdentifier(_)
+        )
+    });
     assert!(has_aki);
 
     let dir = tempfile::tempdir().unwrap();
@@ -625,11 +751,28 @@ fn crl_is_signed_with_number_aki_and_reasons() {
     std::fs::write(dir.path().join("crl.der"), &der).unwrap();
     openssl(
         dir.path(),
-        &["crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "issuing.pem", "-noout"],
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "crl.der",
+            "-CAfile",
+            "issuing.pem",
+            "-noout",
+        ],
     );
 
     assert!(matches!(
-        fx.ca.sign_crl(&[RevokedEntry { reason_code: 7, ..entries[0].clone() }], 1, now, now + Duration::days(1)),
+        fx.ca.sign_crl(
+            &[RevokedEntry {
+                reason_code: 7,
+                ..entries[0].clone()
+            }],
+            1,
+            now,
+            now + Duration::days(1)
+        ),
         Err(CaError::InvalidRequest(_))
     ));
     assert!(matches!(
@@ -656,7 +799,7 @@ fn tiny_pe32() -> Vec<u8> {
     le32(&mut f, 0);
     le16(&mut f, 0xe0); // optional header size
     le16(&mut f, 0x0102); // executable, 32-bit
-    // Optional header (PE32)
+                          // Optional header (PE32)
     let opt_start = f.len();
     le16(&mut f, 0x010b);
     f.extend_from_slice(&[14, 0]); // linker version
@@ -709,14 +852,26 @@ fn osslsigncode_accepts_a_pe_signed_with_an_issued_certificate() {
         &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
         &[],
     );
-    let der = fx.ca.issue(&request(csr.spki_der, Template::Ev, 365)).unwrap();
+    let der = fx
+        .ca
+        .issue(&request(csr.spki_der, Template::Ev, 365))
+        .unwrap();
     std::fs::write(d.join("chain.pem"), fx.ca.chain_pem(&der)).unwrap();
     std::fs::write(d.join("root.pem"), fx.ca.root_cert_pem()).unwrap();
     std::fs::write(d.join("app.exe"), tiny_pe32()).unwrap();
     let sign = |certs: &str, out: &str| {
         run_ok(tool("osslsigncode").current_dir(d).args([
-            "sign", "-certs", certs, "-key", "signer.key", "-n", "Signet test", "-in", "app.exe",
-            "-out", out,
+            "sign",
+            "-certs",
+            certs,
+            "-key",
+            "signer.key",
+            "-n",
+            "Signet test",
+            "-in",
+            "app.exe",
+            "-out",
+            out,
         ]))
     };
     sign("chain.pem", "signed.exe");
@@ -724,7 +879,10 @@ fn osslsigncode_accepts_a_pe_signed_with_an_issued_certificate() {
     // osslsigncode the CRL the CA signs instead.
     let now = OffsetDateTime::now_utc();
     let write_crl = |entries: &[RevokedEntry], name: &str| {
-        let crl = fx.ca.sign_crl(entries, 1, now, now + Duration::days(1)).unwrap();
+        let crl = fx
+            .ca
+            .sign_crl(entries, 1, now, now + Duration::days(1))
+            .unwrap();
         let pem = ::pem::encode(&::pem::Pem::new("X509 CRL", crl));
         std::fs::write(d.join(name), pem).unwrap();
     };
@@ -745,7 +903,11 @@ fn osslsigncode_accepts_a_pe_signed_with_an_issued_certificate() {
     let (_, leaf) = X509Certificate::from_der(&der).unwrap();
     let serial = Serial(leaf.raw_serial().try_into().unwrap());
     write_crl(
-        &[RevokedEntry { serial, revoked_at: now - Duration::minutes(1), reason_code: 1 }],
+        &[RevokedEntry {
+            serial,
+            revoked_at: now - Duration::minutes(1),
+            reason_code: 1,
+        }],
         "revoked.crl",
     );
     let (ok, text) = verify("signed.exe", "revoked.crl");
@@ -754,7 +916,8 @@ fn osslsigncode_accepts_a_pe_signed_with_an_issued_certificate() {
     // Negative: the same key in a serverAuth certificate (no codeSigning EKU) fails.
     let tls = {
         let mut p = rcgen::CertificateParams::new(vec!["signer.example".to_string()]).unwrap();
-        p.distinguished_name.push(rcgen::DnType::CommonName, "not a code signer");
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "not a code signer");
         p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         p.use_authority_key_identifier_extension = true;
         let now = OffsetDateTime::now_utc();
@@ -768,7 +931,10 @@ fn osslsigncode_accepts_a_pe_signed_with_an_issued_certificate() {
     std::fs::write(d.join("tls-chain.pem"), fx.ca.chain_pem(&tls)).unwrap();
     sign("tls-chain.pem", "bad.exe");
     let (ok, text) = verify("bad.exe", "empty.crl");
-    assert!(!ok, "a serverAuth certificate must not verify for code signing:\n{text}");
+    assert!(
+        !ok,
+        "a serverAuth certificate must not verify for code signing:\n{text}"
+    );
 }
 
 fn venv_tool(name: &str) -> PathBuf {
@@ -795,21 +961,38 @@ fn pkilint_reports_no_errors_on_issued_certificates() {
     let dir = tempfile::tempdir().unwrap();
     for alg in ["p256", "rsa4096"] {
         let fx = fixture(alg);
-        let rsa = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)
-            .unwrap();
+        let rsa =
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)
+                .unwrap();
         for (name, der) in [
-            ("leaf-ec.pem", fx.ca.issue(&request(p256_spki(), Template::Ov, 365)).unwrap()),
-            ("leaf-rsa.pem", fx.ca.issue(&request(rsa.subject_public_key_info(), Template::Ev, 460)).unwrap()),
+            (
+                "leaf-ec.pem",
+                fx.ca
+                    .issue(&request(p256_spki(), Template::Ov, 365))
+                    .unwrap(),
+            ),
+            (
+                "leaf-rsa.pem",
+                fx.ca
+                    .issue(&request(rsa.subject_public_key_info(), Template::Ev, 460))
+                    .unwrap(),
+            ),
             ("issuing.pem", fx.ca.issuing_cert_der().to_vec()),
             ("root.pem", fx.ca.root_cert_der().to_vec()),
         ] {
             let path = dir.path().join(format!("{alg}-{name}"));
             std::fs::write(&path, pem_cert(&der)).unwrap();
-            let out = run(
-                Command::new(&lint)
-                    .args(["lint", "-s", "WARNING", "-f", "JSON", "--document-format", "PEM"])
-                    .arg(&path),
-            );
+            let out = run(Command::new(&lint)
+                .args([
+                    "lint",
+                    "-s",
+                    "WARNING",
+                    "-f",
+                    "JSON",
+                    "--document-format",
+                    "PEM",
+                ])
+                .arg(&path));
             let text = String::from_utf8_lossy(&out.stdout).to_string();
             let report: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
                 panic!(
