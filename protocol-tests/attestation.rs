@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use signet::va::attestation::{
-    self, AttestationError, AttestationFacts, Evidence, Format, KeyOrigin, PinPolicy, TouchPolicy, TrustStore,
+    self, AttestationError, AttestationFacts, Evidence, Format, KeyOrigin, PinPolicy, TouchPolicy,
+    TrustStore,
 };
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -103,44 +104,500 @@ struct PivCase {
 /// Every complete YubiKey PIV chain of the corpus, with the values INDEX.md
 /// decoded for it.
 const PIV_CASES: &[PivCase] = &[
-    PivCase { dir: "docker-tuf-25515003", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("25515003"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-25515137", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("25515137"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-25515139", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("25515139"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-25515142", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("25515142"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-25515264", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("25515264"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-25515267", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("25515267"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-25515985", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("25515985"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-25515991", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("25515991"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-25599865", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("25599865"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-28751258", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("28751258"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-28751259", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("28751259"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-28751288", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("28751288"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "docker-tuf-testkeys-dir12345678-serial26551025", slot_cert: "Slot9CAttestation.pem", device_cert: "SlotF9Intermediate.pem", slot: "9c", serial: Some("26551025"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "go-piv-validchain", slot_cert: "slot-9a-attestation.pem", device_cert: "device-f9-attestation.pem", slot: "9a", serial: Some("15732500"), firmware: "5.4.3", pin: PinPolicy::Once, touch: TouchPolicy::Never, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "ipxe-secure-boot-ca", slot_cert: "attestation-9a.crt", device_cert: "attestation-intermediate.crt", slot: "9a", serial: Some("28557046"), firmware: "5.4.3", pin: PinPolicy::Once, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "ipxe-secure-boot-ca", slot_cert: "attestation-9c.crt", device_cert: "attestation-intermediate.crt", slot: "9c", serial: Some("28557046"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "ovh-checker-fw435-5970478", slot_cert: "slot-9a-attestation-README.pem", device_cert: "device-f9-attestation.pem", slot: "9a", serial: Some("5970478"), firmware: "4.3.5", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: false, cspn: false, quirk: Some("yubikey-device-cert-without-basic-constraints") },
-    PivCase { dir: "ovh-checker-fw435-5970478", slot_cert: "slot-9a-attestation.pem", device_cert: "device-f9-attestation.pem", slot: "9a", serial: Some("5970478"), firmware: "4.3.5", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: false, cspn: false, quirk: Some("yubikey-device-cert-without-basic-constraints") },
-    PivCase { dir: "ovh-checker-fw574-32718477", slot_cert: "slot-9a-attestation.pem", device_cert: "device-f9-attestation.pem", slot: "9a", serial: Some("32718477"), firmware: "5.7.4", pin: PinPolicy::Always, touch: TouchPolicy::Never, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "powershellYK-testdata", slot_cert: "piv_attestion_attestioncertificate.cer", device_cert: "piv_attestion_intermediatecertificate.cer", slot: "9a", serial: Some("19661687"), firmware: "5.4.3", pin: PinPolicy::Once, touch: TouchPolicy::Never, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "powershellYK-testdata", slot_cert: "piv_attestion_5_4_3_9a_slot_attestation.cer", device_cert: "piv_attestion_5_4_3_9a_AttestationIntermediateCertificate.cer", slot: "9a", serial: Some("19661687"), firmware: "5.4.3", pin: PinPolicy::Once, touch: TouchPolicy::Cached, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "powershellYK-testdata", slot_cert: "piv_attestion_cspn_attestioncertificate.cer", device_cert: "piv_attestion_cspn_intermediatecertificate.cer", slot: "9a", serial: Some("22399878"), firmware: "5.4.2", pin: PinPolicy::Once, touch: TouchPolicy::Never, fips: false, cspn: true, quirk: None },
-    PivCase { dir: "powershellYK-testdata", slot_cert: "piv_attestion_fips_attestioncertificate.cer", device_cert: "piv_attestion_fips_intermediatecertificate.cer", slot: "9a", serial: Some("28989702"), firmware: "5.4.3", pin: PinPolicy::Never, touch: TouchPolicy::Always, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-10550341", slot_cert: "10550341_key_cert.pem", device_cert: "10550341_device_cert.pem", slot: "9c", serial: Some("10550341"), firmware: "4.4.5", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: true, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-13078778", slot_cert: "13078778_key_cert.pem", device_cert: "13078778_device_cert.pem", slot: "9c", serial: Some("13078778"), firmware: "5.2.6", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-13078782", slot_cert: "13078782_key_cert.pem", device_cert: "13078782_device_cert.pem", slot: "9c", serial: Some("13078782"), firmware: "5.2.6", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-14454335", slot_cert: "14454335_key_cert.pem", device_cert: "14454335_device_cert.pem", slot: "9c", serial: Some("14454335"), firmware: "5.2.7", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-14469571", slot_cert: "14469571_key_cert.pem", device_cert: "14469571_device_cert.pem", slot: "9c", serial: Some("14469571"), firmware: "5.2.7", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-14470876", slot_cert: "14470876_key_cert.pem", device_cert: "14470876_device_cert.pem", slot: "9c", serial: Some("14470876"), firmware: "5.2.7", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-14470888", slot_cert: "14470888_key_cert.pem", device_cert: "14470888_device_cert.pem", slot: "9c", serial: Some("14470888"), firmware: "5.2.7", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-14833186", slot_cert: "14833186_key_cert.pem", device_cert: "14833186_device_cert.pem", slot: "9c", serial: Some("14833186"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-15026814", slot_cert: "15026814_key_cert.pem", device_cert: "15026814_device_cert.pem", slot: "9c", serial: Some("15026814"), firmware: "5.2.7", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-15724862", slot_cert: "15724862_key_cert.pem", device_cert: "15724862_device_cert.pem", slot: "9c", serial: Some("15724862"), firmware: "5.2.7", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-15743677", slot_cert: "15743677_key_cert.pem", device_cert: "15743677_device_cert.pem", slot: "9c", serial: Some("15743677"), firmware: "5.2.7", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-15935408", slot_cert: "15935408_key_cert.pem", device_cert: "15935408_device_cert.pem", slot: "9c", serial: Some("15935408"), firmware: "5.2.7", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-15938765", slot_cert: "15938765_key_cert.pem", device_cert: "15938765_device_cert.pem", slot: "9c", serial: Some("15938765"), firmware: "5.2.7", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-15938791", slot_cert: "15938791_key_cert.pem", device_cert: "15938791_device_cert.pem", slot: "9c", serial: Some("15938791"), firmware: "5.2.7", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
-    PivCase { dir: "sigstore-root-signing-18158855", slot_cert: "18158855_key_cert.pem", device_cert: "18158855_device_cert.pem", slot: "9c", serial: Some("18158855"), firmware: "5.4.3", pin: PinPolicy::Always, touch: TouchPolicy::Always, fips: false, cspn: false, quirk: None },
+    PivCase {
+        dir: "docker-tuf-25515003",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("25515003"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-25515137",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("25515137"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-25515139",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("25515139"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-25515142",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("25515142"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-25515264",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("25515264"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-25515267",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("25515267"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-25515985",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("25515985"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-25515991",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("25515991"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-25599865",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("25599865"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-28751258",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("28751258"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-28751259",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("28751259"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-28751288",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("28751288"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "docker-tuf-testkeys-dir12345678-serial26551025",
+        slot_cert: "Slot9CAttestation.pem",
+        device_cert: "SlotF9Intermediate.pem",
+        slot: "9c",
+        serial: Some("26551025"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "go-piv-validchain",
+        slot_cert: "slot-9a-attestation.pem",
+        device_cert: "device-f9-attestation.pem",
+        slot: "9a",
+        serial: Some("15732500"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Once,
+        touch: TouchPolicy::Never,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "ipxe-secure-boot-ca",
+        slot_cert: "attestation-9a.crt",
+        device_cert: "attestation-intermediate.crt",
+        slot: "9a",
+        serial: Some("28557046"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Once,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "ipxe-secure-boot-ca",
+        slot_cert: "attestation-9c.crt",
+        device_cert: "attestation-intermediate.crt",
+        slot: "9c",
+        serial: Some("28557046"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "ovh-checker-fw435-5970478",
+        slot_cert: "slot-9a-attestation-README.pem",
+        device_cert: "device-f9-attestation.pem",
+        slot: "9a",
+        serial: Some("5970478"),
+        firmware: "4.3.5",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: false,
+        cspn: false,
+        quirk: Some("yubikey-device-cert-without-basic-constraints"),
+    },
+    PivCase {
+        dir: "ovh-checker-fw435-5970478",
+        slot_cert: "slot-9a-attestation.pem",
+        device_cert: "device-f9-attestation.pem",
+        slot: "9a",
+        serial: Some("5970478"),
+        firmware: "4.3.5",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: false,
+        cspn: false,
+        quirk: Some("yubikey-device-cert-without-basic-constraints"),
+    },
+    PivCase {
+        dir: "ovh-checker-fw574-32718477",
+        slot_cert: "slot-9a-attestation.pem",
+        device_cert: "device-f9-attestation.pem",
+        slot: "9a",
+        serial: Some("32718477"),
+        firmware: "5.7.4",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Never,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "powershellYK-testdata",
+        slot_cert: "piv_attestion_attestioncertificate.cer",
+        device_cert: "piv_attestion_intermediatecertificate.cer",
+        slot: "9a",
+        serial: Some("19661687"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Once,
+        touch: TouchPolicy::Never,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "powershellYK-testdata",
+        slot_cert: "piv_attestion_5_4_3_9a_slot_attestation.cer",
+        device_cert: "piv_attestion_5_4_3_9a_AttestationIntermediateCertificate.cer",
+        slot: "9a",
+        serial: Some("19661687"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Once,
+        touch: TouchPolicy::Cached,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "powershellYK-testdata",
+        slot_cert: "piv_attestion_cspn_attestioncertificate.cer",
+        device_cert: "piv_attestion_cspn_intermediatecertificate.cer",
+        slot: "9a",
+        serial: Some("22399878"),
+        firmware: "5.4.2",
+        pin: PinPolicy::Once,
+        touch: TouchPolicy::Never,
+        fips: false,
+        cspn: true,
+        quirk: None,
+    },
+    PivCase {
+        dir: "powershellYK-testdata",
+        slot_cert: "piv_attestion_fips_attestioncertificate.cer",
+        device_cert: "piv_attestion_fips_intermediatecertificate.cer",
+        slot: "9a",
+        serial: Some("28989702"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Never,
+        touch: TouchPolicy::Always,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-10550341",
+        slot_cert: "10550341_key_cert.pem",
+        device_cert: "10550341_device_cert.pem",
+        slot: "9c",
+        serial: Some("10550341"),
+        firmware: "4.4.5",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: true,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-13078778",
+        slot_cert: "13078778_key_cert.pem",
+        device_cert: "13078778_device_cert.pem",
+        slot: "9c",
+        serial: Some("13078778"),
+        firmware: "5.2.6",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-13078782",
+        slot_cert: "13078782_key_cert.pem",
+        device_cert: "13078782_device_cert.pem",
+        slot: "9c",
+        serial: Some("13078782"),
+        firmware: "5.2.6",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-14454335",
+        slot_cert: "14454335_key_cert.pem",
+        device_cert: "14454335_device_cert.pem",
+        slot: "9c",
+        serial: Some("14454335"),
+        firmware: "5.2.7",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-14469571",
+        slot_cert: "14469571_key_cert.pem",
+        device_cert: "14469571_device_cert.pem",
+        slot: "9c",
+        serial: Some("14469571"),
+        firmware: "5.2.7",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-14470876",
+        slot_cert: "14470876_key_cert.pem",
+        device_cert: "14470876_device_cert.pem",
+        slot: "9c",
+        serial: Some("14470876"),
+        firmware: "5.2.7",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-14470888",
+        slot_cert: "14470888_key_cert.pem",
+        device_cert: "14470888_device_cert.pem",
+        slot: "9c",
+        serial: Some("14470888"),
+        firmware: "5.2.7",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-14833186",
+        slot_cert: "14833186_key_cert.pem",
+        device_cert: "14833186_device_cert.pem",
+        slot: "9c",
+        serial: Some("14833186"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-15026814",
+        slot_cert: "15026814_key_cert.pem",
+        device_cert: "15026814_device_cert.pem",
+        slot: "9c",
+        serial: Some("15026814"),
+        firmware: "5.2.7",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-15724862",
+        slot_cert: "15724862_key_cert.pem",
+        device_cert: "15724862_device_cert.pem",
+        slot: "9c",
+        serial: Some("15724862"),
+        firmware: "5.2.7",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-15743677",
+        slot_cert: "15743677_key_cert.pem",
+        device_cert: "15743677_device_cert.pem",
+        slot: "9c",
+        serial: Some("15743677"),
+        firmware: "5.2.7",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-15935408",
+        slot_cert: "15935408_key_cert.pem",
+        device_cert: "15935408_device_cert.pem",
+        slot: "9c",
+        serial: Some("15935408"),
+        firmware: "5.2.7",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-15938765",
+        slot_cert: "15938765_key_cert.pem",
+        device_cert: "15938765_device_cert.pem",
+        slot: "9c",
+        serial: Some("15938765"),
+        firmware: "5.2.7",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-15938791",
+        slot_cert: "15938791_key_cert.pem",
+        device_cert: "15938791_device_cert.pem",
+        slot: "9c",
+        serial: Some("15938791"),
+        firmware: "5.2.7",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
+    PivCase {
+        dir: "sigstore-root-signing-18158855",
+        slot_cert: "18158855_key_cert.pem",
+        device_cert: "18158855_device_cert.pem",
+        slot: "9c",
+        serial: Some("18158855"),
+        firmware: "5.4.3",
+        pin: PinPolicy::Always,
+        touch: TouchPolicy::Always,
+        fips: false,
+        cspn: false,
+        quirk: None,
+    },
 ];
 
 #[test]
@@ -149,7 +606,10 @@ fn corpus_yubikey_piv_genuine_chains_accepted_with_facts() {
     let mut seen_serials = std::collections::BTreeSet::new();
     for case in PIV_CASES {
         let dir = c.join("yubikey-piv").join(case.dir);
-        let ev = evidence(Format::YubikeyPiv, &[dir.join(case.slot_cert), dir.join(case.device_cert)]);
+        let ev = evidence(
+            Format::YubikeyPiv,
+            &[dir.join(case.slot_cert), dir.join(case.device_cert)],
+        );
         let facts = match attestation::verify(&ev, &store(), NOW) {
             Ok(f) => f,
             Err(e) => panic!("{}/{}: {e}", case.dir, case.slot_cert),
@@ -165,10 +625,22 @@ fn corpus_yubikey_piv_genuine_chains_accepted_with_facts() {
         assert_eq!(facts.cspn, Some(case.cspn), "{what}");
         assert_eq!(facts.key_origin, KeyOrigin::Generated, "{what}");
         assert_eq!(facts.never_extractable, Some(true), "{what}");
-        assert_eq!(facts.attested_spki_der, spki_of(&dir.join(case.slot_cert)), "{what}");
+        assert_eq!(
+            facts.attested_spki_der,
+            spki_of(&dir.join(case.slot_cert)),
+            "{what}"
+        );
         match case.quirk {
-            Some(q) => assert!(facts.quirks.iter().any(|x| x == q), "{what}: quirks {:?}", facts.quirks),
-            None => assert!(facts.quirks.is_empty(), "{what}: unexpected quirks {:?}", facts.quirks),
+            Some(q) => assert!(
+                facts.quirks.iter().any(|x| x == q),
+                "{what}: quirks {:?}",
+                facts.quirks
+            ),
+            None => assert!(
+                facts.quirks.is_empty(),
+                "{what}: unexpected quirks {:?}",
+                facts.quirks
+            ),
         }
         assert!(facts.chain_subjects.len() >= 3, "{what}");
         if let Some(s) = case.serial {
@@ -177,4 +649,795 @@ fn corpus_yubikey_piv_genuine_chains_accepted_with_facts() {
     }
     // 36 distinct devices per INDEX.md minus the ones only present as CSRs.
     assert!(seen_serials.len() >= 30, "{} devices", seen_serials.len());
+}
+
+/// Parses a corpus CSR with `Csr::parse`. Where that parser refuses a real
+/// CSR that OpenSSL accepts (reported to the csr.rs owner), the SPKI and the
+/// extensionRequest are read with x509-cert instead so that the attestation
+/// logic is still exercised; the refusal is printed.
+fn load_csr(path: &Path) -> signet::csr::Csr {
+    let bytes = read(path);
+    match signet::csr::Csr::parse(&bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            println!(
+                "NOTE: Csr::parse refused {}: {e}; reading it with x509-cert",
+                path.display()
+            );
+            csr_via_x509_cert(&bytes)
+        }
+    }
+}
+
+fn csr_via_x509_cert(bytes: &[u8]) -> signet::csr::Csr {
+    use der::{Decode, Encode};
+    let der_bytes = match pem::parse(bytes) {
+        Ok(b) => b.into_contents(),
+        Err(_) => bytes.to_vec(),
+    };
+    let req = x509_cert::request::CertReq::from_der(&der_bytes).expect("CSR DER");
+    let spki_der = req.info.public_key.to_der().unwrap();
+    let ext_req = der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
+    let mut requested_extensions = Vec::new();
+    for attr in req.info.attributes.iter().filter(|a| a.oid == ext_req) {
+        for v in attr.values.iter() {
+            let exts: x509_cert::ext::Extensions = v.decode_as().expect("extensionRequest");
+            for e in exts {
+                requested_extensions.push(signet::csr::RequestedExtension {
+                    oid: e.extn_id.to_string(),
+                    critical: e.critical,
+                    value: e.extn_value.as_bytes().to_vec(),
+                });
+            }
+        }
+    }
+    signet::csr::Csr {
+        der: der_bytes,
+        spki_der,
+        key: signet::csr::KeyKind::Unsupported {
+            description: "read by the attestation test".into(),
+        },
+        subject: req.info.subject.to_string(),
+        requested_extensions,
+        attributes: Vec::new(),
+    }
+}
+
+fn decide(
+    policy: &AttestationPolicy,
+    csr: &signet::csr::Csr,
+    ev: Option<&Evidence>,
+) -> Result<Option<AttestationFacts>, AttestationRefusal> {
+    signet::ra::attestation::decide(policy, &csr.spki_der, ev, &store(), NOW)
+}
+
+use signet::ra::attestation::{AttestationPolicy, AttestationRefusal};
+
+/// (directory, CSR file, serial, firmware, FIPS) of the CSRs that carry a
+/// genuine YubiKey attestation for their own key.
+const PIV_CSRS: &[(&str, &str, &str, &str, bool)] = &[
+    (
+        "csr-embedded/tamemycerts-cs-5_4_3_Always_Never_UsbAKeychain_9a_ECC384",
+        "request.csr.pem",
+        "19661687",
+        "5.4.3",
+        false,
+    ),
+    (
+        "csr-embedded/tamemycerts-cs-5_4_3_Once_Cached_UsbAKeychain_9a_FIPS_RSA2048",
+        "request.csr.pem",
+        "28989702",
+        "5.4.3",
+        true,
+    ),
+    (
+        "csr-embedded/tamemycerts-cs-5_4_3_Once_Never_UsbAKeychain_9a_RSA2048",
+        "request.csr.pem",
+        "19661687",
+        "5.4.3",
+        false,
+    ),
+    (
+        "csr-embedded/tamemycerts-cs-5_7_1_Always_Always_UsbCKeychain_9c_ECC384",
+        "request.csr.pem",
+        "30041834",
+        "5.7.1",
+        false,
+    ),
+    (
+        "csr-embedded/tamemycerts-res-5_2_7",
+        "request.csr.pem",
+        "15890263",
+        "5.2.7",
+        false,
+    ),
+    (
+        "csr-embedded/tamemycerts-res-5_7_2",
+        "request.csr.pem",
+        "30000948",
+        "5.7.2",
+        false,
+    ),
+    (
+        "csr-embedded/tamemycerts-res-attestation_1",
+        "request.csr.pem",
+        "19661687",
+        "5.4.3",
+        false,
+    ),
+    (
+        "csr-embedded/tamemycerts-res-attestation_11",
+        "request.csr.pem",
+        "19661687",
+        "5.4.3",
+        false,
+    ),
+    (
+        "csr-embedded/tamemycerts-res-csr_5_7_4_standard",
+        "request.csr.pem",
+        "33064031",
+        "5.7.4",
+        false,
+    ),
+    (
+        "powershellYK-testdata",
+        "piv_attestion_5_4_3_9a_request_attestation_legacy.req",
+        "19661687",
+        "5.4.3",
+        false,
+    ),
+    (
+        "powershellYK-testdata",
+        "piv_attestion_5_4_3_9a_request_attestation_standard.req",
+        "19661687",
+        "5.4.3",
+        false,
+    ),
+    (
+        "powershellYK-testdata",
+        "piv_attestion_certificaterequest_with_attestion.req",
+        "19661687",
+        "5.4.3",
+        false,
+    ),
+];
+
+#[test]
+fn corpus_yubikey_csrs_with_embedded_attestation_pass_a_requiring_profile() {
+    let Some(c) = corpus() else { return };
+    let policy = AttestationPolicy {
+        formats: vec!["yubikey-piv".into()],
+        ..Default::default()
+    };
+    for (dir, file, serial, fw, fips) in PIV_CSRS {
+        let csr = load_csr(&c.join("yubikey-piv").join(dir).join(file));
+        let ev = attestation::evidence_from_csr(&csr)
+            .unwrap_or_else(|| panic!("{dir}: no evidence in the CSR"));
+        let facts = decide(&policy, &csr, Some(&ev))
+            .unwrap_or_else(|e| panic!("{dir}/{file}: {e}"))
+            .expect("facts");
+        assert_eq!(facts.device_serial.as_deref(), Some(*serial), "{dir}");
+        assert_eq!(facts.firmware.as_deref(), Some(*fw), "{dir}");
+        assert_eq!(facts.fips, Some(*fips), "{dir}");
+        assert_eq!(facts.attested_spki_der, csr.spki_der, "{dir}");
+        // The same CSR under a FIPS-only profile.
+        let fips_only = AttestationPolicy {
+            require_fips: true,
+            ..policy.clone()
+        };
+        let r = decide(&fips_only, &csr, Some(&ev));
+        if *fips {
+            assert!(r.is_ok(), "{dir}: {r:?}");
+        } else {
+            assert!(
+                matches!(r, Err(AttestationRefusal::NotFips { .. })),
+                "{dir}: {r:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn corpus_yubikey_negative_csrs_refused_with_reasons() {
+    let Some(c) = corpus() else { return };
+    let p = AttestationPolicy::default();
+    let piv = c.join("yubikey-piv");
+    // Attestation for a different key than the CSR's.
+    let csr =
+        load_csr(&piv.join("csr-embedded/tamemycerts-cs-wrong-public-key-10015/request.csr.pem"));
+    let ev = attestation::evidence_from_csr(&csr).unwrap();
+    assert!(
+        attestation::verify(&ev, &store(), NOW).is_ok(),
+        "the chain itself is genuine"
+    );
+    assert!(matches!(
+        decide(&p, &csr, Some(&ev)),
+        Err(AttestationRefusal::KeyMismatch { .. })
+    ));
+    // Extensions that are not certificates.
+    let csr =
+        load_csr(&piv.join("csr-embedded/tamemycerts-cs-invalid-attestation/request.csr.pem"));
+    let ev = attestation::evidence_from_csr(&csr).unwrap();
+    match decide(&p, &csr, Some(&ev)) {
+        Err(AttestationRefusal::Invalid(AttestationError::BadCertificate { index: 0, .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    // No attestation at all.
+    for f in [
+        "csr-embedded/tamemycerts-cs-no-attestation/request.csr.pem",
+        "powershellYK-testdata/piv_attestion_5_4_3_9a_request.req",
+    ] {
+        let csr = load_csr(&piv.join(f));
+        assert!(attestation::evidence_from_csr(&csr).is_none(), "{f}");
+        assert_eq!(
+            decide(&p, &csr, None),
+            Err(AttestationRefusal::Missing),
+            "{f}"
+        );
+        let optional = AttestationPolicy {
+            required: false,
+            ..Default::default()
+        };
+        assert_eq!(decide(&optional, &csr, None), Ok(None));
+    }
+    // Only the f9 device certificate, no slot certificate.
+    let csr = load_csr(
+        &piv.join("powershellYK-testdata/piv_attestion_5_4_3_9a_request_attestation_both.req"),
+    );
+    let ev = attestation::evidence_from_csr(&csr).unwrap();
+    match decide(&p, &csr, Some(&ev)) {
+        Err(AttestationRefusal::Invalid(AttestationError::Missing { what, .. })) => {
+            assert!(what.contains("slot attestation certificate"), "{what}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A profile accepting only HSM formats refuses a YubiKey.
+    let csr = load_csr(&piv.join("csr-embedded/tamemycerts-res-5_2_7/request.csr.pem"));
+    let ev = attestation::evidence_from_csr(&csr).unwrap();
+    let hsm_only = AttestationPolicy {
+        formats: vec!["yubihsm2".into(), "thales-luna".into()],
+        ..Default::default()
+    };
+    assert!(matches!(
+        decide(&hsm_only, &csr, Some(&ev)),
+        Err(AttestationRefusal::FormatNotAccepted { .. })
+    ));
+    // A profile demanding firmware 5.7.4 refuses 5.2.7.
+    let mut new_fw = AttestationPolicy::default();
+    new_fw
+        .min_firmware
+        .insert("yubikey-piv".into(), "5.7.4".into());
+    assert!(matches!(
+        decide(&new_fw, &csr, Some(&ev)),
+        Err(AttestationRefusal::FirmwareTooOld { .. })
+    ));
+}
+
+#[test]
+fn corpus_yubikey_pin_and_touch_policies() {
+    let Some(c) = corpus() else { return };
+    let dir = c.join("yubikey-piv/powershellYK-testdata");
+    // PIN never / touch always (FIPS device).
+    let ev = evidence(
+        Format::YubikeyPiv,
+        &[
+            dir.join("piv_attestion_fips_attestioncertificate.cer"),
+            dir.join("piv_attestion_fips_intermediatecertificate.cer"),
+        ],
+    );
+    let facts = verify_ok(&ev);
+    let spki = facts.attested_spki_der.clone();
+    let p = AttestationPolicy::default();
+    let r = signet::ra::attestation::decide(&p, &spki, Some(&ev), &store(), NOW);
+    assert!(
+        matches!(r, Err(AttestationRefusal::PinPolicy { ref found }) if found == "never"),
+        "{r:?}"
+    );
+    let lax = AttestationPolicy {
+        allow_pin_policy_never: true,
+        require_touch: true,
+        require_fips: true,
+        ..Default::default()
+    };
+    assert!(signet::ra::attestation::decide(&lax, &spki, Some(&ev), &store(), NOW).is_ok());
+    // Touch never refused by a touch-requiring profile.
+    let ev = evidence(
+        Format::YubikeyPiv,
+        &[
+            dir.join("piv_attestion_attestioncertificate.cer"),
+            dir.join("piv_attestion_intermediatecertificate.cer"),
+        ],
+    );
+    let spki = verify_ok(&ev).attested_spki_der;
+    let touch = AttestationPolicy {
+        require_touch: true,
+        ..Default::default()
+    };
+    let r = signet::ra::attestation::decide(&touch, &spki, Some(&ev), &store(), NOW);
+    assert!(
+        matches!(r, Err(AttestationRefusal::TouchPolicy { ref found }) if found == "never"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn corpus_yubikey_published_keys_match_attested_keys() {
+    let Some(c) = corpus() else { return };
+    for case in PIV_CASES
+        .iter()
+        .filter(|c| c.dir.starts_with("sigstore-root-signing-"))
+    {
+        let dir = c.join("yubikey-piv").join(case.dir);
+        let serial = case.dir.trim_start_matches("sigstore-root-signing-");
+        let facts = verify_ok(&evidence(
+            Format::YubikeyPiv,
+            &[dir.join(case.slot_cert), dir.join(case.device_cert)],
+        ));
+        assert_eq!(
+            facts.attested_spki_der,
+            spki_of(&dir.join(format!("{serial}_pubkey.pem"))),
+            "{}",
+            case.dir
+        );
+    }
+    // iPXE: slot 9a attests the key of a real SSL.com EV code-signing certificate.
+    let dir = c.join("yubikey-piv/ipxe-secure-boot-ca");
+    let facts = verify_ok(&evidence(
+        Format::YubikeyPiv,
+        &[
+            dir.join("attestation-9a.crt"),
+            dir.join("attestation-intermediate.crt"),
+        ],
+    ));
+    assert_eq!(facts.attested_spki_der, spki_of(&dir.join("evcs.crt")));
+    assert_eq!(facts.device_serial.as_deref(), Some("28557046"));
+}
+
+#[test]
+fn corpus_yubikey_legacy_and_incomplete_chains() {
+    let Some(c) = corpus() else { return };
+    let piv = c.join("yubikey-piv");
+    // 2018 YubiKey 4: f9 signed by the U2F root. Refused by default ...
+    let dir = piv.join("go-piv-validchain2018");
+    let ev = evidence(
+        Format::YubikeyPiv,
+        &[
+            dir.join("slot-9a-attestation.pem"),
+            dir.join("device-f9-attestation.pem"),
+        ],
+    );
+    match verify_err(&ev) {
+        AttestationError::Untrusted { reason, .. } => assert!(reason.contains("U2F"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // ... accepted when the operator pins the U2F root for PIV.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("yubikey-piv")).unwrap();
+    std::fs::copy(
+        c.join("yubico-pki/split/Yubico-U2F-Root-CA-Serial-457200631.SPLIT-FROM-yubico-ca-certs_txt.pem"),
+        tmp.path().join("yubikey-piv/u2f-root.pem"),
+    )
+    .unwrap();
+    let with_u2f = TrustStore::load(Some(tmp.path())).unwrap();
+    let facts = attestation::verify(&ev, &with_u2f, NOW).unwrap();
+    assert_eq!(facts.firmware.as_deref(), Some("4.3.7"));
+    assert_eq!(
+        facts.device_serial, None,
+        "fw 4.3 slot certificates carry no serial"
+    );
+    assert!(
+        facts
+            .quirks
+            .iter()
+            .any(|q| q == "yubikey-device-cert-issued-by-u2f-root"),
+        "{:?}",
+        facts.quirks
+    );
+    assert!(facts
+        .quirks
+        .iter()
+        .any(|q| q == "yubikey-device-cert-without-basic-constraints"));
+
+    // Slot certificates whose f9 certificate is missing.
+    let dir = piv.join("partial-dark-bio-transparency-33265034");
+    for f in [
+        "deviceattest-ark1-alpha.eddsa.attest.cert.pem",
+        "deviceattest-ark1-founder.eddsa.attest.cert.pem",
+        "deviceattest-ark1-friend.eddsa.attest.cert.pem",
+    ] {
+        match verify_err(&evidence(Format::YubikeyPiv, &[dir.join(f)])) {
+            AttestationError::Missing { what, .. } => {
+                assert!(what.contains("f9 device certificate"), "{what}")
+            }
+            other => panic!("{f}: {other:?}"),
+        }
+    }
+    // A "device certificate" from a test root.
+    let dir = piv.join("negative/sigstore-staging-testroot-76651934");
+    let ev = evidence(
+        Format::YubikeyPiv,
+        &[
+            dir.join("76651934_key_cert.pem"),
+            dir.join("76651934_device_cert.pem"),
+        ],
+    );
+    assert_eq!(verify_err(&ev).code(), "structure");
+}
+
+#[test]
+fn corpus_preview_cas_are_never_loaded() {
+    let Some(c) = corpus() else { return };
+    for f in [
+        "yubico-piv-preview-ca-certs.pem",
+        "yubico-preview-ca-certs.txt",
+        "yubico-sd-preview-ca-certs.pem",
+    ] {
+        let mut s = TrustStore::empty();
+        let err = s
+            .add_pem(
+                signet::va::attestation::TrustFamily::YubikeyPiv,
+                &read(&c.join("yubico-pki/preview").join(f)),
+                f,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, signet::va::attestation::TrustError::PreviewCa { .. }),
+            "{f}: {err}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------ YubiHSM 2
+
+#[test]
+fn corpus_yubihsm_key_attestations() {
+    let Some(c) = corpus() else { return };
+    let dir = c.join("yubihsm2/dark-bio-transparency-31650558");
+    let device = dir.join("yubihsm-31650558-auth.cert.pem");
+    let keys = [
+        ("31650558-conn.cert.pem", "0x0000", false),
+        ("secureboot-ark1-alpha.rsa.cert.pem", "0x0100", true),
+        ("firmwareupdate-ark1-alpha.eddsa.cert.pem", "0x0101", true),
+        ("secureboot-ark1-friend.rsa.cert.pem", "0x0102", true),
+        ("firmwareupdate-ark1-friend.eddsa.cert.pem", "0x0103", true),
+        ("secureboot-ark1-founder.rsa.cert.pem", "0x0104", true),
+        ("firmwareupdate-ark1-founder.eddsa.cert.pem", "0x0105", true),
+    ];
+    for (file, id, exportable) in keys {
+        // The sub-CA comes from the trust store (pinned), the device cert from the evidence.
+        let ev = evidence(Format::Yubihsm2, &[dir.join(file), device.clone()]);
+        let facts = verify_ok(&ev);
+        assert_eq!(facts.device_serial.as_deref(), Some("31650558"), "{file}");
+        assert_eq!(facts.firmware.as_deref(), Some("2.4.0"), "{file}");
+        assert_eq!(facts.key_id.as_deref(), Some(id), "{file}");
+        assert_eq!(facts.key_origin, KeyOrigin::Generated, "{file}");
+        assert_eq!(facts.exportable_under_wrap, Some(exportable), "{file}");
+        assert_eq!(facts.attested_spki_der, spki_of(&dir.join(file)), "{file}");
+        // Policy: exportable-under-wrap keys are refused unless allowed.
+        let r = signet::ra::attestation::decide(
+            &AttestationPolicy::default(),
+            &facts.attested_spki_der,
+            Some(&ev),
+            &store(),
+            NOW,
+        );
+        if exportable {
+            assert_eq!(r, Err(AttestationRefusal::ExportableUnderWrap), "{file}");
+            let lax = AttestationPolicy {
+                allow_exportable_under_wrap: true,
+                ..Default::default()
+            };
+            assert!(signet::ra::attestation::decide(
+                &lax,
+                &facts.attested_spki_der,
+                Some(&ev),
+                &store(),
+                NOW
+            )
+            .is_ok());
+        } else {
+            assert!(r.is_ok(), "{file}: {r:?}");
+        }
+    }
+    // The secure-boot signing keys are RSA sign-pkcs keys.
+    let facts = verify_ok(&evidence(
+        Format::Yubihsm2,
+        &[
+            dir.join("secureboot-ark1-alpha.rsa.cert.pem"),
+            device.clone(),
+        ],
+    ));
+    assert_eq!(
+        facts.capabilities,
+        vec!["sign-pkcs".to_string(), "exportable-under-wrap".to_string()]
+    );
+    assert_eq!(
+        facts.key_label.as_deref(),
+        Some("Dark Bio Secure-Boot (Ark I: Alpha)")
+    );
+
+    // Serial 20783176: real CSR + chain from the niklasgillstrom/hsm example.
+    let dir = c.join("yubihsm2/niklasgillstrom-hsm-20783176");
+    let ev = evidence(
+        Format::Yubihsm2,
+        &[
+            dir.join("chain-0.FROM-JSON.pem"),
+            dir.join("chain-1.FROM-JSON.pem"),
+            dir.join("chain-2.FROM-JSON.pem"),
+        ],
+    );
+    let csr = load_csr(&dir.join("request.csr.FROM-JSON.pem"));
+    let facts = decide(&AttestationPolicy::default(), &csr, Some(&ev))
+        .unwrap()
+        .unwrap();
+    assert_eq!(facts.device_serial.as_deref(), Some("20783176"));
+    assert_eq!(facts.firmware.as_deref(), Some("2.2.0"));
+    assert_eq!(facts.key_id.as_deref(), Some("0x0024"));
+    assert_eq!(facts.exportable_under_wrap, Some(false));
+    assert!(facts
+        .capabilities
+        .iter()
+        .any(|c| c == "sign-attestation-certificate"));
+    // The same chain against the CSR of another key is refused.
+    let other = load_csr(&c.join("yubikey-piv/csr-embedded/tamemycerts-res-5_2_7/request.csr.pem"));
+    assert!(matches!(
+        decide(&AttestationPolicy::default(), &other, Some(&ev)),
+        Err(AttestationRefusal::KeyMismatch { .. })
+    ));
+}
+
+#[test]
+fn corpus_yubihsm_key_certificate_cannot_act_as_device_certificate() {
+    let Some(c) = corpus() else { return };
+    let dir = c.join("yubihsm2/dark-bio-transparency-31650558");
+    let ev = evidence(
+        Format::Yubihsm2,
+        &[
+            dir.join("secureboot-ark1-alpha.rsa.cert.pem"),
+            dir.join("31650558-conn.cert.pem"),
+        ],
+    );
+    assert_eq!(verify_err(&ev).code(), "structure");
+    // Without the device certificate.
+    let ev = evidence(
+        Format::Yubihsm2,
+        &[dir.join("secureboot-ark1-alpha.rsa.cert.pem")],
+    );
+    assert_eq!(verify_err(&ev).code(), "missing");
+}
+
+// --------------------------------------------------------------- Thales Luna
+
+#[test]
+fn corpus_luna_pkcs() {
+    let Some(c) = corpus() else { return };
+    let dir = c.join("thales-luna/luna-pkc-validator-tests");
+    // RSA PKC as the admin CLI would read it (DER PKCS#7 file).
+    let ev = Evidence::from_file_bytes(&read(&dir.join("rsa-pkc.p7b"))).unwrap();
+    assert_eq!(ev.format, Format::ThalesLuna);
+    let csr = load_csr(&dir.join("rsa-test.csr"));
+    let facts = decide(&AttestationPolicy::default(), &csr, Some(&ev))
+        .unwrap()
+        .unwrap();
+    assert_eq!(facts.device_serial.as_deref(), Some("521174"));
+    assert_eq!(facts.key_origin, KeyOrigin::Generated);
+    assert!(!facts
+        .quirks
+        .iter()
+        .any(|q| q == "luna-non-der-ecdsa-signature"));
+    assert_eq!(facts.chain_subjects.len(), 5, "{:?}", facts.chain_subjects);
+    // ECC PKC: the leaf's non-DER ECDSA signature is tolerated and recorded.
+    let ev = Evidence::from_file_bytes(&read(&dir.join("ecc-pkc.p7b"))).unwrap();
+    let csr = load_csr(&dir.join("ecc-test.csr"));
+    let facts = decide(&AttestationPolicy::default(), &csr, Some(&ev))
+        .unwrap()
+        .unwrap();
+    assert_eq!(facts.device_serial.as_deref(), Some("521174"));
+    assert!(
+        facts
+            .quirks
+            .iter()
+            .any(|q| q == "luna-non-der-ecdsa-signature"),
+        "{:?}",
+        facts.quirks
+    );
+    // The RSA PKC does not attest the ECC CSR's key.
+    let ev = Evidence::from_file_bytes(&read(&dir.join("rsa-pkc.p7b"))).unwrap();
+    assert!(matches!(
+        decide(&AttestationPolicy::default(), &csr, Some(&ev)),
+        Err(AttestationRefusal::KeyMismatch { .. })
+    ));
+}
+
+// ------------------------------------------------------------ Google Cloud HSM
+
+fn cloud_evidence(dir: &Path, blob: &str, certs: &str) -> Evidence {
+    Evidence {
+        format: Format::GoogleCloudHsm,
+        certificates: pem_certs(&dir.join(certs)),
+        blob: Some(read(&dir.join(blob))),
+    }
+}
+
+#[test]
+fn corpus_cloud_hsm_attestations() {
+    let Some(c) = corpus() else { return };
+    let g = c.join("google-cloud-hsm");
+    for (sub, blob, certs, serial, key) in [
+        (
+            "smallstep-crypto-ec",
+            "ec.dat",
+            "ec.certs",
+            "5.2G1804-ICM000678",
+            "ECDSA P-256",
+        ),
+        (
+            "smallstep-crypto-rsa",
+            "rsa.dat",
+            "rsa.certs",
+            "5.3G2041-ICM002696",
+            "RSA-2048",
+        ),
+        (
+            "peculiar-attestation-validator-spec",
+            "attestation.dat",
+            "certs.pem",
+            "5.3G1953-ICM001225",
+            "ECDSA P-256",
+        ),
+    ] {
+        let dir = g.join(sub);
+        let facts = verify_ok(&cloud_evidence(&dir, blob, certs));
+        assert_eq!(
+            facts.attested_spki_der,
+            spki_of(&dir.join("attested-pubkey.DERIVED.pem")),
+            "{sub}"
+        );
+        assert_eq!(facts.device_serial.as_deref(), Some(serial), "{sub}");
+        assert_eq!(facts.attested_key, key, "{sub}");
+        assert_eq!(facts.key_origin, KeyOrigin::Generated, "{sub}");
+        assert_eq!(facts.extractable, Some(false), "{sub}");
+        assert_eq!(facts.never_extractable, Some(true), "{sub}");
+        assert_eq!(facts.fips, Some(true), "{sub}");
+        assert!(
+            facts
+                .quirks
+                .iter()
+                .any(|q| q == "marvell-v1-card-certificate"),
+            "{sub}"
+        );
+        assert_eq!(
+            facts.trust_anchor_sha256.len(),
+            2,
+            "manufacturer and owner anchors"
+        );
+    }
+    // A symmetric key has no public key to certify.
+    let dir = g.join("smallstep-crypto-aes");
+    assert_eq!(
+        verify_err(&cloud_evidence(&dir, "aes.dat", "aes.certs")).code(),
+        "no-public-key"
+    );
+    // The blob of one HSM with the certificates of another.
+    let ec = g.join("smallstep-crypto-ec");
+    let mut ev = cloud_evidence(&ec, "ec.dat", "ec.certs");
+    ev.blob = Some(read(&g.join("smallstep-crypto-rsa/rsa.dat")));
+    assert_eq!(verify_err(&ev).code(), "signature");
+    // The imported-key blob published without certificates: parses, says
+    // CKA_LOCAL = 0, and cannot be verified against any chain.
+    let raw = read(&g.join("peculiar-attestation-parser-spec/rsa-attestation.dat"));
+    let blob = attestation::cloud_hsm::parse_blob(&raw, 256).unwrap();
+    let key = blob
+        .objects
+        .iter()
+        .find(|o| o.attr(attestation::cloud_hsm::ATTR_CLASS) == Some(&[3][..]))
+        .unwrap();
+    assert_eq!(
+        key.attr(attestation::cloud_hsm::ATTR_LOCAL),
+        Some(&[0u8][..])
+    );
+    let mut ev = cloud_evidence(&ec, "ec.dat", "ec.certs");
+    ev.blob = Some(raw);
+    assert_eq!(verify_err(&ev).code(), "signature");
+    // Missing owner chain: only the manufacturer certificates.
+    let mut ev = cloud_evidence(&ec, "ec.dat", "ec.certs");
+    ev.certificates = pem_certs(&ec.join("split/1-mfr-card-cert.pem"))
+        .into_iter()
+        .chain(pem_certs(&ec.join("split/2-mfr-partition-cert.pem")))
+        .collect();
+    assert_eq!(verify_err(&ev).code(), "missing");
+    // Only the expired 2015 Cavium root pinned: refused (its re-issue is the anchor).
+    let mut old = TrustStore::empty();
+    old.add_pem(
+        signet::va::attestation::TrustFamily::GoogleCloudHsmManufacturer,
+        &read(&ec.join("split/0-mfr-root-cavium-2015.pem")),
+        "2015",
+    )
+    .unwrap();
+    old.add_pem(
+        signet::va::attestation::TrustFamily::GoogleCloudHsmOwner,
+        &read(&g.join("roots/google-hawksbill-root-v1-prod.pem")),
+        "owner",
+    )
+    .unwrap();
+    match attestation::verify(&cloud_evidence(&ec, "ec.dat", "ec.certs"), &old, NOW) {
+        Err(AttestationError::Untrusted { reason, .. }) => {
+            assert!(reason.contains("not valid"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// -------------------------------------------------------------- Fortanix DSM
+
+#[test]
+fn corpus_fortanix_statements() {
+    let Some(c) = corpus() else { return };
+    let f = c.join("fortanix-dsm");
+    let ev = Evidence::from_file_bytes(&read(
+        &f.join("fortanix-doc-sample-via-niklasgillstrom-hsm/key_attestation.json"),
+    ))
+    .unwrap();
+    assert_eq!(ev.format, Format::FortanixDsm);
+    let facts = verify_ok(&ev);
+    assert_eq!(
+        facts.key_id.as_deref(),
+        Some("18ec8b96-8845-4ce3-9fd1-50407b4b1fc0")
+    );
+    assert_eq!(facts.key_origin, KeyOrigin::Generated);
+    assert_eq!(facts.never_extractable, Some(true));
+    assert_eq!(facts.attested_at, Some(datetime!(2023-09-05 18:11:51 UTC)));
+    assert!(
+        facts
+            .quirks
+            .iter()
+            .any(|q| q == "explicit-default-basic-constraints"),
+        "{:?}",
+        facts.quirks
+    );
+    let p = AttestationPolicy::default();
+    assert!(
+        signet::ra::attestation::check_facts(&p, &facts.attested_spki_der, &facts, NOW).is_ok()
+    );
+    let fresh_only = AttestationPolicy {
+        max_statement_age_days: Some(365),
+        ..Default::default()
+    };
+    assert!(matches!(
+        signet::ra::attestation::check_facts(&fresh_only, &facts.attested_spki_der, &facts, NOW),
+        Err(AttestationRefusal::TooOld { .. })
+    ));
+    // Same structure under Fortanix's test root: refused.
+    let ev = Evidence::from_file_bytes(&read(
+        &f.join("user-assurance-java-example/key-attestation-response.json"),
+    ))
+    .unwrap();
+    let e = verify_err(&ev);
+    assert_eq!(e.code(), "signature", "{e}");
+    let ev = Evidence::from_file_bytes(&read(
+        &f.join("user-assurance-java-example/key-attestation-statement.pem"),
+    ))
+    .unwrap();
+    assert_eq!(verify_err(&ev).code(), "signature");
+}
+
+#[test]
+fn corpus_mislabelled_evidence_is_refused() {
+    let Some(c) = corpus() else { return };
+    let dir = c.join("yubihsm2/niklasgillstrom-hsm-20783176");
+    let mut ev = evidence(
+        Format::Yubihsm2,
+        &[
+            dir.join("chain-0.FROM-JSON.pem"),
+            dir.join("chain-1.FROM-JSON.pem"),
+        ],
+    );
+    ev.format = Format::YubikeyPiv;
+    assert_eq!(
+        verify_err(&ev),
+        AttestationError::FormatMismatch {
+            declared: Format::YubikeyPiv,
+            detected: Format::Yubihsm2
+        }
+    );
 }

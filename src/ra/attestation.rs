@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::va::attestation::{
-    self, AttestationError, AttestationFacts, Evidence, Format, KeyOrigin, PinPolicy, TouchPolicy, TrustStore,
+    self, AttestationError, AttestationFacts, Evidence, Format, KeyOrigin, PinPolicy, TouchPolicy,
+    TrustStore,
 };
 
 /// The attestation requirements of a certificate profile. Every knob has a
@@ -74,9 +75,13 @@ pub enum AttestationRefusal {
     FormatNotAccepted { format: Format, accepted: String },
     #[error("attestation evidence rejected: {0}")]
     Invalid(#[from] AttestationError),
-    #[error("the attested key (SPKI SHA-256 {attested}) is not the CSR's key (SPKI SHA-256 {csr})")]
+    #[error(
+        "the attested key (SPKI SHA-256 {attested}) is not the CSR's key (SPKI SHA-256 {csr})"
+    )]
     KeyMismatch { attested: String, csr: String },
-    #[error("{format} firmware {found} is older than the minimum {minimum} required by the profile")]
+    #[error(
+        "{format} firmware {found} is older than the minimum {minimum} required by the profile"
+    )]
     FirmwareTooOld {
         format: Format,
         found: String,
@@ -86,7 +91,9 @@ pub enum AttestationRefusal {
     FirmwareUnknown { format: Format, minimum: String },
     #[error("PIN policy '{found}' is not accepted: the key must require its PIN")]
     PinPolicy { found: String },
-    #[error("touch policy '{found}' is not accepted: the profile requires touch (always or cached)")]
+    #[error(
+        "touch policy '{found}' is not accepted: the profile requires touch (always or cached)"
+    )]
     TouchPolicy { found: String },
     #[error("the profile requires a FIPS device; the evidence {found}")]
     NotFips { found: String },
@@ -96,7 +103,9 @@ pub enum AttestationRefusal {
     NotGeneratedOnDevice { origin: String },
     #[error("the key is not protected against extraction: {reason}")]
     Extractable { reason: String },
-    #[error("the attestation statement is {age_days} days old; the profile accepts at most {max_days}")]
+    #[error(
+        "the attestation statement is {age_days} days old; the profile accepts at most {max_days}"
+    )]
     TooOld { age_days: i64, max_days: u32 },
     #[error("invalid attestation policy: {0}")]
     BadPolicy(String),
@@ -144,14 +153,20 @@ impl AttestationPolicy {
                 return Err(format!("min_firmware: unknown attestation format '{f}'"));
             }
             if parse_version(v).is_none() {
-                return Err(format!("min_firmware.{f}: '{v}' is not a version like 5.7.4"));
+                return Err(format!(
+                    "min_firmware.{f}: '{v}' is not a version like 5.7.4"
+                ));
             }
         }
         Ok(())
     }
 
     fn accepts(&self, format: Format) -> bool {
-        self.formats.is_empty() || self.formats.iter().any(|f| Format::from_name(f) == Some(format))
+        self.formats.is_empty()
+            || self
+                .formats
+                .iter()
+                .any(|f| Format::from_name(f) == Some(format))
     }
 
     fn min_firmware_for(&self, format: Format) -> Option<&str> {
@@ -219,7 +234,9 @@ pub fn check_facts(
     if facts.attested_spki_der != csr_spki {
         return Err(AttestationRefusal::KeyMismatch {
             attested: facts.attested_spki_sha256.clone(),
-            csr: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, csr_spki).as_ref()),
+            csr: hex::encode(
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, csr_spki).as_ref(),
+            ),
         });
     }
     if !policy.allow_imported_keys && facts.key_origin != KeyOrigin::Generated {
@@ -252,8 +269,12 @@ pub fn check_facts(
     }
     if let Some(pin) = facts.pin_policy {
         let ok = match pin {
-            PinPolicy::Once | PinPolicy::Always | PinPolicy::MatchOnce | PinPolicy::MatchAlways => true,
-            PinPolicy::Never | PinPolicy::Default | PinPolicy::Unknown => policy.allow_pin_policy_never,
+            PinPolicy::Once | PinPolicy::Always | PinPolicy::MatchOnce | PinPolicy::MatchAlways => {
+                true
+            }
+            PinPolicy::Never | PinPolicy::Default | PinPolicy::Unknown => {
+                policy.allow_pin_policy_never
+            }
         };
         if !ok {
             return Err(AttestationRefusal::PinPolicy {
@@ -264,7 +285,12 @@ pub fn check_facts(
             });
         }
     }
-    if policy.require_touch && !matches!(facts.touch_policy, Some(TouchPolicy::Always | TouchPolicy::Cached)) {
+    if policy.require_touch
+        && !matches!(
+            facts.touch_policy,
+            Some(TouchPolicy::Always | TouchPolicy::Cached)
+        )
+    {
         return Err(AttestationRefusal::TouchPolicy {
             found: match facts.touch_policy {
                 Some(t) => serde_json::to_value(t)
@@ -276,7 +302,8 @@ pub fn check_facts(
         });
     }
     if let Some(min) = policy.min_firmware_for(facts.format) {
-        let minimum = parse_version(min).ok_or_else(|| AttestationRefusal::BadPolicy(format!("bad version {min}")))?;
+        let minimum = parse_version(min)
+            .ok_or_else(|| AttestationRefusal::BadPolicy(format!("bad version {min}")))?;
         let Some(found) = facts.firmware.as_deref() else {
             return Err(AttestationRefusal::FirmwareUnknown {
                 format: facts.format,
@@ -330,7 +357,8 @@ mod tests {
 
     #[test]
     fn defaults_and_old_json_load() {
-        let p: AttestationPolicy = serde_json::from_str(r#"{"required":false,"formats":["yubikey-piv"]}"#).unwrap();
+        let p: AttestationPolicy =
+            serde_json::from_str(r#"{"required":false,"formats":["yubikey-piv"]}"#).unwrap();
         assert!(!p.required);
         assert!(!p.require_fips && !p.allow_pin_policy_never && !p.allow_imported_keys);
         let p: AttestationPolicy = serde_json::from_str("{}").unwrap();
@@ -354,7 +382,10 @@ mod tests {
     fn missing_and_optional() {
         let store = TrustStore::empty();
         let p = AttestationPolicy::default();
-        assert_eq!(decide(&p, SPKI, None, &store, NOW).unwrap_err(), AttestationRefusal::Missing);
+        assert_eq!(
+            decide(&p, SPKI, None, &store, NOW).unwrap_err(),
+            AttestationRefusal::Missing
+        );
         let p = AttestationPolicy {
             required: false,
             ..Default::default()
@@ -375,9 +406,15 @@ mod tests {
         let p = AttestationPolicy::default();
         let mut f = facts();
         f.pin_policy = Some(PinPolicy::Never);
-        assert_eq!(check_facts(&p, SPKI, &f, NOW).unwrap_err().code(), "attestation-pin-policy");
+        assert_eq!(
+            check_facts(&p, SPKI, &f, NOW).unwrap_err().code(),
+            "attestation-pin-policy"
+        );
         f.pin_policy = Some(PinPolicy::Default);
-        assert_eq!(check_facts(&p, SPKI, &f, NOW).unwrap_err().code(), "attestation-pin-policy");
+        assert_eq!(
+            check_facts(&p, SPKI, &f, NOW).unwrap_err().code(),
+            "attestation-pin-policy"
+        );
         let lax = AttestationPolicy {
             allow_pin_policy_never: true,
             ..Default::default()
@@ -388,7 +425,10 @@ mod tests {
             require_touch: true,
             ..Default::default()
         };
-        assert_eq!(check_facts(&touch, SPKI, &facts(), NOW).unwrap_err().code(), "attestation-touch-policy");
+        assert_eq!(
+            check_facts(&touch, SPKI, &facts(), NOW).unwrap_err().code(),
+            "attestation-touch-policy"
+        );
         let mut f = facts();
         f.touch_policy = Some(TouchPolicy::Cached);
         assert!(check_facts(&touch, SPKI, &f, NOW).is_ok());
@@ -397,7 +437,10 @@ mod tests {
             require_fips: true,
             ..Default::default()
         };
-        assert_eq!(check_facts(&fips, SPKI, &facts(), NOW).unwrap_err().code(), "attestation-not-fips");
+        assert_eq!(
+            check_facts(&fips, SPKI, &facts(), NOW).unwrap_err().code(),
+            "attestation-not-fips"
+        );
 
         let mut fw = AttestationPolicy::default();
         fw.min_firmware.insert("yubikey-piv".into(), "5.7.4".into());
@@ -407,7 +450,10 @@ mod tests {
         assert!(check_facts(&fw, SPKI, &facts(), NOW).is_ok());
         let mut f = facts();
         f.firmware = None;
-        assert_eq!(check_facts(&fw, SPKI, &f, NOW).unwrap_err().code(), "attestation-firmware-unknown");
+        assert_eq!(
+            check_facts(&fw, SPKI, &f, NOW).unwrap_err().code(),
+            "attestation-firmware-unknown"
+        );
         // 5.10.0 > 5.7.4 (numeric, not lexical).
         fw.min_firmware.insert("yubikey-piv".into(), "5.7.4".into());
         let mut f = facts();
@@ -416,11 +462,17 @@ mod tests {
 
         let mut f = facts();
         f.key_origin = KeyOrigin::Imported;
-        assert_eq!(check_facts(&p, SPKI, &f, NOW).unwrap_err().code(), "attestation-key-not-generated");
+        assert_eq!(
+            check_facts(&p, SPKI, &f, NOW).unwrap_err().code(),
+            "attestation-key-not-generated"
+        );
         let mut f = facts();
         f.exportable_under_wrap = Some(true);
         f.never_extractable = Some(false);
-        assert_eq!(check_facts(&p, SPKI, &f, NOW).unwrap_err().code(), "attestation-exportable-under-wrap");
+        assert_eq!(
+            check_facts(&p, SPKI, &f, NOW).unwrap_err().code(),
+            "attestation-exportable-under-wrap"
+        );
         let wrap_ok = AttestationPolicy {
             allow_exportable_under_wrap: true,
             ..Default::default()
@@ -428,18 +480,26 @@ mod tests {
         assert!(check_facts(&wrap_ok, SPKI, &f, NOW).is_ok());
         let mut f = facts();
         f.extractable = Some(true);
-        assert_eq!(check_facts(&p, SPKI, &f, NOW).unwrap_err().code(), "attestation-key-extractable");
+        assert_eq!(
+            check_facts(&p, SPKI, &f, NOW).unwrap_err().code(),
+            "attestation-key-extractable"
+        );
         let mut f = facts();
         f.extractable = None;
         f.never_extractable = Some(false);
-        assert_eq!(check_facts(&p, SPKI, &f, NOW).unwrap_err().code(), "attestation-key-extractable");
+        assert_eq!(
+            check_facts(&p, SPKI, &f, NOW).unwrap_err().code(),
+            "attestation-key-extractable"
+        );
 
         let only_hsm = AttestationPolicy {
             formats: vec!["yubihsm2".into()],
             ..Default::default()
         };
         assert_eq!(
-            check_facts(&only_hsm, SPKI, &facts(), NOW).unwrap_err().code(),
+            check_facts(&only_hsm, SPKI, &facts(), NOW)
+                .unwrap_err()
+                .code(),
             "attestation-format-not-accepted"
         );
 
@@ -449,7 +509,10 @@ mod tests {
         };
         let mut f = facts();
         f.attested_at = Some(time::macros::datetime!(2026-01-01 00:00 UTC));
-        assert_eq!(check_facts(&age, SPKI, &f, NOW).unwrap_err().code(), "attestation-too-old");
+        assert_eq!(
+            check_facts(&age, SPKI, &f, NOW).unwrap_err().code(),
+            "attestation-too-old"
+        );
         f.attested_at = Some(time::macros::datetime!(2026-11-01 00:00 UTC));
         assert!(check_facts(&age, SPKI, &f, NOW).is_ok());
     }

@@ -216,14 +216,14 @@ impl Cert {
         let key_usage = match find(OID_KEY_USAGE) {
             None => None,
             Some(e) => Some(
-                parse_key_usage(&e.value)
-                    .map_err(|m| CertError(format!("bad keyUsage: {m}")))?,
+                parse_key_usage(&e.value).map_err(|m| CertError(format!("bad keyUsage: {m}")))?,
             ),
         };
         let ext_key_usage = match find(OID_EXT_KEY_USAGE) {
             None => Vec::new(),
-            Some(e) => parse_eku(&e.value)
-                .map_err(|m| CertError(format!("bad extendedKeyUsage: {m}")))?,
+            Some(e) => {
+                parse_eku(&e.value).map_err(|m| CertError(format!("bad extendedKeyUsage: {m}")))?
+            }
         };
 
         let subject_cn = tbs
@@ -302,7 +302,11 @@ impl Cert {
     }
 
     /// Verifies this certificate's signature with `issuer`'s public key.
-    pub fn verify_signed_by(&self, issuer: &Cert, lenient_ecdsa: bool) -> Result<SigOutcome, SigError> {
+    pub fn verify_signed_by(
+        &self,
+        issuer: &Cert,
+        lenient_ecdsa: bool,
+    ) -> Result<SigOutcome, SigError> {
         verify_signature(
             &issuer.key_alg,
             &issuer.key_bytes,
@@ -318,7 +322,10 @@ impl Cert {
     }
 }
 
-fn parse_basic_constraints(value: &[u8], quirks: &mut Vec<&'static str>) -> Result<(bool, Option<u32>), der::DerError> {
+fn parse_basic_constraints(
+    value: &[u8],
+    quirks: &mut Vec<&'static str>,
+) -> Result<(bool, Option<u32>), der::DerError> {
     let seq = der::read_single(value, der::TAG_SEQUENCE)?;
     let items = der::read_children(seq.value)?;
     let mut ca = false;
@@ -343,7 +350,9 @@ fn parse_basic_constraints(value: &[u8], quirks: &mut Vec<&'static str>) -> Resu
             return Err(der::DerError("pathLenConstraint is not an INTEGER".into()));
         }
         let v = der::integer_u64(pl.value)?;
-        path_len = Some(u32::try_from(v).map_err(|_| der::DerError("pathLenConstraint too large".into()))?);
+        path_len = Some(
+            u32::try_from(v).map_err(|_| der::DerError("pathLenConstraint too large".into()))?,
+        );
         idx += 1;
     }
     if idx != items.len() {
@@ -424,8 +433,13 @@ pub fn verify_signature(
             )))
         }
         (
-            "1.2.840.113549.1.1.11" | "1.2.840.113549.1.1.12" | "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.2"
-            | "1.2.840.10045.4.3.3" | "1.2.840.10045.4.3.4" | OID_ED25519,
+            "1.2.840.113549.1.1.11"
+            | "1.2.840.113549.1.1.12"
+            | "1.2.840.113549.1.1.13"
+            | "1.2.840.10045.4.3.2"
+            | "1.2.840.10045.4.3.3"
+            | "1.2.840.10045.4.3.4"
+            | OID_ED25519,
             other,
         ) => {
             return Err(SigError::KeyMismatch(format!(
@@ -435,13 +449,20 @@ pub fn verify_signature(
         }
         _ => return Err(SigError::UnsupportedAlgorithm(sig_alg_oid.to_string())),
     };
-    if UnparsedPublicKey::new(alg, key_bytes).verify(message, sig).is_ok() {
+    if UnparsedPublicKey::new(alg, key_bytes)
+        .verify(message, sig)
+        .is_ok()
+    {
         return Ok(SigOutcome::Strict);
     }
     let is_ecdsa = sig_alg_oid.starts_with("1.2.840.10045.4.3.");
     if lenient_ecdsa && is_ecdsa {
         if let Some(reencoded) = reencode_ecdsa(sig, key_alg) {
-            if reencoded != sig && UnparsedPublicKey::new(alg, key_bytes).verify(message, &reencoded).is_ok() {
+            if reencoded != sig
+                && UnparsedPublicKey::new(alg, key_bytes)
+                    .verify(message, &reencoded)
+                    .is_ok()
+            {
                 return Ok(SigOutcome::ReencodedEcdsa);
             }
         }
@@ -461,7 +482,11 @@ pub fn reencode_ecdsa(sig: &[u8], key_alg: &KeyAlg) -> Option<Vec<u8>> {
     };
     let seq = der::read_single(sig, der::TAG_SEQUENCE).ok()?;
     let items = der::read_children(seq.value).ok()?;
-    if items.len() != 2 || items.iter().any(|t| t.tag != der::TAG_INTEGER || t.value.is_empty()) {
+    if items.len() != 2
+        || items
+            .iter()
+            .any(|t| t.tag != der::TAG_INTEGER || t.value.is_empty())
+    {
         return None;
     }
     let mut body = Vec::new();
@@ -530,7 +555,10 @@ mod tests {
         // r = 0x01, s = 0x80 encoded without its pad (negative in DER).
         let sig = [0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x80];
         let fixed = reencode_ecdsa(&sig, &KeyAlg::EcP256).unwrap();
-        assert_eq!(fixed, vec![0x30, 0x07, 0x02, 0x01, 0x01, 0x02, 0x02, 0x00, 0x80]);
+        assert_eq!(
+            fixed,
+            vec![0x30, 0x07, 0x02, 0x01, 0x01, 0x02, 0x02, 0x00, 0x80]
+        );
         // Too wide for the curve.
         let mut wide = vec![0x30, 0x27, 0x02, 0x01, 0x01, 0x02, 0x22];
         wide.extend(std::iter::repeat_n(0x11u8, 0x22));
@@ -542,7 +570,11 @@ mod tests {
     fn modulus_bits() {
         let key = der::encode_tlv(
             der::TAG_SEQUENCE,
-            &[der::encode_unsigned_integer(&[0x80; 256]), der::encode_unsigned_integer(&[1, 0, 1])].concat(),
+            &[
+                der::encode_unsigned_integer(&[0x80; 256]),
+                der::encode_unsigned_integer(&[1, 0, 1]),
+            ]
+            .concat(),
         );
         assert_eq!(rsa_modulus_bits(&key), Some(2048));
     }

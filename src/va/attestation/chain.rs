@@ -69,7 +69,11 @@ pub(crate) fn check_valid(c: &Cert, at: OffsetDateTime) -> Result<(), Attestatio
 }
 
 /// Verifies that `child` names `issuer` and carries its signature.
-pub(crate) fn check_link(child: &Cert, issuer: &Cert, lenient_ecdsa: bool) -> Result<SigOutcome, AttestationError> {
+pub(crate) fn check_link(
+    child: &Cert,
+    issuer: &Cert,
+    lenient_ecdsa: bool,
+) -> Result<SigOutcome, AttestationError> {
     if !child.issued_by_name(issuer) {
         return Err(AttestationError::Signature {
             subject: child.subject.clone(),
@@ -109,7 +113,9 @@ pub(crate) fn check_ca(c: &Cert, below: usize) -> Result<(), AttestationError> {
         Some((true, Some(pl))) if (pl as usize) < below => {
             return Err(AttestationError::NotACa {
                 subject: c.subject.clone(),
-                reason: format!("pathLenConstraint {pl} does not admit {below} CA certificate(s) below it"),
+                reason: format!(
+                    "pathLenConstraint {pl} does not admit {below} CA certificate(s) below it"
+                ),
             })
         }
         Some((true, _)) => {}
@@ -139,7 +145,10 @@ pub(crate) fn path_to_anchor<'a>(
     Err(best.unwrap_or_else(|| AttestationError::Untrusted {
         format: p.format,
         subject: start.subject.clone(),
-        reason: format!("no pinned anchor or usable intermediate is named '{}'", start.issuer),
+        reason: format!(
+            "no pinned anchor or usable intermediate is named '{}'",
+            start.issuer
+        ),
     }))
 }
 
@@ -165,16 +174,24 @@ fn search<'a>(
 ) -> bool {
     // 1. A pinned anchor.
     for anchor in p.set.anchors.iter().filter(|a| current.issued_by_name(a)) {
+        // Signature first: a look-alike root fails here whatever its dates.
+        if let Err(e) = check_link(current, anchor, false) {
+            keep(best, e);
+            continue;
+        }
         if !anchor.valid_at(p.at) {
-            keep(best, AttestationError::Untrusted {
-                format: p.format,
-                subject: current.subject.clone(),
-                reason: format!(
-                    "pinned anchor '{}' is not valid at {} (pin its re-issue)",
-                    anchor.subject,
-                    fmt_time(p.at)
-                ),
-            });
+            keep(
+                best,
+                AttestationError::Untrusted {
+                    format: p.format,
+                    subject: current.subject.clone(),
+                    reason: format!(
+                        "pinned anchor '{}' is not valid at {} (pin its re-issue)",
+                        anchor.subject,
+                        fmt_time(p.at)
+                    ),
+                },
+            );
             continue;
         }
         if let Some(t) = p.anchor_also_at {
@@ -183,20 +200,18 @@ fn search<'a>(
                 continue;
             }
         }
-        match check_link(current, anchor, false) {
-            Ok(_) => {
-                path.push(anchor);
-                return true;
-            }
-            Err(e) => keep(best, e),
-        }
+        path.push(anchor);
+        return true;
     }
     if path.len() >= MAX_DEPTH {
-        keep(best, AttestationError::Untrusted {
-            format: p.format,
-            subject: current.subject.clone(),
-            reason: format!("no anchor within {MAX_DEPTH} certificates"),
-        });
+        keep(
+            best,
+            AttestationError::Untrusted {
+                format: p.format,
+                subject: current.subject.clone(),
+                reason: format!("no anchor within {MAX_DEPTH} certificates"),
+            },
+        );
         return false;
     }
     // 2. Pinned intermediates, then evidence intermediates.
@@ -206,7 +221,10 @@ fn search<'a>(
         .iter()
         .chain(p.pool.iter().filter(|c| !c.self_issued()));
     for cand in candidates {
-        if !current.issued_by_name(cand) || cand.der == current.der || path.iter().any(|c| c.der == cand.der) {
+        if !current.issued_by_name(cand)
+            || cand.der == current.der
+            || path.iter().any(|c| c.der == cand.der)
+        {
             continue;
         }
         if let Err(e) = check_link(current, cand, false) {

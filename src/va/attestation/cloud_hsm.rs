@@ -66,7 +66,10 @@ pub struct BlobObject {
 
 impl BlobObject {
     pub fn attr(&self, t: u32) -> Option<&[u8]> {
-        self.attributes.iter().find(|(k, _)| *k == t).map(|(_, v)| v.as_slice())
+        self.attributes
+            .iter()
+            .find(|(k, _)| *k == t)
+            .map(|(_, v)| v.as_slice())
     }
 
     fn flag(&self, t: u32) -> Option<bool> {
@@ -119,7 +122,9 @@ pub fn parse_blob(raw: &[u8], sig_len: usize) -> Result<Blob, AttestationError> 
             .read_to_end(&mut out)
             .map_err(|e| malformed(format!("bad gzip data: {e}")))?;
         if out.len() > MAX_BLOB_LEN {
-            return Err(malformed(format!("decompresses to more than {MAX_BLOB_LEN} octets")));
+            return Err(malformed(format!(
+                "decompresses to more than {MAX_BLOB_LEN} octets"
+            )));
         }
         out
     } else {
@@ -135,14 +140,19 @@ pub fn parse_blob(raw: &[u8], sig_len: usize) -> Result<Blob, AttestationError> 
     let total = u32_at(&bytes, 8)? as usize;
     let buffer = u32_at(&bytes, 12)? as usize;
     if total != bytes.len() {
-        return Err(malformed(format!("declares {total} octets but has {}", bytes.len())));
+        return Err(malformed(format!(
+            "declares {total} octets but has {}",
+            bytes.len()
+        )));
     }
     let header_len = total
         .checked_sub(buffer)
         .and_then(|x| x.checked_sub(sig_len))
         .ok_or_else(|| malformed("sizes are inconsistent"))?;
     if header_len < 24 || (header_len - 16) % 8 != 0 {
-        return Err(malformed(format!("response header of {header_len} octets is not 16 + 8n")));
+        return Err(malformed(format!(
+            "response header of {header_len} octets is not 16 + 8n"
+        )));
     }
     let handles: Vec<u64> = (0..(header_len - 16) / 8)
         .map(|i| {
@@ -155,15 +165,22 @@ pub fn parse_blob(raw: &[u8], sig_len: usize) -> Result<Blob, AttestationError> 
     let info = header_len;
     let version = u16_at(&bytes, info)?;
     if version != 1 {
-        return Err(malformed(format!("info header version {version} is not supported")));
+        return Err(malformed(format!(
+            "info header version {version} is not supported"
+        )));
     }
-    let offsets = [u16_at(&bytes, info + 4)? as usize, u16_at(&bytes, info + 6)? as usize];
+    let offsets = [
+        u16_at(&bytes, info + 4)? as usize,
+        u16_at(&bytes, info + 6)? as usize,
+    ];
     let mut objects = Vec::new();
     let mut end_of_last = info + 8;
     for off in offsets.into_iter().filter(|o| *o != 0) {
         let start = info + off;
         if start != end_of_last {
-            return Err(malformed(format!("object at offset {off} does not follow the previous data")));
+            return Err(malformed(format!(
+                "object at offset {off} does not follow the previous data"
+            )));
         }
         let handle = u32_at(&bytes, start)?;
         let count = u32_at(&bytes, start + 4)? as usize;
@@ -181,27 +198,46 @@ pub fn parse_blob(raw: &[u8], sig_len: usize) -> Result<Blob, AttestationError> 
             let v_end = (p + 8)
                 .checked_add(l)
                 .filter(|e| *e <= body_end)
-                .ok_or_else(|| malformed(format!("attribute 0x{t:x} of object 0x{handle:x} overruns the object")))?;
+                .ok_or_else(|| {
+                    malformed(format!(
+                        "attribute 0x{t:x} of object 0x{handle:x} overruns the object"
+                    ))
+                })?;
             if attributes.iter().any(|(k, _): &(u32, Vec<u8>)| *k == t) {
-                return Err(malformed(format!("attribute 0x{t:x} repeated in object 0x{handle:x}")));
+                return Err(malformed(format!(
+                    "attribute 0x{t:x} repeated in object 0x{handle:x}"
+                )));
             }
             attributes.push((t, bytes[p + 8..v_end].to_vec()));
             p = v_end;
         }
         if p != body_end {
-            return Err(malformed(format!("object 0x{handle:x} has {} unparsed octets", body_end - p)));
+            return Err(malformed(format!(
+                "object 0x{handle:x} has {} unparsed octets",
+                body_end - p
+            )));
         }
         objects.push(BlobObject { handle, attributes });
         end_of_last = body_end;
     }
     if end_of_last != data_end {
-        return Err(malformed(format!("{} unparsed octets before the signature", data_end - end_of_last)));
+        return Err(malformed(format!(
+            "{} unparsed octets before the signature",
+            data_end - end_of_last
+        )));
     }
     if objects.is_empty() {
         return Err(malformed("no objects"));
     }
-    if handles.len() != objects.len() || handles.iter().zip(&objects).any(|(h, o)| *h != o.handle as u64) {
-        return Err(malformed("object handles in the header do not match the objects"));
+    if handles.len() != objects.len()
+        || handles
+            .iter()
+            .zip(&objects)
+            .any(|(h, o)| *h != o.handle as u64)
+    {
+        return Err(malformed(
+            "object handles in the header do not match the objects",
+        ));
     }
     Ok(Blob {
         data: bytes[..data_end].to_vec(),
@@ -227,18 +263,23 @@ fn signed_by_anchor<'a>(
 ) -> Result<&'a Cert, AttestationError> {
     let mut err = None;
     for a in anchors.iter().filter(|a| child.issued_by_name(a)) {
+        if let Err(e) = chain::check_link(child, a, false) {
+            err = Some(e);
+            continue;
+        }
         if !a.valid_at(now) {
             err = Some(AttestationError::Untrusted {
                 format: FORMAT,
                 subject: child.subject.clone(),
-                reason: format!("pinned {family} anchor '{}' is not valid at {}", a.subject, super::fmt_time(now)),
+                reason: format!(
+                    "pinned {family} anchor '{}' is not valid at {}",
+                    a.subject,
+                    super::fmt_time(now)
+                ),
             });
             continue;
         }
-        match chain::check_link(child, a, false) {
-            Ok(_) => return Ok(a),
-            Err(e) => err = Some(e),
-        }
+        return Ok(a);
     }
     Err(err.unwrap_or_else(|| AttestationError::Untrusted {
         format: FORMAT,
@@ -256,7 +297,11 @@ struct Chains<'a> {
     owner_anchor: &'a Cert,
 }
 
-fn find_chains<'a>(certs: &'a [Cert], store: &'a TrustStore, now: OffsetDateTime) -> Result<Chains<'a>, AttestationError> {
+fn find_chains<'a>(
+    certs: &'a [Cert],
+    store: &'a TrustStore,
+    now: OffsetDateTime,
+) -> Result<Chains<'a>, AttestationError> {
     let mfr = store.set(TrustFamily::GoogleCloudHsmManufacturer);
     let owner = store.set(TrustFamily::GoogleCloudHsmOwner);
     let usable: Vec<&Cert> = certs.iter().filter(|c| !c.self_issued()).collect();
@@ -265,16 +310,28 @@ fn find_chains<'a>(certs: &'a [Cert], store: &'a TrustStore, now: OffsetDateTime
     let mut mfr_found: Vec<(&Cert, &Cert, &Cert)> = Vec::new();
     let mut mfr_err = None;
     for card in &usable {
-        let anchor = match signed_by_anchor(card, mfr.anchors, now, TrustFamily::GoogleCloudHsmManufacturer) {
+        let anchor = match signed_by_anchor(
+            card,
+            mfr.anchors,
+            now,
+            TrustFamily::GoogleCloudHsmManufacturer,
+        ) {
             Ok(a) => a,
             Err(e) => {
-                if card.subject_cn.as_deref().is_some_and(|cn| !cn.contains(":PARTN:")) {
+                if card
+                    .subject_cn
+                    .as_deref()
+                    .is_some_and(|cn| !cn.contains(":PARTN:"))
+                {
                     mfr_err.get_or_insert(e);
                 }
                 continue;
             }
         };
-        for part in usable.iter().filter(|p| p.issued_by_name(card) && p.der != card.der) {
+        for part in usable
+            .iter()
+            .filter(|p| p.issued_by_name(card) && p.der != card.der)
+        {
             match chain::check_link(part, card, false) {
                 Ok(_) => mfr_found.push((card, part, anchor)),
                 Err(e) => mfr_err = Some(e),
@@ -308,7 +365,10 @@ fn find_chains<'a>(certs: &'a [Cert], store: &'a TrustStore, now: OffsetDateTime
         });
     }
     if mfr_partition.is_ca() {
-        return Err(structure(format!("partition certificate '{}' claims to be a CA", mfr_partition.subject)));
+        return Err(structure(format!(
+            "partition certificate '{}' claims to be a CA",
+            mfr_partition.subject
+        )));
     }
 
     // Owner: anchor -> card, anchor -> partition, with the same keys.
@@ -317,9 +377,17 @@ fn find_chains<'a>(certs: &'a [Cert], store: &'a TrustStore, now: OffsetDateTime
         .find(|c| c.spki_der == mfr_partition.spki_der && c.der != mfr_partition.der)
         .ok_or_else(|| AttestationError::Missing {
             format: FORMAT,
-            what: format!("owner (Google) partition certificate for '{}'", mfr_partition.subject),
+            what: format!(
+                "owner (Google) partition certificate for '{}'",
+                mfr_partition.subject
+            ),
         })?;
-    let owner_anchor = signed_by_anchor(owner_partition, owner.anchors, now, TrustFamily::GoogleCloudHsmOwner)?;
+    let owner_anchor = signed_by_anchor(
+        owner_partition,
+        owner.anchors,
+        now,
+        TrustFamily::GoogleCloudHsmOwner,
+    )?;
     let owner_card = usable
         .iter()
         .find(|c| c.spki_der == mfr_card.spki_der && c.der != mfr_card.der)
@@ -327,7 +395,12 @@ fn find_chains<'a>(certs: &'a [Cert], store: &'a TrustStore, now: OffsetDateTime
             format: FORMAT,
             what: format!("owner (Google) card certificate for '{}'", mfr_card.subject),
         })?;
-    signed_by_anchor(owner_card, owner.anchors, now, TrustFamily::GoogleCloudHsmOwner)?;
+    signed_by_anchor(
+        owner_card,
+        owner.anchors,
+        now,
+        TrustFamily::GoogleCloudHsmOwner,
+    )?;
     for c in [mfr_card, mfr_partition, *owner_card, *owner_partition] {
         chain::check_valid(c, now)?;
     }
@@ -402,22 +475,29 @@ pub(crate) fn verify(
             ),
         });
     }
-    let key_material = primary.attr(ATTR_MODULUS_OR_POINT).ok_or_else(|| AttestationError::NoPublicKey {
-        format: FORMAT,
-        what: format!("object 0x{:x} has no attribute 0x0120", primary.handle),
-    })?;
+    let key_material =
+        primary
+            .attr(ATTR_MODULUS_OR_POINT)
+            .ok_or_else(|| AttestationError::NoPublicKey {
+                format: FORMAT,
+                what: format!("object 0x{:x} has no attribute 0x0120", primary.handle),
+            })?;
     for other in parsed.objects.iter().filter(|o| o.handle != primary.handle) {
         if other.attr(ATTR_MODULUS_OR_POINT) != Some(key_material)
             || other.attr(ATTR_PUBLIC_EXPONENT) != primary.attr(ATTR_PUBLIC_EXPONENT)
         {
-            return Err(structure("the public and private key objects carry different public keys"));
+            return Err(structure(
+                "the public and private key objects carry different public keys",
+            ));
         }
     }
     let (spki, key_desc) = match primary.byte(ATTR_KEY_TYPE) {
         Some(CKK_RSA) => {
-            let e = primary.attr(ATTR_PUBLIC_EXPONENT).ok_or_else(|| AttestationError::NoPublicKey {
-                format: FORMAT,
-                what: "RSA key without public exponent (0x0122)".into(),
+            let e = primary.attr(ATTR_PUBLIC_EXPONENT).ok_or_else(|| {
+                AttestationError::NoPublicKey {
+                    format: FORMAT,
+                    what: "RSA key without public exponent (0x0122)".into(),
+                }
             })?;
             let spki = cert::rsa_spki(key_material, e);
             let bits = key_material.iter().skip_while(|b| **b == 0).count() * 8;
@@ -428,7 +508,11 @@ pub(crate) fn verify(
                 65 => KeyAlg::EcP256,
                 97 => KeyAlg::EcP384,
                 133 => KeyAlg::EcP521,
-                n => return Err(structure(format!("EC point of {n} octets is not an uncompressed P-256/P-384/P-521 point"))),
+                n => {
+                    return Err(structure(format!(
+                        "EC point of {n} octets is not an uncompressed P-256/P-384/P-521 point"
+                    )))
+                }
             };
             if !cert::ec_point_on_curve(key_material, &curve) {
                 return Err(structure(format!(
@@ -436,7 +520,8 @@ pub(crate) fn verify(
                     curve.describe()
                 )));
             }
-            let spki = cert::ec_spki(key_material, &curve).ok_or_else(|| structure("unsupported curve"))?;
+            let spki = cert::ec_spki(key_material, &curve)
+                .ok_or_else(|| structure("unsupported curve"))?;
             (spki, curve.describe())
         }
         other => {
@@ -448,7 +533,11 @@ pub(crate) fn verify(
     };
 
     let mut facts = AttestationFacts::new(FORMAT, spki, key_desc);
-    facts.device_serial = chains.mfr_card.subject_cn.as_deref().and_then(serial_from_cn);
+    facts.device_serial = chains
+        .mfr_card
+        .subject_cn
+        .as_deref()
+        .and_then(serial_from_cn);
     facts.key_id = Some(format!("0x{:x}", primary.handle));
     facts.key_label = primary.attr(ATTR_LABEL).map(|l| {
         let end = l.iter().position(|b| *b == 0).unwrap_or(l.len());

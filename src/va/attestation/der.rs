@@ -277,7 +277,10 @@ mod tests {
     #[test]
     fn bit_strings_and_oids() {
         assert_eq!(bit_string_u64(&[0x00, 0x01]).unwrap(), 1);
-        assert_eq!(bit_string_u64(&[0x00, 0x00, 0x01, 0x01, 0x00]).unwrap(), 0x10100);
+        assert_eq!(
+            bit_string_u64(&[0x00, 0x00, 0x01, 0x01, 0x00]).unwrap(),
+            0x10100
+        );
         assert!(bit_string_u64(&[0x01, 0x00]).is_err());
         assert_eq!(
             oid_to_string(&[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xc4, 0x0a, 0x03, 0x07]).unwrap(),
@@ -288,8 +291,14 @@ mod tests {
 
     #[test]
     fn encodes_unsigned_integers() {
-        assert_eq!(encode_unsigned_integer(&[0x80]), vec![0x02, 0x02, 0x00, 0x80]);
-        assert_eq!(encode_unsigned_integer(&[0x00, 0x00, 0x05]), vec![0x02, 0x01, 0x05]);
+        assert_eq!(
+            encode_unsigned_integer(&[0x80]),
+            vec![0x02, 0x02, 0x00, 0x80]
+        );
+        assert_eq!(
+            encode_unsigned_integer(&[0x00, 0x00, 0x05]),
+            vec![0x02, 0x01, 0x05]
+        );
         assert_eq!(encode_unsigned_integer(&[]), vec![0x02, 0x01, 0x00]);
     }
 }

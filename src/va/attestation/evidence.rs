@@ -71,10 +71,14 @@ impl TryFrom<EvidenceJson> for Evidence {
                     st.format
                 ));
             }
-            certificates.extend(decode_cert_entry(&st.statement).map_err(|e| format!("attestation_statement: {e}"))?);
+            certificates.extend(
+                decode_cert_entry(&st.statement)
+                    .map_err(|e| format!("attestation_statement: {e}"))?,
+            );
         }
         for (i, c) in j.certificates.iter().enumerate() {
-            certificates.extend(decode_cert_entry(c).map_err(|e| format!("certificates[{i}]: {e}"))?);
+            certificates
+                .extend(decode_cert_entry(c).map_err(|e| format!("certificates[{i}]: {e}"))?);
         }
         if !j.authority_chain.is_empty() {
             if j.format != Format::FortanixDsm {
@@ -84,18 +88,26 @@ impl TryFrom<EvidenceJson> for Evidence {
                 return Err("authority_chain without attestation_statement".into());
             }
             for (i, c) in j.authority_chain.iter().enumerate() {
-                certificates.extend(decode_cert_entry(c).map_err(|e| format!("authority_chain[{i}]: {e}"))?);
+                certificates.extend(
+                    decode_cert_entry(c).map_err(|e| format!("authority_chain[{i}]: {e}"))?,
+                );
             }
         }
         let blob = match &j.blob {
             None => None,
             Some(b) => {
                 if j.format != Format::GoogleCloudHsm {
-                    return Err(format!("blob is only valid for format google-cloud-hsm, not {}", j.format));
+                    return Err(format!(
+                        "blob is only valid for format google-cloud-hsm, not {}",
+                        j.format
+                    ));
                 }
                 let bytes = decode_base64(b).map_err(|e| format!("blob: {e}"))?;
                 if bytes.len() > MAX_BLOB_LEN {
-                    return Err(format!("blob: {} octets exceeds the limit of {MAX_BLOB_LEN}", bytes.len()));
+                    return Err(format!(
+                        "blob: {} octets exceeds the limit of {MAX_BLOB_LEN}",
+                        bytes.len()
+                    ));
                 }
                 Some(bytes)
             }
@@ -138,7 +150,9 @@ fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
     } else {
         base64::engine::general_purpose::STANDARD_NO_PAD
     };
-    engine.decode(trimmed.as_bytes()).map_err(|e| format!("not base64: {e}"))
+    engine
+        .decode(trimmed.as_bytes())
+        .map_err(|e| format!("not base64: {e}"))
 }
 
 /// Decodes one `certificates` entry into DER certificates (a PEM bundle or a
@@ -157,7 +171,10 @@ fn der_certificates(der: Vec<u8>) -> Result<Vec<Vec<u8>>, String> {
         return pkcs7_certificates(&der);
     }
     if der.len() > MAX_CERTIFICATE_LEN {
-        return Err(format!("{} octets exceeds the certificate size limit", der.len()));
+        return Err(format!(
+            "{} octets exceeds the certificate size limit",
+            der.len()
+        ));
     }
     Ok(vec![der])
 }
@@ -173,7 +190,11 @@ pub(crate) fn pem_certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         match b.tag() {
             "CERTIFICATE" => out.extend(der_certificates(b.into_contents())?),
             "PKCS7" | "CMS" => out.extend(pkcs7_certificates(b.contents())?),
-            other => return Err(format!("unexpected PEM block '{other}' (expected CERTIFICATE or PKCS7)")),
+            other => {
+                return Err(format!(
+                    "unexpected PEM block '{other}' (expected CERTIFICATE or PKCS7)"
+                ))
+            }
         }
     }
     Ok(out)
@@ -245,19 +266,24 @@ impl Evidence {
         let text = std::str::from_utf8(bytes).ok().map(str::trim_start);
         if let Some(t) = text {
             if t.starts_with('{') {
-                let value: serde_json::Value =
-                    serde_json::from_str(t).map_err(|e| AttestationError::Malformed(format!("bad JSON: {e}")))?;
+                let value: serde_json::Value = serde_json::from_str(t)
+                    .map_err(|e| AttestationError::Malformed(format!("bad JSON: {e}")))?;
                 if value.get("format").is_none()
                     && value.get("authority_chain").is_some()
                     && value.get("attestation_statement").is_some()
                 {
                     let mut v = value;
                     if let Some(o) = v.as_object_mut() {
-                        o.insert("format".into(), serde_json::Value::String("fortanix-dsm".into()));
+                        o.insert(
+                            "format".into(),
+                            serde_json::Value::String("fortanix-dsm".into()),
+                        );
                     }
-                    return serde_json::from_value(v).map_err(|e| AttestationError::Malformed(e.to_string()));
+                    return serde_json::from_value(v)
+                        .map_err(|e| AttestationError::Malformed(e.to_string()));
                 }
-                return serde_json::from_value(value).map_err(|e| AttestationError::Malformed(e.to_string()));
+                return serde_json::from_value(value)
+                    .map_err(|e| AttestationError::Malformed(e.to_string()));
             }
             if t.contains("-----BEGIN") {
                 let certs = pem_certificates(t.as_bytes()).map_err(AttestationError::Malformed)?;
@@ -287,7 +313,10 @@ impl Evidence {
         }
         let mut parsed = Vec::new();
         for (index, c) in certificates.iter().enumerate() {
-            parsed.push(Cert::parse(c).map_err(|e| AttestationError::BadCertificate { index, reason: e.0 })?);
+            parsed.push(
+                Cert::parse(c)
+                    .map_err(|e| AttestationError::BadCertificate { index, reason: e.0 })?,
+            );
         }
         let format = detect_format(&parsed, false).ok_or_else(|| {
             AttestationError::Malformed(
@@ -443,11 +472,19 @@ mod tests {
 
     #[test]
     fn json_rejects_unknown_fields_and_formats() {
-        assert!(Evidence::from_json(br#"{"format":"yubikey-piv","certificates":["AAAA"],"x":1}"#).is_err());
+        assert!(
+            Evidence::from_json(br#"{"format":"yubikey-piv","certificates":["AAAA"],"x":1}"#)
+                .is_err()
+        );
         assert!(Evidence::from_json(br#"{"format":"tpm","certificates":["AAAA"]}"#).is_err());
         assert!(Evidence::from_json(br#"{"format":"yubikey-piv"}"#).is_err());
-        assert!(Evidence::from_json(br#"{"format":"yubikey-piv","certificates":["AAAA"],"blob":"AAAA"}"#).is_err());
-        let e = Evidence::from_json(br#"{"format":"marvell","certificates":["AAEC"],"blob":"AAEC"}"#).unwrap();
+        assert!(Evidence::from_json(
+            br#"{"format":"yubikey-piv","certificates":["AAAA"],"blob":"AAAA"}"#
+        )
+        .is_err());
+        let e =
+            Evidence::from_json(br#"{"format":"marvell","certificates":["AAEC"],"blob":"AAEC"}"#)
+                .unwrap();
         assert_eq!(e.format, Format::GoogleCloudHsm);
         assert_eq!(e.blob.as_deref(), Some(&[0u8, 1, 2][..]));
     }

@@ -45,7 +45,11 @@ fn structure(what: impl Into<String>) -> AttestationError {
     }
 }
 
-pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) -> Result<AttestationFacts, AttestationError> {
+pub(crate) fn verify(
+    certs: &[Cert],
+    store: &TrustStore,
+    now: OffsetDateTime,
+) -> Result<AttestationFacts, AttestationError> {
     let statement = certs.first().ok_or_else(|| AttestationError::Missing {
         format: FORMAT,
         what: "key attestation statement".into(),
@@ -93,7 +97,11 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
             what: "statement signer".into(),
         }));
     };
-    if !authority.ext_key_usage.iter().any(|o| o == EKU_STATEMENT_SIGNER) {
+    if !authority
+        .ext_key_usage
+        .iter()
+        .any(|o| o == EKU_STATEMENT_SIGNER)
+    {
         return Err(structure(format!(
             "statement signer '{}' lacks the key-attestation-authority EKU {EKU_STATEMENT_SIGNER}",
             authority.subject
@@ -111,7 +119,6 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
             authority.subject
         )));
     }
-    chain::check_valid(authority, attested_at)?;
     let params = PathParams {
         format: FORMAT,
         set: store.set(TrustFamily::FortanixDsm),
@@ -121,6 +128,7 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
     };
     // The authority is an end entity: the CA above it has 0 CAs below.
     let path = chain::path_to_anchor(authority, 0, &params)?;
+    chain::check_valid(authority, attested_at)?;
 
     let key_desc = match &statement.key_alg {
         KeyAlg::Other(s) => s.clone(),
@@ -145,7 +153,11 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
     facts.chain_subjects.extend(path.subjects());
     facts.trust_anchor_sha256 = vec![path.anchor().sha256()];
     facts.quirk("fortanix-chain-validated-at-statement-time");
-    for q in statement.parse_quirks.iter().chain(authority.parse_quirks.iter()) {
+    for q in statement
+        .parse_quirks
+        .iter()
+        .chain(authority.parse_quirks.iter())
+    {
         facts.quirk(q);
     }
     Ok(facts)

@@ -47,7 +47,10 @@ fn device_serial(chain: &[&Cert]) -> Option<String> {
     for c in chain {
         let cn = c.subject_cn.as_deref().unwrap_or("");
         if let Some(rest) = cn.rsplit_once('-').map(|(_, s)| s) {
-            if cn.starts_with("Luna ") && !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()) {
+            if cn.starts_with("Luna ")
+                && !rest.is_empty()
+                && rest.chars().all(|c| c.is_ascii_digit())
+            {
                 return Some(rest.to_string());
             }
         }
@@ -58,7 +61,11 @@ fn device_serial(chain: &[&Cert]) -> Option<String> {
     None
 }
 
-pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) -> Result<AttestationFacts, AttestationError> {
+pub(crate) fn verify(
+    certs: &[Cert],
+    store: &TrustStore,
+    now: OffsetDateTime,
+) -> Result<AttestationFacts, AttestationError> {
     let leaf = certs.first().ok_or_else(|| AttestationError::Missing {
         format: FORMAT,
         what: "PKC leaf certificate".into(),
@@ -76,7 +83,10 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
         )));
     }
     if leaf.digital_signature() == Some(false) {
-        return Err(structure(format!("PKC leaf '{}' lacks keyUsage digitalSignature", leaf.subject)));
+        return Err(structure(format!(
+            "PKC leaf '{}' lacks keyUsage digitalSignature",
+            leaf.subject
+        )));
     }
     chain::check_valid(leaf, now)?;
 

@@ -232,7 +232,9 @@ pub enum AttestationError {
     Malformed(String),
     #[error("certificate #{index} of the attestation evidence cannot be read: {reason}")]
     BadCertificate { index: usize, reason: String },
-    #[error("attestation evidence is labelled {declared} but its certificates are {detected} evidence")]
+    #[error(
+        "attestation evidence is labelled {declared} but its certificates are {detected} evidence"
+    )]
     FormatMismatch { declared: Format, detected: Format },
     #[error("{format} evidence lacks the {what}")]
     Missing { format: Format, what: String },

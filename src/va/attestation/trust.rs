@@ -189,7 +189,11 @@ impl TrustStore {
     pub fn defaults() -> Result<TrustStore, TrustError> {
         let mut store = TrustStore::empty();
         for (family, name, pem) in DEFAULT_ROOTS {
-            store.add_pem(*family, pem.as_bytes(), &format!("built-in:{}/{name}", family.dir_name()))?;
+            store.add_pem(
+                *family,
+                pem.as_bytes(),
+                &format!("built-in:{}/{name}", family.dir_name()),
+            )?;
         }
         Ok(store)
     }
@@ -224,15 +228,20 @@ impl TrustStore {
             }
             let ft = entry.file_type().map_err(|e| io(&path, e))?;
             if !ft.is_dir() {
-                if name == "PROVENANCE" || name.ends_with(".md") || name.ends_with(".tsv") || name.ends_with(".txt") {
+                if name == "PROVENANCE"
+                    || name.ends_with(".md")
+                    || name.ends_with(".tsv")
+                    || name.ends_with(".txt")
+                {
                     continue;
                 }
                 return Err(TrustError::NotInFamilyDir { path });
             }
-            let family = TrustFamily::from_dir_name(&name).ok_or_else(|| TrustError::UnknownFamily {
-                path: path.clone(),
-                name: name.clone(),
-            })?;
+            let family =
+                TrustFamily::from_dir_name(&name).ok_or_else(|| TrustError::UnknownFamily {
+                    path: path.clone(),
+                    name: name.clone(),
+                })?;
             let mut files: Vec<_> = std::fs::read_dir(&path)
                 .map_err(|e| io(&path, e))?
                 .collect::<Result<Vec<_>, _>>()
@@ -244,7 +253,9 @@ impl TrustStore {
                 if fname.starts_with('.') || !f.file_type().map_err(|e| io(&fpath, e))?.is_file() {
                     continue;
                 }
-                let ext_ok = [".pem", ".crt", ".cer"].iter().any(|x| fname.to_ascii_lowercase().ends_with(x));
+                let ext_ok = [".pem", ".crt", ".cer"]
+                    .iter()
+                    .any(|x| fname.to_ascii_lowercase().ends_with(x));
                 if !ext_ok {
                     continue;
                 }
@@ -256,7 +267,12 @@ impl TrustStore {
     }
 
     /// Adds the certificates of a PEM text to a family. Returns how many.
-    pub fn add_pem(&mut self, family: TrustFamily, pem_text: &[u8], source: &str) -> Result<usize, TrustError> {
+    pub fn add_pem(
+        &mut self,
+        family: TrustFamily,
+        pem_text: &[u8],
+        source: &str,
+    ) -> Result<usize, TrustError> {
         let ders = pem_certificates(pem_text).map_err(|reason| TrustError::BadFile {
             path: source.to_string(),
             reason,
@@ -274,7 +290,12 @@ impl TrustStore {
                 });
             }
             let set = self.sets.entry(family).or_default();
-            if set.anchors.iter().chain(set.intermediates.iter()).any(|c| c.der == cert.der) {
+            if set
+                .anchors
+                .iter()
+                .chain(set.intermediates.iter())
+                .any(|c| c.der == cert.der)
+            {
                 continue;
             }
             let anchor = cert.self_issued();

@@ -127,7 +127,9 @@ fn bad_ext(oid: &str, what: &str, reason: impl Into<String>) -> AttestationError
 }
 
 fn is_key_attestation(c: &Cert) -> bool {
-    c.subject_cn.as_deref().is_some_and(|cn| cn.starts_with("YubiHSM Attestation id:"))
+    c.subject_cn
+        .as_deref()
+        .is_some_and(|cn| cn.starts_with("YubiHSM Attestation id:"))
         || c.ext(OID_ORIGIN).is_some()
         || c.ext(OID_OBJECT_ID).is_some()
 }
@@ -151,7 +153,8 @@ fn firmware(c: &Cert) -> Result<Option<String>, AttestationError> {
     let Some(e) = c.ext(OID_FIRMWARE) else {
         return Ok(None);
     };
-    let os = der::read_single(&e.value, der::TAG_OCTET_STRING).map_err(|m| bad_ext(OID_FIRMWARE, "firmware", m.0))?;
+    let os = der::read_single(&e.value, der::TAG_OCTET_STRING)
+        .map_err(|m| bad_ext(OID_FIRMWARE, "firmware", m.0))?;
     if os.value.len() < 3 {
         return Err(bad_ext(OID_FIRMWARE, "firmware", "fewer than 3 octets"));
     }
@@ -163,11 +166,18 @@ fn bit_string_ext(c: &Cert, oid: &str, what: &str) -> Result<Option<u64>, Attest
     let Some(e) = c.ext(oid) else {
         return Ok(None);
     };
-    let bs = der::read_single(&e.value, der::TAG_BIT_STRING).map_err(|m| bad_ext(oid, what, m.0))?;
-    der::bit_string_u64(bs.value).map(Some).map_err(|m| bad_ext(oid, what, m.0))
+    let bs =
+        der::read_single(&e.value, der::TAG_BIT_STRING).map_err(|m| bad_ext(oid, what, m.0))?;
+    der::bit_string_u64(bs.value)
+        .map(Some)
+        .map_err(|m| bad_ext(oid, what, m.0))
 }
 
-pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) -> Result<AttestationFacts, AttestationError> {
+pub(crate) fn verify(
+    certs: &[Cert],
+    store: &TrustStore,
+    now: OffsetDateTime,
+) -> Result<AttestationFacts, AttestationError> {
     let leaf = certs.first().ok_or_else(|| AttestationError::Missing {
         format: FORMAT,
         what: "key attestation certificate".into(),
@@ -195,7 +205,10 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
         )));
     }
     if leaf.is_ca() {
-        return Err(structure(format!("key attestation certificate '{}' claims to be a CA", leaf.subject)));
+        return Err(structure(format!(
+            "key attestation certificate '{}' claims to be a CA",
+            leaf.subject
+        )));
     }
     chain::check_valid(leaf, now)?;
 
@@ -206,7 +219,10 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
     if candidates.is_empty() {
         return Err(AttestationError::Missing {
             format: FORMAT,
-            what: format!("device certificate (the key certificate names issuer '{}')", leaf.issuer),
+            what: format!(
+                "device certificate (the key certificate names issuer '{}')",
+                leaf.issuer
+            ),
         });
     }
     let mut device = None;
@@ -280,9 +296,11 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
         Some(f) => Some(f),
         None => firmware(device)?,
     };
-    let origin = bit_string_ext(leaf, OID_ORIGIN, "key origin")?.ok_or_else(|| AttestationError::Missing {
-        format: FORMAT,
-        what: format!("key origin extension {OID_ORIGIN}"),
+    let origin = bit_string_ext(leaf, OID_ORIGIN, "key origin")?.ok_or_else(|| {
+        AttestationError::Missing {
+            format: FORMAT,
+            what: format!("key origin extension {OID_ORIGIN}"),
+        }
     })?;
     facts.key_origin = match origin {
         0x01 => KeyOrigin::Generated,
@@ -290,12 +308,18 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
         0x10 => KeyOrigin::ImportedWrapped,
         0x11 => KeyOrigin::GeneratedThenImportedWrapped,
         other => {
-            return Err(bad_ext(OID_ORIGIN, "key origin", format!("unknown origin value 0x{other:x}")));
+            return Err(bad_ext(
+                OID_ORIGIN,
+                "key origin",
+                format!("unknown origin value 0x{other:x}"),
+            ));
         }
     };
-    let caps = bit_string_ext(leaf, OID_CAPABILITIES, "capabilities")?.ok_or_else(|| AttestationError::Missing {
-        format: FORMAT,
-        what: format!("capabilities extension {OID_CAPABILITIES}"),
+    let caps = bit_string_ext(leaf, OID_CAPABILITIES, "capabilities")?.ok_or_else(|| {
+        AttestationError::Missing {
+            format: FORMAT,
+            what: format!("capabilities extension {OID_CAPABILITIES}"),
+        }
     })?;
     facts.capabilities = capability_names(caps);
     let exportable = caps & CAP_EXPORTABLE_UNDER_WRAP != 0;
@@ -303,11 +327,13 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
     facts.never_extractable = Some(!exportable && facts.key_origin == KeyOrigin::Generated);
     facts.extractable = Some(false);
     if let Some(e) = leaf.ext(OID_OBJECT_ID) {
-        let id = der::parse_integer_u64(&e.value).map_err(|m| bad_ext(OID_OBJECT_ID, "object id", m.0))?;
+        let id = der::parse_integer_u64(&e.value)
+            .map_err(|m| bad_ext(OID_OBJECT_ID, "object id", m.0))?;
         facts.key_id = Some(format!("0x{id:04x}"));
     }
     if let Some(e) = leaf.ext(OID_LABEL) {
-        let s = der::read_single(&e.value, der::TAG_UTF8_STRING).map_err(|m| bad_ext(OID_LABEL, "label", m.0))?;
+        let s = der::read_single(&e.value, der::TAG_UTF8_STRING)
+            .map_err(|m| bad_ext(OID_LABEL, "label", m.0))?;
         facts.key_label = Some(String::from_utf8_lossy(s.value).into_owned());
     }
     bit_string_ext(leaf, OID_DOMAINS, "domains")?;
@@ -317,20 +343,31 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
     for c in [leaf, device] {
         if let Some(e) = c.ext(OID_FIPS_CERTIFICATE) {
             fips_cert = Some(
-                der::parse_integer_u64(&e.value).map_err(|m| bad_ext(OID_FIPS_CERTIFICATE, "FIPS certificate", m.0))?,
+                der::parse_integer_u64(&e.value)
+                    .map_err(|m| bad_ext(OID_FIPS_CERTIFICATE, "FIPS certificate", m.0))?,
             );
         }
     }
     let mut fips_mode = None;
     for c in [leaf, device] {
         if let Some(e) = c.ext(OID_FIPS_APPROVED) {
-            let t = der::read_tlv(&e.value).map_err(|m| bad_ext(OID_FIPS_APPROVED, "FIPS approved mode", m.0))?.0;
+            let t = der::read_tlv(&e.value)
+                .map_err(|m| bad_ext(OID_FIPS_APPROVED, "FIPS approved mode", m.0))?
+                .0;
             fips_mode = Some(match (t.tag, t.value) {
                 (der::TAG_BOOLEAN, [b]) => *b != 0,
                 (der::TAG_INTEGER, v) => {
-                    der::integer_u64(v).map_err(|m| bad_ext(OID_FIPS_APPROVED, "FIPS approved mode", m.0))? != 0
+                    der::integer_u64(v)
+                        .map_err(|m| bad_ext(OID_FIPS_APPROVED, "FIPS approved mode", m.0))?
+                        != 0
                 }
-                _ => return Err(bad_ext(OID_FIPS_APPROVED, "FIPS approved mode", "neither BOOLEAN nor INTEGER")),
+                _ => {
+                    return Err(bad_ext(
+                        OID_FIPS_APPROVED,
+                        "FIPS approved mode",
+                        "neither BOOLEAN nor INTEGER",
+                    ))
+                }
             });
         }
     }

@@ -28,7 +28,9 @@ use super::cert::{Cert, KeyAlg};
 use super::chain::{self, PathParams};
 use super::der;
 use super::trust::TrustFamily;
-use super::{AttestationError, AttestationFacts, Format, KeyOrigin, PinPolicy, TouchPolicy, TrustStore};
+use super::{
+    AttestationError, AttestationFacts, Format, KeyOrigin, PinPolicy, TouchPolicy, TrustStore,
+};
 
 const FORMAT: Format = Format::YubikeyPiv;
 
@@ -74,7 +76,11 @@ fn firmware(c: &Cert) -> Result<Option<String>, AttestationError> {
         None => Ok(None),
         Some(e) => match e.value.as_slice() {
             [a, b, c] => Ok(Some(format!("{a}.{b}.{c}"))),
-            v => Err(bad_ext(OID_FIRMWARE, "firmware version", format!("expected 3 octets, found {}", v.len()))),
+            v => Err(bad_ext(
+                OID_FIRMWARE,
+                "firmware version",
+                format!("expected 3 octets, found {}", v.len()),
+            )),
         },
     }
 }
@@ -123,7 +129,11 @@ fn touch_policy(b: u8) -> TouchPolicy {
     }
 }
 
-pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) -> Result<AttestationFacts, AttestationError> {
+pub(crate) fn verify(
+    certs: &[Cert],
+    store: &TrustStore,
+    now: OffsetDateTime,
+) -> Result<AttestationFacts, AttestationError> {
     let leaf = certs.first().ok_or_else(|| AttestationError::Missing {
         format: FORMAT,
         what: "slot attestation certificate".into(),
@@ -147,14 +157,20 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
             )))
         }
     };
-    if let Some(other) = certs[1..].iter().find(|c| c.subject_cn.as_deref().and_then(slot_from_cn).is_some()) {
+    if let Some(other) = certs[1..]
+        .iter()
+        .find(|c| c.subject_cn.as_deref().and_then(slot_from_cn).is_some())
+    {
         return Err(structure(format!(
             "more than one slot attestation certificate ('{}' and '{}'); a slot certificate cannot act as the device certificate",
             leaf.subject, other.subject
         )));
     }
     if leaf.is_ca() {
-        return Err(structure(format!("slot attestation certificate '{}' claims to be a CA", leaf.subject)));
+        return Err(structure(format!(
+            "slot attestation certificate '{}' claims to be a CA",
+            leaf.subject
+        )));
     }
     chain::check_valid(leaf, now)?;
 
@@ -166,7 +182,10 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
     if candidates.is_empty() {
         return Err(AttestationError::Missing {
             format: FORMAT,
-            what: format!("f9 device certificate (the slot certificate names issuer '{}')", leaf.issuer),
+            what: format!(
+                "f9 device certificate (the slot certificate names issuer '{}')",
+                leaf.issuer
+            ),
         });
     }
     let mut device = None;
@@ -227,7 +246,9 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
         anchor_also_at: None,
     };
     let path = chain::path_to_anchor(device, 1, &params).map_err(|e| match e {
-        AttestationError::Untrusted { .. } if device.issuer.to_ascii_lowercase().contains("preview") => {
+        AttestationError::Untrusted { .. }
+            if device.issuer.to_ascii_lowercase().contains("preview") =>
+        {
             AttestationError::PreviewCa {
                 subject: device.subject.clone(),
                 ca: device.issuer.clone(),
@@ -245,7 +266,11 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
         quirks.push("yubikey-device-cert-without-basic-constraints");
     }
     let anchor = path.anchor();
-    if anchor.subject_cn.as_deref().is_some_and(|cn| cn.contains("U2F")) {
+    if anchor
+        .subject_cn
+        .as_deref()
+        .is_some_and(|cn| cn.contains("U2F"))
+    {
         quirks.push("yubikey-device-cert-issued-by-u2f-root");
     }
 
@@ -261,7 +286,8 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
         None => firmware(device)?,
     };
     if let Some(e) = leaf.ext(OID_SERIAL) {
-        let serial = der::parse_integer_u64(&e.value).map_err(|m| bad_ext(OID_SERIAL, "serial number", m.0))?;
+        let serial = der::parse_integer_u64(&e.value)
+            .map_err(|m| bad_ext(OID_SERIAL, "serial number", m.0))?;
         facts.device_serial = Some(serial.to_string());
     }
     if let Some(e) = leaf.ext(OID_POLICY) {
@@ -297,7 +323,10 @@ pub(crate) fn verify(certs: &[Cert], store: &TrustStore, now: OffsetDateTime) ->
             }
         }
     }
-    for (oid, what) in [(OID_FIPS, "FIPS certification"), (OID_CSPN, "CSPN certification")] {
+    for (oid, what) in [
+        (OID_FIPS, "FIPS certification"),
+        (OID_CSPN, "CSPN certification"),
+    ] {
         if let Some(e) = device.ext(oid) {
             der::parse_integer_u64(&e.value).map_err(|m| bad_ext(oid, what, m.0))?;
         }
