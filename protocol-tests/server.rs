@@ -689,3 +689,26 @@ fn serve_binary_stops_gracefully_on_sigterm_and_sigint() {
         assert!(TcpStream::connect(addr).is_err(), "listener closed");
     }
 }
+
+#[test]
+fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    let server = TestServer::start_with(|c| c.server.max_connections = 1);
+    // an idle connection takes the only slot of the plain-HTTP listener
+    let idle = TcpStream::connect(server.http_addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let addr = server.http_addr;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiting = std::thread::spawn(move || {
+        let resp = http_request(addr, "GET", "/healthz", &[], b"");
+        let _ = tx.send(resp.status);
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_millis(700)).is_err(),
+        "the second connection must wait while the first holds the slot"
+    );
+    drop(idle);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 200);
+    waiting.join().unwrap();
+    // the HTTPS listener has its own slot
+    assert_eq!(server.get("/x").status, 404);
+}

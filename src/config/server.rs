@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests (seconds).
     pub shutdown_timeout_secs: u64,
+    /// Most client connections open at once on each listener; past it, new
+    /// connections wait in the kernel's accept queue.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +60,7 @@ impl Default for ServerConfig {
             behind_tls_proxy: false,
             max_body_bytes: 1024 * 1024,
             shutdown_timeout_secs: 10,
+            max_connections: 1024,
         }
     }
 }
@@ -137,6 +141,12 @@ impl ServerConfig {
             return Err(ConfigError::invalid(
                 "server.shutdown_timeout_secs",
                 format!("{} is out of range 1..=3600", self.shutdown_timeout_secs),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(ConfigError::invalid(
+                "server.max_connections",
+                format!("{} is out of range 1..=1000000", self.max_connections),
             ));
         }
         Ok(())

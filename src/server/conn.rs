@@ -34,6 +34,8 @@ pub(crate) struct Handler {
     pub max_body_bytes: usize,
     /// "https" or "http" (the `listener` label of the connection gauge).
     pub listener: &'static str,
+    /// Most connections open at once.
+    pub max_connections: usize,
 }
 
 /// Accepts connections until `shutdown` turns true, then waits up to `grace`
@@ -46,18 +48,32 @@ pub(crate) async fn accept_loop(
     grace: Duration,
 ) {
     let mut conns = JoinSet::new();
+    let limit = Arc::new(tokio::sync::Semaphore::new(handler.max_connections));
     loop {
+        // At the limit, stop accepting until a connection ends (back-pressure).
+        let permit = tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    conns.spawn(serve_connection(
+                    let connection = serve_connection(
                         stream,
                         peer,
                         tls.clone(),
                         handler.clone(),
                         shutdown.clone(),
-                    ));
+                    );
+                    conns.spawn(async move {
+                        connection.await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     // e.g. EMFILE: back off instead of spinning

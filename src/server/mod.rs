@@ -288,6 +288,7 @@ pub async fn start_with(
     let behind_proxy = config.server.behind_tls_proxy;
     let grace = Duration::from_secs(config.server.shutdown_timeout_secs);
     let max_body_bytes = config.server.max_body_bytes;
+    let max_connections = config.server.max_connections;
     let tls_files = config
         .server
         .tls_cert_file
@@ -325,12 +326,14 @@ pub async fn start_with(
         }),
         metrics: app.metrics.clone(),
         max_body_bytes,
+        max_connections,
         listener: "https",
     });
     let http_handler = Arc::new(conn::Handler {
         router: Router::new(frontends::http_front_ends(&app)?),
         metrics: app.metrics.clone(),
         max_body_bytes,
+        max_connections,
         listener: "http",
     });
 
