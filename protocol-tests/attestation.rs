@@ -1441,3 +1441,687 @@ fn corpus_mislabelled_evidence_is_refused() {
         }
     );
 }
+
+// ------------------------------------------------------- generated evidence
+//
+// Always run: adversarial evidence built with rcgen, verified against trust
+// stores holding the generated roots (and, where the point is a look-alike of
+// a real vendor root, against the shipped store).
+
+mod gen {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa,
+        Issuer, KeyPair, KeyUsagePurpose,
+    };
+    use time::OffsetDateTime;
+
+    pub struct Node {
+        pub params: CertificateParams,
+        pub key: KeyPair,
+        pub der: Vec<u8>,
+    }
+
+    impl Node {
+        pub fn pem(&self) -> String {
+            pem::encode(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+        }
+
+        pub fn spki(&self) -> Vec<u8> {
+            let (_, c) = x509_parser::parse_x509_certificate(&self.der).unwrap();
+            c.tbs_certificate.subject_pki.raw.to_vec()
+        }
+    }
+
+    pub struct Spec<'a> {
+        pub cn: &'a str,
+        pub ca: Option<Option<u8>>,
+        pub exts: Vec<CustomExtension>,
+        pub validity: Option<(OffsetDateTime, OffsetDateTime)>,
+        pub key: Option<KeyPair>,
+        pub eku: Vec<Vec<u64>>,
+    }
+
+    impl<'a> Spec<'a> {
+        pub fn leaf(cn: &'a str) -> Spec<'a> {
+            Spec {
+                cn,
+                ca: None,
+                exts: Vec::new(),
+                validity: None,
+                key: None,
+                eku: Vec::new(),
+            }
+        }
+
+        pub fn ca(cn: &'a str, path_len: Option<u8>) -> Spec<'a> {
+            Spec {
+                ca: Some(path_len),
+                ..Spec::leaf(cn)
+            }
+        }
+
+        pub fn ext(mut self, oid: &[u64], content: Vec<u8>) -> Self {
+            self.exts
+                .push(CustomExtension::from_oid_content(oid, content));
+            self
+        }
+
+        pub fn valid(mut self, from: OffsetDateTime, to: OffsetDateTime) -> Self {
+            self.validity = Some((from, to));
+            self
+        }
+
+        pub fn eku(mut self, oid: &[u64]) -> Self {
+            self.eku.push(oid.to_vec());
+            self
+        }
+    }
+
+    fn params(spec: &Spec<'_>) -> CertificateParams {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, spec.cn);
+        p.distinguished_name = dn;
+        if let Some(pl) = spec.ca {
+            p.is_ca = IsCa::Ca(match pl {
+                Some(n) => BasicConstraints::Constrained(n),
+                None => BasicConstraints::Unconstrained,
+            });
+            p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        }
+        if let Some((a, b)) = spec.validity {
+            p.not_before = a;
+            p.not_after = b;
+        }
+        p.custom_extensions = spec.exts.clone();
+        if !spec.eku.is_empty() {
+            p.extended_key_usages = spec
+                .eku
+                .iter()
+                .map(|o| rcgen::ExtendedKeyUsagePurpose::Other(o.clone()))
+                .collect();
+        }
+        p
+    }
+
+    pub fn root(spec: Spec<'_>) -> Node {
+        let p = params(&spec);
+        let key = spec.key.unwrap_or_else(|| KeyPair::generate().unwrap());
+        let der = p.self_signed(&key).unwrap().der().to_vec();
+        Node {
+            params: p,
+            key,
+            der,
+        }
+    }
+
+    pub fn issue(issuer: &Node, spec: Spec<'_>) -> Node {
+        let p = params(&spec);
+        let key = spec.key.unwrap_or_else(|| KeyPair::generate().unwrap());
+        let iss = Issuer::from_params(&issuer.params, &issuer.key);
+        let der = p.signed_by(&key, &iss).unwrap().der().to_vec();
+        Node {
+            params: p,
+            key,
+            der,
+        }
+    }
+
+    pub const YK: [u64; 9] = [1, 3, 6, 1, 4, 1, 41482, 3, 0];
+
+    pub fn yk(arc: u64) -> Vec<u64> {
+        let mut o = YK.to_vec();
+        o[8] = arc;
+        o
+    }
+
+    pub fn hsm(arc: u64) -> Vec<u64> {
+        vec![1, 3, 6, 1, 4, 1, 41482, 4, arc]
+    }
+
+    /// Minimal DER INTEGER.
+    pub fn int(v: u64) -> Vec<u8> {
+        let b = v.to_be_bytes();
+        let mut digits: Vec<u8> = b.iter().copied().skip_while(|x| *x == 0).collect();
+        if digits.first().map_or(true, |d| d & 0x80 != 0) {
+            digits.insert(0, 0);
+        }
+        let mut out = vec![0x02, digits.len() as u8];
+        out.extend(digits);
+        out
+    }
+
+    /// A slot attestation certificate spec with realistic YubiKey extensions.
+    pub fn slot(cn: &str, serial: u32, pin: u8, touch: u8, form: u8) -> Spec<'_> {
+        Spec::leaf(cn)
+            .ext(&yk(3), vec![5, 7, 4])
+            .ext(&yk(7), int(serial.into()))
+            .ext(&yk(8), vec![pin, touch])
+            .ext(&yk(9), vec![form])
+    }
+
+    /// A YubiHSM key attestation spec.
+    pub fn hsm_key(cn: &str, serial: u32, origin: u8, caps: u64, id: u8) -> Spec<'_> {
+        let mut capv = vec![0x03, 0x09, 0x00];
+        capv.extend(caps.to_be_bytes());
+        Spec::leaf(cn)
+            .ext(&hsm(1), vec![0x04, 0x03, 2, 4, 0])
+            .ext(&hsm(2), int(serial.into()))
+            .ext(&hsm(3), vec![0x03, 0x02, 0x00, origin])
+            .ext(&hsm(5), capv)
+            .ext(&hsm(6), int(id.into()))
+    }
+}
+
+use gen::Spec;
+
+fn store_with(family: signet::va::attestation::TrustFamily, roots: &[&gen::Node]) -> TrustStore {
+    let mut s = TrustStore::empty();
+    for r in roots {
+        s.add_pem(family, r.pem().as_bytes(), "generated").unwrap();
+    }
+    s
+}
+
+fn ev_of(format: Format, nodes: &[&gen::Node]) -> Evidence {
+    Evidence {
+        format,
+        certificates: nodes.iter().map(|n| n.der.clone()).collect(),
+        blob: None,
+    }
+}
+
+use signet::va::attestation::TrustFamily;
+
+/// A generated YubiKey PKI: root -> f9 -> slot 9a.
+struct YkPki {
+    root: gen::Node,
+    f9: gen::Node,
+    slot: gen::Node,
+}
+
+fn yk_pki(root_cn: &str) -> YkPki {
+    let root = gen::root(Spec::ca(root_cn, None));
+    let f9 = gen::issue(
+        &root,
+        Spec::ca("Yubico PIV Attestation", Some(0)).ext(&gen::yk(3), vec![5, 7, 4]),
+    );
+    let slot = gen::issue(
+        &f9,
+        gen::slot("YubiKey PIV Attestation 9a", 40000001, 2, 1, 0x83),
+    );
+    YkPki { root, f9, slot }
+}
+
+#[test]
+fn generated_yubikey_chain_is_accepted_by_its_own_root() {
+    let pki = yk_pki("Test PIV Root");
+    let store = store_with(TrustFamily::YubikeyPiv, &[&pki.root]);
+    let facts = attestation::verify(
+        &ev_of(Format::YubikeyPiv, &[&pki.slot, &pki.f9]),
+        &store,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(facts.device_serial.as_deref(), Some("40000001"));
+    assert_eq!(facts.firmware.as_deref(), Some("5.7.4"));
+    assert_eq!(facts.pin_policy, Some(PinPolicy::Once));
+    assert_eq!(facts.touch_policy, Some(TouchPolicy::Never));
+    assert_eq!(facts.fips, Some(true));
+    assert_eq!(facts.form_factor.as_deref(), Some("USB-C keychain (FIPS)"));
+    assert_eq!(facts.attested_spki_der, pki.slot.spki());
+    // Order of the non-leaf certificates does not matter; extra roots are ignored.
+    let facts2 = attestation::verify(
+        &ev_of(Format::YubikeyPiv, &[&pki.slot, &pki.root, &pki.f9]),
+        &store,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(facts2.attested_spki_der, facts.attested_spki_der);
+    // The RA binds it to the right key only.
+    let p = AttestationPolicy::default();
+    let ev = ev_of(Format::YubikeyPiv, &[&pki.slot, &pki.f9]);
+    assert!(signet::ra::attestation::decide(&p, &pki.slot.spki(), Some(&ev), &store, NOW).is_ok());
+    // Facts round-trip through JSON (stored with the certificate).
+    let json = serde_json::to_string(&facts).unwrap();
+    let back: AttestationFacts = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, facts);
+    // Evidence JSON round trip.
+    let j = serde_json::to_vec(&ev).unwrap();
+    assert_eq!(Evidence::from_json(&j).unwrap(), ev);
+}
+
+#[test]
+fn generated_fake_root_with_yubico_names_is_refused() {
+    let pki = yk_pki("Yubico PIV Root CA Serial 263751");
+    let ev = ev_of(Format::YubikeyPiv, &[&pki.slot, &pki.f9, &pki.root]);
+    match attestation::verify(&ev, &store(), NOW) {
+        Err(AttestationError::Signature { issuer, .. }) => {
+            assert!(issuer.contains("Yubico PIV Root CA Serial 263751"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Same with a look-alike of the new hierarchy's issuing CA.
+    let root = gen::root(Spec::ca("Yubico Attestation Root 1", None));
+    let b1 = gen::issue(&root, Spec::ca("Yubico PIV Attestation B 1", Some(1)));
+    let f9 = gen::issue(&b1, Spec::ca("YubiKey PIV Attestation", Some(0)));
+    let slot = gen::issue(
+        &f9,
+        gen::slot("YubiKey PIV Attestation 9c", 40000002, 3, 2, 0x03),
+    );
+    let ev = ev_of(Format::YubikeyPiv, &[&slot, &f9, &b1, &root]);
+    assert_eq!(
+        attestation::verify(&ev, &store(), NOW).unwrap_err().code(),
+        "signature"
+    );
+}
+
+#[test]
+fn generated_swapped_csr_key_is_refused() {
+    let pki = yk_pki("Test PIV Root");
+    let store = store_with(TrustFamily::YubikeyPiv, &[&pki.root]);
+    let ev = ev_of(Format::YubikeyPiv, &[&pki.slot, &pki.f9]);
+    let other_key = gen::root(Spec::leaf("software key"));
+    let r = signet::ra::attestation::decide(
+        &AttestationPolicy::default(),
+        &other_key.spki(),
+        Some(&ev),
+        &store,
+        NOW,
+    );
+    assert!(
+        matches!(r, Err(AttestationRefusal::KeyMismatch { .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn generated_slot_certificate_cannot_act_as_device_certificate() {
+    let pki = yk_pki("Test PIV Root");
+    let store = store_with(TrustFamily::YubikeyPiv, &[&pki.root]);
+    // The holder of a genuine slot key signs a "slot certificate" for a software key.
+    let forged = gen::issue(
+        &pki.slot,
+        gen::slot("YubiKey PIV Attestation 9c", 40000001, 3, 2, 0x83),
+    );
+    for ev in [
+        ev_of(Format::YubikeyPiv, &[&forged, &pki.slot, &pki.f9]),
+        ev_of(Format::YubikeyPiv, &[&forged, &pki.slot]),
+    ] {
+        match attestation::verify(&ev, &store, NOW) {
+            Err(AttestationError::Structure { what, .. }) => {
+                assert!(what.contains("slot"), "{what}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // ... or a fake device certificate named like an f9 certificate.
+    let fake_f9 = gen::issue(&pki.slot, Spec::ca("Yubico PIV Attestation", Some(0)));
+    let forged = gen::issue(
+        &fake_f9,
+        gen::slot("YubiKey PIV Attestation 9c", 40000001, 3, 2, 0x83),
+    );
+    let e = attestation::verify(
+        &ev_of(Format::YubikeyPiv, &[&forged, &fake_f9]),
+        &store,
+        NOW,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "untrusted", "{e}");
+    let e = attestation::verify(
+        &ev_of(Format::YubikeyPiv, &[&forged, &fake_f9, &pki.slot, &pki.f9]),
+        &store,
+        NOW,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "structure", "{e}");
+    // A slot certificate presented as the device certificate of a real chain.
+    let e = attestation::verify(
+        &ev_of(Format::YubikeyPiv, &[&pki.f9, &pki.slot]),
+        &store,
+        NOW,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "missing", "{e}");
+}
+
+#[test]
+fn generated_truncated_chains_are_refused() {
+    let pki = yk_pki("Test PIV Root");
+    let store = store_with(TrustFamily::YubikeyPiv, &[&pki.root]);
+    let e = attestation::verify(&ev_of(Format::YubikeyPiv, &[&pki.slot]), &store, NOW).unwrap_err();
+    assert!(
+        matches!(e, AttestationError::Missing { ref what, .. } if what.contains("f9")),
+        "{e}"
+    );
+    // New-hierarchy shape: root -> issuing CA -> f9 -> slot, issuing CA not pinned.
+    let root = gen::root(Spec::ca("Test Attestation Root", None));
+    let issuing = gen::issue(&root, Spec::ca("Test PIV Attestation B 1", Some(1)));
+    let f9 = gen::issue(&issuing, Spec::ca("YubiKey PIV Attestation", Some(0)));
+    let slot = gen::issue(
+        &f9,
+        gen::slot("YubiKey PIV Attestation 9a", 40000003, 2, 3, 0x04),
+    );
+    let only_root = store_with(TrustFamily::YubikeyPiv, &[&root]);
+    // YubiKey intermediates are never taken from the evidence.
+    for ev in [
+        ev_of(Format::YubikeyPiv, &[&slot, &f9]),
+        ev_of(Format::YubikeyPiv, &[&slot, &f9, &issuing]),
+    ] {
+        assert_eq!(
+            attestation::verify(&ev, &only_root, NOW)
+                .unwrap_err()
+                .code(),
+            "untrusted"
+        );
+    }
+    let pinned = store_with(TrustFamily::YubikeyPiv, &[&root, &issuing]);
+    let facts =
+        attestation::verify(&ev_of(Format::YubikeyPiv, &[&slot, &f9]), &pinned, NOW).unwrap();
+    assert_eq!(facts.chain_subjects.len(), 4);
+    // A pinned issuing CA whose pathLenConstraint forbids the f9 CA.
+    let tight = gen::issue(&root, Spec::ca("Tight PIV CA", Some(0)));
+    let f9t = gen::issue(&tight, Spec::ca("YubiKey PIV Attestation", Some(0)));
+    let slott = gen::issue(
+        &f9t,
+        gen::slot("YubiKey PIV Attestation 9a", 40000004, 2, 3, 0x04),
+    );
+    let s = store_with(TrustFamily::YubikeyPiv, &[&root, &tight]);
+    let e = attestation::verify(&ev_of(Format::YubikeyPiv, &[&slott, &f9t]), &s, NOW).unwrap_err();
+    assert_eq!(e.code(), "not-a-ca", "{e}");
+}
+
+#[test]
+fn generated_expired_device_certificate_is_refused() {
+    let root = gen::root(Spec::ca("Test PIV Root", None));
+    let f9 = gen::issue(
+        &root,
+        Spec::ca("Yubico PIV Attestation", Some(0)).valid(
+            datetime!(2016-01-01 00:00 UTC),
+            datetime!(2020-01-01 00:00 UTC),
+        ),
+    );
+    let slot = gen::issue(
+        &f9,
+        gen::slot("YubiKey PIV Attestation 9a", 40000005, 2, 1, 0x01),
+    );
+    let store = store_with(TrustFamily::YubikeyPiv, &[&root]);
+    match attestation::verify(&ev_of(Format::YubikeyPiv, &[&slot, &f9]), &store, NOW) {
+        Err(AttestationError::Validity { subject, .. }) => {
+            assert!(subject.contains("Yubico PIV Attestation"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // An expired pinned root is not used either.
+    let old_root = gen::root(Spec::ca("Old Root", None).valid(
+        datetime!(2010-01-01 00:00 UTC),
+        datetime!(2020-01-01 00:00 UTC),
+    ));
+    let f9 = gen::issue(&old_root, Spec::ca("Yubico PIV Attestation", Some(0)));
+    let slot = gen::issue(
+        &f9,
+        gen::slot("YubiKey PIV Attestation 9a", 40000006, 2, 1, 0x01),
+    );
+    let store = store_with(TrustFamily::YubikeyPiv, &[&old_root]);
+    match attestation::verify(&ev_of(Format::YubikeyPiv, &[&slot, &f9]), &store, NOW) {
+        Err(AttestationError::Untrusted { reason, .. }) => {
+            assert!(reason.contains("not valid"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn generated_preview_ca_chain_is_refused() {
+    let pki = yk_pki("Yubico 2025 PIV Attestation Preview CA");
+    let ev = ev_of(Format::YubikeyPiv, &[&pki.slot, &pki.f9, &pki.root]);
+    match attestation::verify(&ev, &store(), NOW) {
+        Err(AttestationError::PreviewCa { ca, .. }) => assert!(ca.contains("Preview")),
+        other => panic!("{other:?}"),
+    }
+    // And a preview CA cannot be pinned, not even on purpose.
+    let mut s = TrustStore::empty();
+    let e = s
+        .add_pem(
+            TrustFamily::YubikeyPiv,
+            pki.root.pem().as_bytes(),
+            "preview.pem",
+        )
+        .unwrap_err();
+    assert!(
+        matches!(e, signet::va::attestation::TrustError::PreviewCa { .. }),
+        "{e}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("yubikey-piv")).unwrap();
+    std::fs::write(tmp.path().join("yubikey-piv/preview.pem"), pki.root.pem()).unwrap();
+    assert!(TrustStore::load(Some(tmp.path())).is_err());
+}
+
+#[test]
+fn generated_evidence_labelled_as_another_format_is_refused() {
+    let pki = yk_pki("Test PIV Root");
+    let store = store_with(TrustFamily::YubikeyPiv, &[&pki.root]);
+    for wrong in [Format::Yubihsm2, Format::ThalesLuna, Format::FortanixDsm] {
+        let ev = ev_of(wrong, &[&pki.slot, &pki.f9]);
+        assert_eq!(
+            attestation::verify(&ev, &store, NOW).unwrap_err(),
+            AttestationError::FormatMismatch {
+                declared: wrong,
+                detected: Format::YubikeyPiv
+            }
+        );
+    }
+    // A bare PEM bundle is classified, leaf first.
+    let bundle = format!("{}{}", pki.f9.pem(), pki.slot.pem());
+    let ev = Evidence::from_file_bytes(bundle.as_bytes()).unwrap();
+    assert_eq!(ev.format, Format::YubikeyPiv);
+    assert_eq!(ev.certificates[0], pki.slot.der);
+}
+
+#[test]
+fn generated_yubihsm_attacks_and_origins() {
+    let root = gen::root(Spec::ca("Test YubiHSM Root CA", None));
+    let sub = gen::issue(&root, Spec::ca("Test YubiHSM Sub-CA", Some(1)));
+    let device = gen::issue(
+        &sub,
+        Spec::ca("YubiHSM Attestation (7000001)", Some(0))
+            .ext(&gen::hsm(1), vec![0x04, 0x03, 2, 4, 0])
+            .ext(&gen::hsm(2), gen::int(7000001)),
+    );
+    let store = store_with(TrustFamily::Yubihsm2, &[&root]);
+    // Generated key, sub-CA from the evidence: accepted.
+    let key = gen::issue(
+        &device,
+        gen::hsm_key("YubiHSM Attestation id:0x0010", 7000001, 0x01, 1 << 5, 0x10),
+    );
+    let facts = attestation::verify(
+        &ev_of(Format::Yubihsm2, &[&key, &device, &sub]),
+        &store,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(facts.key_origin, KeyOrigin::Generated);
+    assert_eq!(facts.capabilities, vec!["sign-pkcs".to_string()]);
+    // Without the sub-CA: untrusted.
+    assert_eq!(
+        attestation::verify(&ev_of(Format::Yubihsm2, &[&key, &device]), &store, NOW)
+            .unwrap_err()
+            .code(),
+        "untrusted"
+    );
+    // An imported key verifies but the RA refuses it.
+    let imported = gen::issue(
+        &device,
+        gen::hsm_key("YubiHSM Attestation id:0x0011", 7000001, 0x02, 1 << 5, 0x11),
+    );
+    let ev = ev_of(Format::Yubihsm2, &[&imported, &device, &sub]);
+    let facts = attestation::verify(&ev, &store, NOW).unwrap();
+    assert_eq!(facts.key_origin, KeyOrigin::Imported);
+    let r = signet::ra::attestation::decide(
+        &AttestationPolicy::default(),
+        &imported.spki(),
+        Some(&ev),
+        &store,
+        NOW,
+    );
+    assert!(
+        matches!(r, Err(AttestationRefusal::NotGeneratedOnDevice { .. })),
+        "{r:?}"
+    );
+    // A user attestation key (sign-attestation-certificate) signing for a software key.
+    let att_key = gen::issue(
+        &device,
+        gen::hsm_key(
+            "YubiHSM Attestation id:0x0020",
+            7000001,
+            0x01,
+            1 << 34,
+            0x20,
+        ),
+    );
+    let forged = gen::issue(
+        &att_key,
+        gen::hsm_key("YubiHSM Attestation id:0x0030", 7000001, 0x01, 1 << 5, 0x30),
+    );
+    for ev in [
+        ev_of(Format::Yubihsm2, &[&forged, &att_key, &device, &sub]),
+        ev_of(Format::Yubihsm2, &[&forged, &att_key]),
+    ] {
+        assert_eq!(
+            attestation::verify(&ev, &store, NOW).unwrap_err().code(),
+            "structure"
+        );
+    }
+    // Serial of the key certificate differs from the device's.
+    let other = gen::issue(
+        &device,
+        gen::hsm_key("YubiHSM Attestation id:0x0040", 7000002, 0x01, 1 << 5, 0x40),
+    );
+    let e = attestation::verify(
+        &ev_of(Format::Yubihsm2, &[&other, &device, &sub]),
+        &store,
+        NOW,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, AttestationError::Structure { ref what, .. } if what.contains("serial")),
+        "{e}"
+    );
+}
+
+#[test]
+fn generated_fortanix_statements() {
+    let root = gen::root(Spec::ca("Test Fortanix Root", None));
+    let ca = gen::issue(&root, Spec::ca("Test Key Attestation CA", Some(0)));
+    let authority = gen::issue(
+        &ca,
+        Spec::leaf("Fortanix DSM SaaS Key Attestation Authority")
+            .eku(&[1, 3, 6, 1, 4, 1, 49690, 8, 1])
+            .valid(
+                datetime!(2026-11-01 00:00 UTC),
+                datetime!(2026-12-01 00:00 UTC),
+            ),
+    );
+    let claims = |s: Spec<'static>| {
+        s.ext(&[1, 3, 6, 1, 4, 1, 49690, 2, 4, 1, 1], vec![0x30, 0x00])
+            .ext(&[1, 3, 6, 1, 4, 1, 49690, 2, 4, 1, 2], vec![0x30, 0x00])
+    };
+    let stmt_validity = (
+        datetime!(2026-11-10 00:00 UTC),
+        datetime!(9999-12-31 23:59:59 UTC),
+    );
+    let statement = gen::issue(
+        &authority,
+        claims(Spec::leaf("Fortanix DSM Key Attestation")).valid(stmt_validity.0, stmt_validity.1),
+    );
+    let store = store_with(TrustFamily::FortanixDsm, &[&root]);
+    let ev = ev_of(Format::FortanixDsm, &[&statement, &authority, &ca]);
+    let facts = attestation::verify(&ev, &store, NOW).unwrap();
+    assert_eq!(facts.key_origin, KeyOrigin::Generated);
+    assert_eq!(facts.attested_at, Some(stmt_validity.0));
+    // Checked at the statement's time: still valid after the authority expires.
+    let later = datetime!(2027-06-01 00:00 UTC);
+    assert!(attestation::verify(&ev, &store, later).is_ok());
+    // Without the claims: verified, but the RA refuses.
+    let bare = gen::issue(
+        &authority,
+        Spec::leaf("Fortanix DSM Key Attestation").valid(stmt_validity.0, stmt_validity.1),
+    );
+    let ev = ev_of(Format::FortanixDsm, &[&bare, &authority, &ca]);
+    let facts = attestation::verify(&ev, &store, NOW).unwrap();
+    assert_eq!(facts.key_origin, KeyOrigin::Unknown);
+    let r = signet::ra::attestation::decide(
+        &AttestationPolicy::default(),
+        &bare.spki(),
+        Some(&ev),
+        &store,
+        NOW,
+    );
+    assert!(
+        matches!(r, Err(AttestationRefusal::NotGeneratedOnDevice { .. })),
+        "{r:?}"
+    );
+    // A signer without the authority EKU is refused.
+    let plain = gen::issue(
+        &ca,
+        Spec::leaf("Fortanix DSM SaaS Key Attestation Authority"),
+    );
+    let st = gen::issue(
+        &plain,
+        claims(Spec::leaf("Fortanix DSM Key Attestation")).valid(stmt_validity.0, stmt_validity.1),
+    );
+    let e = attestation::verify(
+        &ev_of(Format::FortanixDsm, &[&st, &plain, &ca]),
+        &store,
+        NOW,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "structure", "{e}");
+    // A statement dated outside the authority's validity is refused.
+    let early = gen::issue(
+        &authority,
+        claims(Spec::leaf("Fortanix DSM Key Attestation"))
+            .valid(datetime!(2026-10-01 00:00 UTC), stmt_validity.1),
+    );
+    let e = attestation::verify(
+        &ev_of(Format::FortanixDsm, &[&early, &authority, &ca]),
+        &store,
+        NOW,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "validity", "{e}");
+}
+
+#[test]
+fn trust_store_directory_layout_is_checked() {
+    let root = gen::root(Spec::ca("Operator Root", None));
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("yubikey-pvi")).unwrap();
+    std::fs::write(tmp.path().join("yubikey-pvi/root.pem"), root.pem()).unwrap();
+    let e = TrustStore::load(Some(tmp.path())).unwrap_err();
+    assert!(e.to_string().contains("unknown trust family"), "{e}");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("root.pem"), root.pem()).unwrap();
+    assert!(TrustStore::load(Some(tmp.path())).is_err());
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("thales-luna")).unwrap();
+    std::fs::write(tmp.path().join("thales-luna/root.pem"), root.pem()).unwrap();
+    let s = TrustStore::load(Some(tmp.path())).unwrap();
+    let defaults = TrustStore::defaults().unwrap();
+    assert_eq!(s.pinned().len(), defaults.pinned().len() + 1);
+    // The shipped defaults: every family has an anchor, no preview CA.
+    for family in TrustFamily::ALL {
+        assert!(
+            defaults
+                .pinned()
+                .iter()
+                .any(|p| p.family == family && p.anchor),
+            "no anchor for {family}"
+        );
+    }
+    assert!(!defaults
+        .pinned()
+        .iter()
+        .any(|p| p.subject.to_lowercase().contains("preview")));
+}
