@@ -1,1 +1,2 @@
 pub mod attestation;
+pub mod email;

@@ -1,0 +1,273 @@
+//! RA decisions for ACME: which identifiers an account may order, which
+//! profile an order uses, when an earlier authorization may be reused, whether
+//! the invitation counts as the email confirmation, and who may revoke a
+//! certificate. The ACME front end asks; these answer.
+
+use time::{Duration, OffsetDateTime};
+
+use super::{Ra, RaError};
+use crate::storage::acme::{AcmeAccount, AcmeAuthorization, AuthzStatus};
+use crate::storage::model::{CertificateRecord, Profile};
+
+/// The ACME identifier policy, from `[acme]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcmeIdentifierPolicy {
+    /// How long a valid authorization is reused for new orders.
+    pub authz_reuse: Duration,
+    /// Whether the redeemed invitation confirms the invited address.
+    pub invitation_confirms_email: bool,
+}
+
+/// How an order's authorization for the account's address comes about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthzDecision {
+    /// Reuse this valid authorization.
+    Reuse(Box<AcmeAuthorization>),
+    /// Create an authorization that is valid at once (the invitation confirms the address).
+    ValidByInvitation,
+    /// Create a pending authorization with an email-reply-00 challenge.
+    Challenge,
+}
+
+/// The requester label of an ACME account ("acme:<id>").
+pub fn acme_requester(account_id: &str) -> String {
+    format!("acme:{account_id}")
+}
+
+impl Ra {
+    /// Decides whether `account` may order a certificate for email `value`;
+    /// returns the address in normalized form.
+    pub fn acme_check_email_identifier(
+        &self,
+        account: &AcmeAccount,
+        value: &str,
+    ) -> Result<String, RaError> {
+        let email = super::invitations::check_email("identifier", value)
+            .map_err(|e| RaError::RejectedIdentifier(e.to_string()))?;
+        if !email.eq_ignore_ascii_case(&account.email) {
+            return Err(RaError::RejectedIdentifier(format!(
+                "this account may only order certificates for {}, the address it was invited with",
+                account.email
+            )));
+        }
+        Ok(account.email.clone())
+    }
+
+    /// The profile an order of `account` uses: `wanted` (a profile name or id)
+    /// if the account may use it, else the account's first profile.
+    pub fn acme_profile(
+        &self,
+        account: &AcmeAccount,
+        wanted: Option<&str>,
+    ) -> Result<Profile, RaError> {
+        match wanted {
+            Some(w) => {
+                let prof = self
+                    .store
+                    .find_profile(w)?
+                    .ok_or_else(|| RaError::Policy(format!("there is no profile {w:?}")))?;
+                if !account.profile_ids.contains(&prof.id) {
+                    return Err(RaError::Policy(format!(
+                        "profile {:?} is not allowed for this account",
+                        prof.name
+                    )));
+                }
+                Ok(prof)
+            }
+            None => {
+                let id = account
+                    .profile_ids
+                    .first()
+                    .ok_or_else(|| RaError::Policy("the account allows no profile".into()))?;
+                self.store
+                    .find_profile(id)?
+                    .ok_or_else(|| RaError::NotFound(format!("profile {id:?}")))
+            }
+        }
+    }
+
+    /// The profiles `account` may use.
+    pub fn acme_profiles_of(&self, account: &AcmeAccount) -> Result<Vec<Profile>, RaError> {
+        let mut out = Vec::new();
+        for id in &account.profile_ids {
+            if let Some(p) = self.store.find_profile(id)? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decides how the authorization for `email` is obtained for a new order.
+    pub fn acme_authz_decision(
+        &self,
+        policy: &AcmeIdentifierPolicy,
+        account: &AcmeAccount,
+        email: &str,
+        now: OffsetDateTime,
+    ) -> Result<AuthzDecision, RaError> {
+        if policy.authz_reuse > Duration::ZERO {
+            let existing = self.store.acme_authzs_for(&account.id, email)?;
+            let reusable = existing.into_iter().rev().find(|a| {
+                a.status == AuthzStatus::Valid
+                    && a.expires > now
+                    && a.challenge
+                        .validated
+                        .or(Some(a.created_at))
+                        .is_some_and(|v| v + policy.authz_reuse > now)
+            });
+            if let Some(a) = reusable {
+                return Ok(AuthzDecision::Reuse(Box::new(a)));
+            }
+        }
+        if policy.invitation_confirms_email && email.eq_ignore_ascii_case(&account.email) {
+            return Ok(AuthzDecision::ValidByInvitation);
+        }
+        Ok(AuthzDecision::Challenge)
+    }
+
+    /// Decides whether a revocation request may revoke `cert`: by the ACME
+    /// account that ordered it, or by a request signed with the certificate's
+    /// own key. Anyone else is refused.
+    pub fn acme_may_revoke(
+        &self,
+        cert: &CertificateRecord,
+        account_id: Option<&str>,
+        signed_by_certificate_key: bool,
+    ) -> Result<(), RaError> {
+        if signed_by_certificate_key {
+            return Ok(());
+        }
+        match account_id {
+            Some(id) if cert.requester == acme_requester(id) => Ok(()),
+            _ => Err(RaError::Unauthorized(
+                "only the account that ordered this certificate, or its key, may revoke it".into(),
+            )),
+        }
+    }
+}
+
+/// How the sender of a challenge reply must be authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SenderAuth {
+    /// Accept the From header as it is (local outbox / trusted pipe).
+    None,
+    /// Require `dkim=pass` for the From domain from one of these authserv-ids.
+    Dkim { trusted: Vec<String> },
+}
+
+/// The verdict on one challenge reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyVerdict {
+    /// The reply proves control of the address: the challenge becomes valid.
+    Accept,
+    /// The reply is refused. `terminal`: the challenge becomes invalid (the
+    /// genuine, authenticated sender answered wrongly); otherwise the challenge
+    /// stays open for the genuine reply (forged, late or unreadable replies).
+    Reject {
+        reason: String,
+        incorrect_response: bool,
+        terminal: bool,
+    },
+}
+
+fn reject(reason: impl Into<String>, incorrect_response: bool, terminal: bool) -> ReplyVerdict {
+    ReplyVerdict::Reject {
+        reason: reason.into(),
+        incorrect_response,
+        terminal,
+    }
+}
+
+impl Ra {
+    /// Judges a reply to the challenge mail of `authz` (RFC 8823 §3) from the
+    /// facts the VA read out of it.
+    pub fn acme_judge_reply(
+        &self,
+        authz: &AcmeAuthorization,
+        account_thumbprint: &str,
+        facts: &crate::va::email::ReplyFacts,
+        sender_auth: &SenderAuth,
+        now: OffsetDateTime,
+    ) -> ReplyVerdict {
+        use crate::storage::acme::ChallengeStatus;
+        let ch = &authz.challenge;
+        if ch.status != ChallengeStatus::Processing || authz.status != AuthzStatus::Pending {
+            return reject(
+                format!(
+                    "late reply: the challenge is no longer waiting for a reply (status {:?})",
+                    ch.status
+                )
+                .to_lowercase(),
+                false,
+                false,
+            );
+        }
+        if now >= authz.expires {
+            return reject("late reply: the authorization has expired", false, false);
+        }
+        let Some(message_id) = ch.message_id.as_deref() else {
+            return reject(
+                "no challenge mail was sent for this challenge",
+                false,
+                false,
+            );
+        };
+        if !facts.answers(message_id) {
+            return reject(
+                "the reply does not answer the challenge mail (In-Reply-To/References)",
+                false,
+                false,
+            );
+        }
+        if !facts.from_is(&authz.email) {
+            return reject(
+                format!(
+                    "forged or misdirected reply: From is {:?}, expected {}",
+                    facts.from.join(", "),
+                    authz.email
+                ),
+                false,
+                false,
+            );
+        }
+        if let SenderAuth::Dkim { trusted } = sender_auth {
+            let domain = authz.email.rsplit('@').next().unwrap_or("");
+            if trusted.is_empty() || !facts.dkim_pass_for(trusted, domain) {
+                return reject(
+                    format!(
+                        "sender not authenticated: no dkim=pass for {domain} from a trusted \
+                         authserv-id ({})",
+                        if trusted.is_empty() {
+                            "none configured".to_string()
+                        } else {
+                            trusted.join(", ")
+                        }
+                    ),
+                    false,
+                    false,
+                );
+            }
+        }
+        let Some(response) = facts.response.as_deref() else {
+            return reject(
+                "the reply carries no -----BEGIN ACME RESPONSE----- block",
+                false,
+                false,
+            );
+        };
+        if crate::va::email::digest_matches(
+            response,
+            &ch.token_part1,
+            &ch.token_part2,
+            account_thumbprint,
+        ) {
+            ReplyVerdict::Accept
+        } else {
+            reject(
+                "the response is not base64url(SHA-256(key authorization)) for this challenge",
+                true,
+                true,
+            )
+        }
+    }
+}
