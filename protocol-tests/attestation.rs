@@ -2361,3 +2361,251 @@ fn generated_cloud_hsm_blobs_and_imported_keys() {
         .unwrap();
     assert!(attestation::verify(&ev(raw), &swapped, NOW).is_err());
 }
+
+// ------------------------------------------- copied (permissive) real vectors
+
+fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/vectors/attestation")
+}
+
+#[test]
+fn vectors_provenance_lists_every_file_with_a_permissive_license() {
+    let v = vectors();
+    let prov = String::from_utf8(read(&v.join("PROVENANCE.tsv"))).unwrap();
+    let mut listed = std::collections::BTreeSet::new();
+    for line in prov.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert!(cols.len() >= 5, "{line}");
+        assert!(
+            ["Apache-2.0", "MIT", "BSD-2-Clause", "BSD-3-Clause"].contains(&cols[4]),
+            "{line}"
+        );
+        assert_eq!(cols[2].len(), 40, "commit of {}", cols[0]);
+        listed.insert(cols[0].to_string());
+    }
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, base, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&v, &v, &mut files);
+    for f in files.iter().filter(|f| *f != "PROVENANCE.tsv") {
+        assert!(listed.contains(f), "{f} has no provenance line");
+    }
+}
+
+#[test]
+fn vectors_yubikey_piv() {
+    let v = vectors().join("yubikey-piv");
+    for (dir, slot, dev, serial, fw) in [
+        (
+            "go-piv-validchain",
+            "slot-9a-attestation.pem",
+            "device-f9-attestation.pem",
+            Some("15732500"),
+            "5.4.3",
+        ),
+        (
+            "ovh-checker-fw574-32718477",
+            "slot-9a-attestation.pem",
+            "device-f9-attestation.pem",
+            Some("32718477"),
+            "5.7.4",
+        ),
+        (
+            "ovh-checker-fw435-5970478",
+            "slot-9a-attestation.pem",
+            "device-f9-attestation.pem",
+            Some("5970478"),
+            "4.3.5",
+        ),
+        (
+            "sigstore-root-signing-10550341",
+            "10550341_key_cert.pem",
+            "10550341_device_cert.pem",
+            Some("10550341"),
+            "4.4.5",
+        ),
+        (
+            "sigstore-root-signing-18158855",
+            "18158855_key_cert.pem",
+            "18158855_device_cert.pem",
+            Some("18158855"),
+            "5.4.3",
+        ),
+    ] {
+        let d = v.join(dir);
+        let facts = verify_ok(&evidence(Format::YubikeyPiv, &[d.join(slot), d.join(dev)]));
+        assert_eq!(facts.device_serial.as_deref(), serial, "{dir}");
+        assert_eq!(facts.firmware.as_deref(), Some(fw), "{dir}");
+    }
+    for n in ["10550341", "18158855"] {
+        let d = v.join(format!("sigstore-root-signing-{n}"));
+        let facts = verify_ok(&evidence(
+            Format::YubikeyPiv,
+            &[
+                d.join(format!("{n}_key_cert.pem")),
+                d.join(format!("{n}_device_cert.pem")),
+            ],
+        ));
+        assert_eq!(
+            facts.attested_spki_der,
+            spki_of(&d.join(format!("{n}_pubkey.pem")))
+        );
+    }
+    // YubiKey 4 (2018) with a U2F-root-signed f9: refused by default.
+    let d = v.join("go-piv-validchain2018");
+    let e = verify_err(&evidence(
+        Format::YubikeyPiv,
+        &[
+            d.join("slot-9a-attestation.pem"),
+            d.join("device-f9-attestation.pem"),
+        ],
+    ));
+    assert_eq!(e.code(), "untrusted", "{e}");
+    let d = v.join("negative/sigstore-staging-testroot-76651934");
+    let e = verify_err(&evidence(
+        Format::YubikeyPiv,
+        &[
+            d.join("76651934_key_cert.pem"),
+            d.join("76651934_device_cert.pem"),
+        ],
+    ));
+    assert_eq!(e.code(), "structure", "{e}");
+}
+
+#[test]
+fn vectors_yubikey_csrs_and_policy() {
+    let v = vectors().join("yubikey-piv/csr-embedded");
+    let p = AttestationPolicy {
+        formats: vec!["yubikey-piv".into()],
+        ..Default::default()
+    };
+    let fips = AttestationPolicy {
+        require_fips: true,
+        ..p.clone()
+    };
+    for (dir, serial, is_fips) in [
+        ("tamemycerts-res-csr_5_7_4_standard", "33064031", false),
+        (
+            "tamemycerts-cs-5_4_3_Once_Cached_UsbAKeychain_9a_FIPS_RSA2048",
+            "28989702",
+            true,
+        ),
+        (
+            "tamemycerts-cs-5_4_3_Always_Never_UsbAKeychain_9a_ECC384",
+            "19661687",
+            false,
+        ),
+        ("tamemycerts-res-5_2_7", "15890263", false),
+    ] {
+        let csr = load_csr(&v.join(dir).join("request.csr.pem"));
+        let ev = attestation::evidence_from_csr(&csr).expect("evidence in CSR");
+        let facts = decide(&p, &csr, Some(&ev))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .unwrap();
+        assert_eq!(facts.device_serial.as_deref(), Some(serial), "{dir}");
+        let r = decide(&fips, &csr, Some(&ev));
+        if is_fips {
+            assert!(r.is_ok(), "{dir}: {r:?}");
+        } else {
+            assert!(
+                matches!(r, Err(AttestationRefusal::NotFips { .. })),
+                "{dir}: {r:?}"
+            );
+        }
+    }
+    let csr = load_csr(&v.join("tamemycerts-cs-wrong-public-key-10015/request.csr.pem"));
+    let ev = attestation::evidence_from_csr(&csr).unwrap();
+    assert!(matches!(
+        decide(&p, &csr, Some(&ev)),
+        Err(AttestationRefusal::KeyMismatch { .. })
+    ));
+    let csr = load_csr(&v.join("tamemycerts-cs-invalid-attestation/request.csr.pem"));
+    let ev = attestation::evidence_from_csr(&csr).unwrap();
+    assert_eq!(
+        attestation::verify(&ev, &store(), NOW).unwrap_err().code(),
+        "bad-certificate"
+    );
+    let csr = load_csr(&v.join("tamemycerts-cs-no-attestation/request.csr.pem"));
+    assert!(attestation::evidence_from_csr(&csr).is_none());
+    assert_eq!(decide(&p, &csr, None), Err(AttestationRefusal::Missing));
+}
+
+#[test]
+fn vectors_hsms() {
+    let v = vectors();
+    // YubiHSM 2 with its CSR.
+    let d = v.join("yubihsm2/niklasgillstrom-hsm-20783176");
+    let ev = evidence(
+        Format::Yubihsm2,
+        &[
+            d.join("chain-0.FROM-JSON.pem"),
+            d.join("chain-1.FROM-JSON.pem"),
+            d.join("chain-2.FROM-JSON.pem"),
+        ],
+    );
+    let csr = load_csr(&d.join("request.csr.FROM-JSON.pem"));
+    let facts = decide(&AttestationPolicy::default(), &csr, Some(&ev))
+        .unwrap()
+        .unwrap();
+    assert_eq!(facts.device_serial.as_deref(), Some("20783176"));
+    // Luna PKCs with their CSRs.
+    let d = v.join("thales-luna/luna-pkc-validator-tests");
+    for (p7b, csr) in [
+        ("rsa-pkc.p7b", "rsa-test.csr"),
+        ("ecc-pkc.p7b", "ecc-test.csr"),
+    ] {
+        let ev = Evidence::from_file_bytes(&read(&d.join(p7b))).unwrap();
+        let csr = load_csr(&d.join(csr));
+        let facts = decide(&AttestationPolicy::default(), &csr, Some(&ev))
+            .unwrap_or_else(|e| panic!("{p7b}: {e}"))
+            .unwrap();
+        assert_eq!(facts.device_serial.as_deref(), Some("521174"));
+    }
+    // Cloud HSM.
+    let g = v.join("google-cloud-hsm");
+    for (sub, blob, certs) in [
+        ("smallstep-crypto-ec", "ec.dat", "ec.certs"),
+        ("smallstep-crypto-rsa", "rsa.dat", "rsa.certs"),
+        (
+            "peculiar-attestation-validator-spec",
+            "attestation.dat",
+            "certs.pem",
+        ),
+    ] {
+        let dir = g.join(sub);
+        let facts = verify_ok(&cloud_evidence(&dir, blob, certs));
+        assert_eq!(
+            facts.attested_spki_der,
+            spki_of(&dir.join("attested-pubkey.DERIVED.pem")),
+            "{sub}"
+        );
+    }
+    let e = verify_err(&cloud_evidence(
+        &g.join("smallstep-crypto-aes"),
+        "aes.dat",
+        "aes.certs",
+    ));
+    assert_eq!(e.code(), "no-public-key");
+    let raw = read(&g.join("peculiar-attestation-parser-spec/rsa-attestation.dat"));
+    let blob = attestation::cloud_hsm::parse_blob(&raw, 256).unwrap();
+    assert_eq!(blob.objects.len(), 1);
+    assert_eq!(
+        blob.objects[0].attr(attestation::cloud_hsm::ATTR_LOCAL),
+        Some(&[0u8][..])
+    );
+    // Fortanix (production root).
+    let ev = Evidence::from_file_bytes(&read(
+        &v.join("fortanix-dsm/fortanix-doc-sample-via-niklasgillstrom-hsm/key_attestation.json"),
+    ))
+    .unwrap();
+    let facts = verify_ok(&ev);
+    assert_eq!(facts.key_origin, KeyOrigin::Generated);
+}
