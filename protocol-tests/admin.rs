@@ -451,3 +451,124 @@ fn weak_broken_and_overlong_requests_are_refused_and_nothing_is_stored() {
     assert_eq!(srv.admin_json(&["cert", "list"]), serde_json::json!([]));
     assert_eq!(srv.admin_json(&["request", "list"]), serde_json::json!([]));
 }
+
+/// A real YubiKey CSR with its attestation inside (TameMyCerts test data,
+/// Apache-2.0): P-256 key in slot 9a, firmware 5.4.3, PIN always, touch
+/// never, USB-A keychain (not FIPS).
+fn yubikey_csr() -> Option<std::path::PathBuf> {
+    let rel = "yubikey-piv/csr-embedded/tamemycerts-cs-5_4_3_Always_Never_UsbAKeychain_9a_ECC384/request.csr.pem";
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let vendored = root.join("protocol-tests/vectors/attestation").join(rel);
+    if vendored.exists() {
+        return Some(vendored);
+    }
+    let shared = root.join("../shared/attestation").join(rel);
+    if shared.exists() {
+        return Some(shared);
+    }
+    eprintln!("SKIP: real YubiKey CSR not found (neither vendored nor ../shared/attestation)");
+    None
+}
+
+#[test]
+fn real_yubikey_csr_is_accepted_by_an_attestation_profile_and_refused_when_fips_is_required() {
+    let Some(csr) = yubikey_csr() else { return };
+    let srv = AdminServer::start();
+    srv.standard_directory(false);
+    srv.admin_json(&[
+        "profile",
+        "create",
+        "--name",
+        "yk",
+        "--term",
+        "365",
+        "--key-type",
+        "ecdsa-p256",
+        "--attestation",
+        "required",
+        "--attestation-format",
+        "yubikey-piv",
+    ]);
+    srv.admin_json(&[
+        "profile",
+        "create",
+        "--name",
+        "yk-fips",
+        "--term",
+        "365",
+        "--key-type",
+        "ecdsa-p256",
+        "--attestation",
+        "required",
+        "--attestation-format",
+        "yubikey-piv",
+        "--require-fips",
+    ]);
+    srv.admin_json(&[
+        "account",
+        "create",
+        "--name",
+        "hw",
+        "--endpoint",
+        "builds",
+        "--org",
+        "Acme Corp",
+        "--profile",
+        "yk",
+        "--profile",
+        "yk-fips",
+        "--auto-approve",
+    ]);
+    let request = |profile: &str| {
+        srv.admin(&[
+            "cert",
+            "request",
+            "--account",
+            "hw",
+            "--profile",
+            profile,
+            "--email",
+            "dev@acme.example",
+            "--csr",
+            csr.to_str().unwrap(),
+        ])
+    };
+    let ok = request("yk");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    let facts = &v["attestation"];
+    assert_eq!(facts["format"], "yubikey-piv", "{v}");
+    assert_eq!(facts["device_serial"], "19661687", "{v}");
+    let shown = srv.admin_json(&["cert", "show", v["serial"].as_str().unwrap()]);
+    assert_eq!(shown["attestation"]["format"], "yubikey-piv");
+
+    let refused = request("yk-fips");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("FIPS") && err.contains("field attestation"),
+        "{err}"
+    );
+    // a profile that requires attestation refuses a CSR without any
+    let dir = tempfile::tempdir().unwrap();
+    let (_, plain) = openssl_csr(dir.path(), "plain", "p256", &[]);
+    let err = srv.admin_fails(&[
+        "cert",
+        "request",
+        "--account",
+        "hw",
+        "--profile",
+        "yk",
+        "--email",
+        "dev@acme.example",
+        "--csr",
+        plain.to_str().unwrap(),
+    ]);
+    assert!(err.contains("attestation-missing"), "{err}");
+    let audit = srv.admin(&["audit", "export"]);
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("attestation.refused"));
+}

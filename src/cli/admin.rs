@@ -138,6 +138,15 @@ pub enum ProfileCommand {
         /// Accepted attestation formats (repeatable; default all).
         #[arg(long = "attestation-format")]
         attestation_formats: Vec<String>,
+        /// Only FIPS-certified devices.
+        #[arg(long)]
+        require_fips: bool,
+        /// Only keys whose use requires touch (YubiKey touch policy always/cached).
+        #[arg(long)]
+        require_touch: bool,
+        /// Minimum firmware per format, FORMAT=VERSION (repeatable), e.g. yubikey-piv=5.4.3.
+        #[arg(long = "min-firmware")]
+        min_firmware: Vec<String>,
     },
     List,
     Show {
@@ -466,6 +475,9 @@ pub async fn run(a: AdminArgs) -> Result<ExitCode, Error> {
                 requires_approval,
                 attestation,
                 attestation_formats,
+                require_fips,
+                require_touch,
+                min_firmware,
             } => {
                 let required = match attestation.as_str() {
                     "required" => true,
@@ -476,11 +488,26 @@ pub async fn run(a: AdminArgs) -> Result<ExitCode, Error> {
                         )))
                     }
                 };
-                let v = c.json("POST", "/profiles", Some(json!({
-                    "name": name, "template": template, "terms_days": terms, "key_types": key_types,
-                    "requires_approval": requires_approval,
-                    "attestation": {"required": required, "formats": attestation_formats},
-                }))).await?;
+                let mut firmware = serde_json::Map::new();
+                for m in &min_firmware {
+                    let (f, v) = m.split_once('=').ok_or_else(|| {
+                        Error::Command(format!("--min-firmware: {m:?} is not FORMAT=VERSION"))
+                    })?;
+                    firmware.insert(f.to_string(), json!(v));
+                }
+                let v = c
+                    .json(
+                        "POST",
+                        "/profiles",
+                        Some(json!({
+                            "name": name, "template": template, "terms_days": terms, "key_types": key_types,
+                            "requires_approval": requires_approval,
+                            "attestation": {"required": required, "formats": attestation_formats,
+                                            "require_fips": require_fips, "require_touch": require_touch,
+                                            "min_firmware": firmware},
+                        })),
+                    )
+                    .await?;
                 print(&v, j, |o| {
                     format!("created profile {} ({})", s(o, "id"), s(o, "name"))
                 });

@@ -204,6 +204,10 @@ impl Ra {
                 ));
             }
         }
+        if let Some(a) = &n.attestation {
+            a.validate()
+                .map_err(|e| RaError::invalid("attestation", e))?;
+        }
         let mut terms = n.terms_days.clone();
         terms.sort_unstable();
         terms.dedup();

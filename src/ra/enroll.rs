@@ -106,7 +106,8 @@ impl Ra {
             ));
         }
         let term = self.pick_term(&profile, req.term_days)?;
-        let attestation = self.check_attestation(&profile, &csr, req.attestation.as_ref())?;
+        let attestation =
+            self.check_attestation(&profile, &csr, req.attestation.as_ref(), &req.requester)?;
 
         let request = CertRequest {
             id: new_id("req"),
@@ -192,21 +193,48 @@ impl Ra {
         }
     }
 
-    /// Decides on key attestation for `profile`. Returns the verified facts to record.
+    /// Decides on key attestation for `profile`: evidence sent beside the CSR
+    /// (JSON object, or a PEM bundle as a string) or, failing that, evidence
+    /// inside the CSR. Returns the verified facts to record; a refusal is audited.
     fn check_attestation(
         &self,
         profile: &Profile,
-        _csr: &Csr,
+        csr: &Csr,
         evidence: Option<&serde_json::Value>,
+        requester: &str,
     ) -> Result<Option<serde_json::Value>, RaError> {
-        if profile.attestation.required {
-            return Err(RaError::BadAttestation(format!(
-                "profile {:?} requires hardware key attestation, which this server cannot verify yet",
-                profile.name
-            )));
-        }
-        let _ = evidence;
-        Ok(None)
+        use crate::va::attestation::{evidence_from_csr, Evidence};
+        let refuse = |reason: String| {
+            let ev = self.event(
+                requester,
+                "attestation.refused",
+                json!({"profile": profile.id, "reason": reason}),
+            );
+            if let Err(e) = self.store.append_audit(&ev) {
+                tracing::error!(error = %e, "audit record for an attestation refusal failed");
+            }
+            RaError::BadAttestation(reason)
+        };
+        let evidence = match evidence {
+            Some(serde_json::Value::String(text)) => Some(
+                Evidence::from_file_bytes(text.as_bytes())
+                    .map_err(|e| refuse(format!("attestation is malformed: {e}")))?,
+            ),
+            Some(v) => Some(
+                Evidence::from_json(v.to_string().as_bytes())
+                    .map_err(|e| refuse(format!("attestation is malformed: {e}")))?,
+            ),
+            None => evidence_from_csr(csr),
+        };
+        let facts = super::attestation::decide(
+            &profile.attestation,
+            &csr.spki_der,
+            evidence.as_ref(),
+            self.attestation_trust(),
+            self.clock.now(),
+        )
+        .map_err(|r| refuse(format!("{} ({})", r, r.code())))?;
+        Ok(facts.map(|f| serde_json::to_value(&f).unwrap_or_default()))
     }
 
     /// Issues a decided request: records the intent and serial, signs, and

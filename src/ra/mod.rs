@@ -5,9 +5,9 @@
 
 pub mod acme;
 pub mod attestation;
-pub mod est;
 mod directory;
 mod enroll;
+pub mod est;
 pub mod invitations;
 pub mod lifecycle;
 pub mod revoke;
@@ -102,6 +102,8 @@ pub struct Ra {
     pub(crate) mailer: Mailer,
     pub(crate) clock: SharedClock,
     pub(crate) settings: RaSettings,
+    /// Pinned attestation roots; the shipped defaults unless set.
+    attestation_trust: std::sync::OnceLock<crate::va::attestation::TrustStore>,
 }
 
 impl Ra {
@@ -118,7 +120,24 @@ impl Ra {
             mailer,
             clock,
             settings,
+            attestation_trust: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Uses `trust` (e.g. loaded from a configured directory) for attestation.
+    pub fn with_attestation_trust(self, trust: crate::va::attestation::TrustStore) -> Ra {
+        let _ = self.attestation_trust.set(trust);
+        self
+    }
+
+    /// The attestation trust store (the shipped vendor roots by default).
+    pub fn attestation_trust(&self) -> &crate::va::attestation::TrustStore {
+        self.attestation_trust.get_or_init(|| {
+            crate::va::attestation::TrustStore::load(None).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "shipped attestation roots failed to load");
+                crate::va::attestation::TrustStore::default()
+            })
+        })
     }
 
     pub fn store(&self) -> &Store {
