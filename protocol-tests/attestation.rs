@@ -2609,3 +2609,41 @@ fn vectors_hsms() {
     let facts = verify_ok(&ev);
     assert_eq!(facts.key_origin, KeyOrigin::Generated);
 }
+
+// ------------------------------------------------------------ fuzz corpus
+
+#[path = "fuzz/harness.rs"]
+mod fuzz_harness;
+
+/// Replays every seed of protocol-tests/fuzz/corpus through its harness, plus
+/// deterministic truncations and bit flips of each seed: no input may panic.
+#[test]
+fn fuzz_corpus_replays_without_panics() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/fuzz/corpus");
+    for (name, harness) in fuzz_harness::TARGETS {
+        let dir = base.join(name);
+        let mut seeds: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
+        seeds.sort();
+        assert!(!seeds.is_empty(), "no seeds for {name}");
+        for seed in seeds {
+            let data = read(&seed);
+            harness(&data);
+            let n = data.len();
+            for cut in [0, 1, 2, 7, n / 3, n / 2, n.saturating_sub(1)] {
+                harness(&data[..cut.min(n)]);
+            }
+            let step = (n / 24).max(1);
+            for pos in (0..n).step_by(step) {
+                let mut m = data.clone();
+                m[pos] ^= 0x80;
+                harness(&m);
+                m[pos] = 0xff;
+                harness(&m);
+            }
+        }
+    }
+}
