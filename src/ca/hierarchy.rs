@@ -137,6 +137,7 @@ pub(crate) fn load_or_create(
 
 fn load_external(cfg: &CaConfig, cert_path: &Path, key_path: &Path) -> Result<Loaded, CaError> {
     let issuing_der = read_cert(cert_path)?;
+    check_can_issue_code_signing(&issuing_der, cert_path)?;
     let issuing_key = read_key(key_path)?;
     check_key_matches(&issuing_key, &issuing_der, key_path)?;
     let root_der = match &cfg.root_cert_file {
@@ -323,6 +324,44 @@ fn check_key_matches(key: &KeyPair, cert_der: &[u8], key_path: &Path) -> Result<
     Ok(())
 }
 
+/// An external issuing CA must be a CA (basicConstraints cA, keyCertSign when
+/// keyUsage is present) whose extKeyUsage, if present, allows codeSigning.
+fn check_can_issue_code_signing(der: &[u8], path: &Path) -> Result<(), CaError> {
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| CaError::Io(format!("{}: invalid certificate: {e}", path.display())))?;
+    let bad = |why: &str| {
+        CaError::Config(format!(
+            "ca.issuer_cert_file {} cannot issue code-signing certificates: {why}",
+            path.display()
+        ))
+    };
+    let bc = cert
+        .basic_constraints()
+        .map_err(|e| bad(&format!("basicConstraints: {e}")))?;
+    if !bc.is_some_and(|bc| bc.value.ca) {
+        return Err(bad(
+            "it is not a CA certificate (basicConstraints cA is not TRUE)",
+        ));
+    }
+    if let Some(ku) = cert
+        .key_usage()
+        .map_err(|e| bad(&format!("keyUsage: {e}")))?
+    {
+        if !ku.value.key_cert_sign() {
+            return Err(bad("its keyUsage lacks keyCertSign"));
+        }
+    }
+    if let Some(eku) = cert
+        .extended_key_usage()
+        .map_err(|e| bad(&format!("extKeyUsage: {e}")))?
+    {
+        if !eku.value.code_signing && !eku.value.any {
+            return Err(bad("its extKeyUsage does not include codeSigning"));
+        }
+    }
+    Ok(())
+}
+
 /// Facts about a CA certificate the issuer needs on every signature.
 pub(crate) struct CaCertFacts {
     pub subject_raw: Vec<u8>,
@@ -330,6 +369,7 @@ pub(crate) struct CaCertFacts {
     pub key_id: Vec<u8>,
     pub spki_der: Vec<u8>,
     pub key_kind: KeyKind,
+    pub not_after: OffsetDateTime,
 }
 
 pub(crate) fn cert_facts(der: &[u8]) -> Result<CaCertFacts, CaError> {
@@ -352,6 +392,7 @@ pub(crate) fn cert_facts(der: &[u8]) -> Result<CaCertFacts, CaError> {
             .to_vec()
         });
     Ok(CaCertFacts {
+        not_after: cert.validity().not_after.to_datetime(),
         subject_raw: cert.subject().as_raw().to_vec(),
         subject_dn: rcgen_name(cert.subject())?,
         key_id,

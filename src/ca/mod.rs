@@ -190,6 +190,7 @@ pub struct Ca {
     issuer_params: CertificateParams,
     issuer_subject_raw: Vec<u8>,
     issuer_key_id: Vec<u8>,
+    issuer_not_after: OffsetDateTime,
     signature_alg: der::asn1::ObjectIdentifier,
     verify_key: ParsedPublicKey,
     profiles: Profiles,
@@ -275,6 +276,7 @@ impl Ca {
             issuer_params: issuer_params_for(&facts),
             issuer_subject_raw: facts.subject_raw,
             issuer_key_id: facts.key_id,
+            issuer_not_after: facts.not_after,
             signature_alg,
             verify_key,
             profiles: Profiles::new(cfg)?,
@@ -318,6 +320,12 @@ impl Ca {
     }
 
     fn issue_checked(&self, req: &IssuanceRequest, verify: bool) -> Result<Vec<u8>, CaError> {
+        if req.not_after > self.issuer_not_after {
+            return Err(CaError::InvalidRequest(format!(
+                "not_after ({}) is later than the issuing CA's not_after ({})",
+                req.not_after, self.issuer_not_after
+            )));
+        }
         let key = RequestKey::from_spki_der(&req.spki_der)?;
         let params = self.profiles.params_for(req, key.key_bits())?;
         let signer = RecordingSigner::new(&self.issuing_key);

@@ -410,6 +410,15 @@ fn validity_is_capped_and_must_be_positive() {
         fx.ca.issue(&too_long),
         Err(CaError::InvalidRequest(m)) if m.contains("460")
     ));
+    // Never beyond the issuing CA's own validity.
+    let (_, issuing) = X509Certificate::from_der(fx.ca.issuing_cert_der()).unwrap();
+    let mut outlives = request(p256_spki(), Template::Ov, 30);
+    outlives.not_before = issuing.validity().not_after.to_datetime() - Duration::days(10);
+    outlives.not_after = outlives.not_before + Duration::days(30);
+    assert!(matches!(
+        fx.ca.issue(&outlives),
+        Err(CaError::InvalidRequest(m)) if m.contains("issuing CA")
+    ));
     let long = request(p256_spki(), Template::Ov, 825);
     assert!(matches!(
         fx.ca.issue(&long),
@@ -643,6 +652,24 @@ fn external_issuer_files_are_loaded() {
     let err = Ca::load_or_create(dir.path(), &c, &crate::clock::system()).unwrap_err();
     assert!(
         matches!(&err, CaError::Config(m) if m.contains("does not hold")),
+        "{err}"
+    );
+    // A certificate that is not a CA cannot be the issuer.
+    let mut not_ca = c.clone();
+    not_ca.issuer_cert_file = Some(ca_dir.join("root.pem").display().to_string());
+    not_ca.issuer_key_file = Some(ca_dir.join("root.key.pem").display().to_string());
+    // The root is a CA without EKU: acceptable as an issuer.
+    Ca::load_or_create(dir.path(), &not_ca, &crate::clock::system()).unwrap();
+    let tls_dir = tempfile::tempdir().unwrap();
+    let (chain, key) = fx.ca.tls_server_identity(&["localhost".into()]).unwrap();
+    std::fs::write(tls_dir.path().join("tls.pem"), pem_cert(&chain[0])).unwrap();
+    let key_pem = ::pem::encode(&::pem::Pem::new("PRIVATE KEY", key.secret_der().to_vec()));
+    std::fs::write(tls_dir.path().join("tls.key.pem"), key_pem).unwrap();
+    not_ca.issuer_cert_file = Some(tls_dir.path().join("tls.pem").display().to_string());
+    not_ca.issuer_key_file = Some(tls_dir.path().join("tls.key.pem").display().to_string());
+    let err = Ca::load_or_create(dir.path(), &not_ca, &crate::clock::system()).unwrap_err();
+    assert!(
+        matches!(&err, CaError::Config(m) if m.contains("not a CA")),
         "{err}"
     );
     // Half-configured.
