@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod http;
+mod mail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ pub enum Command {
     },
     /// Administer a running server through its admin API.
     Admin(AdminArgs),
+    /// Mail commands (`mail ingest`: a challenge reply on stdin, for an MTA pipe).
+    Mail(mail::MailArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,5 +106,6 @@ async fn run(cli: Cli) -> Result<ExitCode, crate::error::Error> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(args) => admin::run(args).await,
+        Command::Mail(args) => mail::run(args),
     }
 }
