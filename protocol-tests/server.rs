@@ -366,6 +366,12 @@ fn front_ends_get_the_request_and_optional_client_certificates() {
     let v = client.request("GET", "/test-echo", &[], b"").json();
     assert_eq!(v["chain_len"], 1);
     assert_eq!(v["leaf_sha256"], expected);
+    // the same client resumes its TLS session: the chain is still there
+    for _ in 0..2 {
+        let v = client.request("GET", "/test-echo", &[], b"").json();
+        assert_eq!(v["chain_len"], 1);
+        assert_eq!(v["leaf_sha256"], expected);
+    }
 
     // a panicking front end costs a 500, not the server
     let resp = echo.client().request("GET", "/test-echo/panic", &[], b"");

@@ -104,6 +104,11 @@ pub fn server_config(
         .with_single_cert(chain, key)
         .map_err(|e| Error::Tls(format!("server certificate and key: {e}")))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Resumption keeps repeat clients (ACME polling, EST agents) off the full
+    // handshake: a larger stateful cache plus stateless tickets (12 h keys).
+    cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
+    cfg.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
+        .map_err(|e| Error::Tls(format!("session tickets: {e}")))?;
     Ok(cfg)
 }
 
