@@ -1588,7 +1588,7 @@ mod gen {
     pub fn int(v: u64) -> Vec<u8> {
         let b = v.to_be_bytes();
         let mut digits: Vec<u8> = b.iter().copied().skip_while(|x| *x == 0).collect();
-        if digits.first().map_or(true, |d| d & 0x80 != 0) {
+        if matches!(digits.first(), None | Some(0x80..)) {
             digits.insert(0, 0);
         }
         let mut out = vec![0x02, digits.len() as u8];

@@ -14,8 +14,11 @@ use time::OffsetDateTime;
 
 const NOW: OffsetDateTime = datetime!(2026-11-21 06:00 UTC);
 
+/// A harness entry point.
+pub type Harness = fn(&[u8]);
+
 /// (target name, harness) for the replay test.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     ("attestation_json", attestation_json),
     ("attestation_file", attestation_file),
     ("attestation_certificates", attestation_certificates),

@@ -160,7 +160,11 @@ fn rank(e: &AttestationError) -> u8 {
 }
 
 fn keep(best: &mut Option<AttestationError>, e: AttestationError) {
-    if best.as_ref().map_or(true, |b| rank(&e) >= rank(b)) {
+    let replace = match best.as_ref() {
+        None => true,
+        Some(b) => rank(&e) >= rank(b),
+    };
+    if replace {
         *best = Some(e);
     }
 }

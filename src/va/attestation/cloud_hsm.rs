@@ -349,14 +349,11 @@ fn find_chains<'a>(
         _ => return Err(structure("more than one manufacturer partition chain")),
     };
     // The card position: v1 / no basicConstraints tolerated, cA=FALSE not.
-    match mfr_card.basic_constraints {
-        Some((false, _)) => {
-            return Err(AttestationError::NotACa {
-                subject: mfr_card.subject.clone(),
-                reason: "basicConstraints cA is FALSE".into(),
-            })
-        }
-        Some((true, _)) | None => {}
+    if let Some((false, _)) = mfr_card.basic_constraints {
+        return Err(AttestationError::NotACa {
+            subject: mfr_card.subject.clone(),
+            reason: "basicConstraints cA is FALSE".into(),
+        });
     }
     if mfr_card.key_cert_sign() == Some(false) {
         return Err(AttestationError::NotACa {
