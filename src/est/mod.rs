@@ -260,7 +260,7 @@ fn handle(
         Operation::SimpleEnroll | Operation::SimpleReenroll => {
             let csr = match request_csr(req) {
                 Ok(csr) => csr,
-                Err(resp) => return resp,
+                Err(resp) => return *resp,
             };
             let outcome = if op == Operation::SimpleEnroll {
                 match auth::basic_credentials(req.header("authorization")) {
@@ -313,7 +313,7 @@ fn handle(
 }
 
 /// Checks the content type and decodes the CSR body.
-fn request_csr(req: &HttpRequest) -> Result<Vec<u8>, HttpResponse> {
+fn request_csr(req: &HttpRequest) -> Result<Vec<u8>, Box<HttpResponse>> {
     let ct = req
         .header("content-type")
         .map(encoding::media_type)
@@ -324,13 +324,13 @@ fn request_csr(req: &HttpRequest) -> Result<Vec<u8>, HttpResponse> {
         } else {
             ct
         };
-        return Err(text(
+        return Err(Box::new(text(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             &format!("the request must be {CT_PKCS10} (base64 of the DER PKCS#10), not {shown}"),
-        ));
+        )));
     }
     encoding::decode_body(&req.body, req.header("content-transfer-encoding"))
-        .map_err(|e| text(StatusCode::BAD_REQUEST, &format!("bad CSR: {e}")))
+        .map_err(|e| Box::new(text(StatusCode::BAD_REQUEST, &format!("bad CSR: {e}"))))
 }
 
 fn base64_response(config: &EstConfig, content_type: &str, der: &[u8]) -> HttpResponse {

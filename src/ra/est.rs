@@ -14,7 +14,9 @@
 //! - **Renewal** (`simplereenroll`): the TLS client certificate must be one
 //!   Signet issued (found by serial, byte-identical DER, signed by the issuing
 //!   CA), not revoked and within its validity. The CSR's subject and subject
-//!   alternative names must equal the certificate's (RFC 7030 section 4.2.2).
+//!   alternative names must equal the certificate's (RFC 7030 section 4.2.2):
+//!   the same attributes with the same values (in any RDN order), and the same
+//!   set of alternative names.
 //!   The new certificate is for the same endpoint account, profile and email.
 //! - **Labels**: `/.well-known/est/<label>/...` names an enrollment endpoint;
 //!   a credential that belongs to another endpoint is refused.
@@ -65,7 +67,7 @@ impl From<StorageError> for EstError {
 #[derive(Debug, Clone)]
 pub enum EstOutcome {
     /// Issued (durable in the store).
-    Issued(CertificateRecord),
+    Issued(Box<CertificateRecord>),
     /// Waiting for an administrator: answer 202 + Retry-After.
     Pending { request_id: String },
 }
@@ -370,7 +372,7 @@ impl Ra {
             created_at: self.clock.now(),
         })?;
         Ok(match outcome {
-            EnrollmentOutcome::Issued(c) => EstOutcome::Issued(c),
+            EnrollmentOutcome::Issued(c) => EstOutcome::Issued(Box::new(c)),
             EnrollmentOutcome::Pending(_) => EstOutcome::Pending { request_id },
         })
     }
@@ -379,7 +381,7 @@ impl Ra {
     fn est_resend(&self, binding: &EstBinding) -> Result<EstOutcome, EstError> {
         match self.request_state(&binding.request_id)? {
             RequestState::Pending(r) => Ok(EstOutcome::Pending { request_id: r.id }),
-            RequestState::Issued(c) => Ok(EstOutcome::Issued(c)),
+            RequestState::Issued(c) => Ok(EstOutcome::Issued(Box::new(c))),
             RequestState::Declined { reason } => Err(EstError::Forbidden(format!(
                 "the request was declined by an administrator: {reason}"
             ))),
@@ -387,24 +389,22 @@ impl Ra {
     }
 }
 
-/// One RDN attribute, normalized for comparison: (OID, value text or hex DER).
-fn name_parts(name: &X509Name<'_>) -> Vec<Vec<(String, String)>> {
-    name.iter_rdn()
-        .map(|rdn| {
-            let mut attrs: Vec<(String, String)> = rdn
-                .iter()
-                .map(|a| {
-                    let value = match a.as_str() {
-                        Ok(s) => s.to_string(),
-                        Err(_) => hex::encode(a.attr_value().data),
-                    };
-                    (a.attr_type().to_id_string(), value)
-                })
-                .collect();
-            attrs.sort();
-            attrs
+/// The subject's attributes, normalized for comparison: sorted (OID, value
+/// text or hex DER) pairs. RDN order is not compared: common CSR builders
+/// (rcgen, used by usg-est-client) put CN first whatever order they are given.
+fn name_parts(name: &X509Name<'_>) -> Vec<(String, String)> {
+    let mut attrs: Vec<(String, String)> = name
+        .iter_attributes()
+        .map(|a| {
+            let value = match a.as_str() {
+                Ok(s) => s.to_string(),
+                Err(_) => hex::encode(a.attr_value().data),
+            };
+            (a.attr_type().to_id_string(), value)
         })
-        .collect()
+        .collect();
+    attrs.sort();
+    attrs
 }
 
 fn general_name(g: &GeneralName<'_>) -> String {
