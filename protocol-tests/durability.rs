@@ -18,28 +18,43 @@ struct Serve {
 fn serve(data: &Path) -> Serve {
     let url_file = data.join("server-url");
     let _ = std::fs::remove_file(&url_file);
-    let child = Command::new(env!("CARGO_BIN_EXE_signet"))
-        .arg("serve")
-        .env("SIGNET_SERVER__DATA_DIR", data)
-        .env("SIGNET_SERVER__LISTEN", "127.0.0.1:0")
-        .env("SIGNET_SERVER__HTTP_LISTEN", "127.0.0.1:0")
-        .env("SIGNET_CA__ALGORITHM", "p256")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start signet serve");
+    let mut s = Serve {
+        child: Command::new(env!("CARGO_BIN_EXE_signet"))
+            .arg("serve")
+            .env("SIGNET_SERVER__DATA_DIR", data)
+            .env("SIGNET_SERVER__LISTEN", "127.0.0.1:0")
+            .env("SIGNET_SERVER__HTTP_LISTEN", "127.0.0.1:0")
+            .env("SIGNET_CA__ALGORITHM", "p256")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start signet serve"),
+        url: String::new(),
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(u) = std::fs::read_to_string(&url_file) {
             if !u.trim().is_empty() {
-                return Serve {
-                    child,
-                    url: u.trim().to_string(),
-                };
+                s.url = u.trim().to_string();
+                return s;
             }
         }
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Serve {
+    /// SIGKILL: no graceful shutdown, no flush.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -120,8 +135,7 @@ fn sigkill_right_after_issuance_loses_nothing() {
         ],
     );
     // SIGKILL immediately after the response: no graceful shutdown, no flush
-    s.child.kill().unwrap();
-    s.child.wait().unwrap();
+    s.kill();
     let serial = cert["serial"].as_str().unwrap().to_string();
 
     let mut s2 = serve(&data);
@@ -136,8 +150,7 @@ fn sigkill_right_after_issuance_loses_nothing() {
     assert_eq!(serials, vec![serial.as_str()]);
     let shown = admin(&data, &["cert", "show", &serial]);
     assert_eq!(shown["pem_chain"], cert["pem_chain"]);
-    s2.child.kill().unwrap();
-    s2.child.wait().unwrap();
+    s2.kill();
 
     // the serial is still reserved in the store
     let store = signet::storage::Store::open(&data.join("store")).unwrap();
