@@ -732,6 +732,54 @@ fn simplereenroll_refuses_other_subjects_revoked_and_foreign_certificates() {
     );
     assert_eq!(status, 403, "{}", w.text("lbl.txt"));
 
+    // The same subject attributes in another RDN order, with the SAN: accepted
+    // (then revoked below).
+    w.run(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-key",
+            "n.key",
+            "-subj",
+            "/CN=Acme Corp/OU=Build/O=Acme Corp/L=Berlin/C=DE",
+            "-addext",
+            "subjectAltName=email:agent-a@example.com",
+            "-outform",
+            "DER",
+            "-out",
+            "reorder.der",
+        ],
+    );
+    w.run(
+        "openssl",
+        &["base64", "-in", "reorder.der", "-out", "reorder.csr"],
+    );
+    let (status, _) = w.post_csr(&url, "reorder.csr", &a_cert, "reorder.out");
+    assert_eq!(status, 200, "{}", w.text("reorder.out"));
+    // The right subject without the SAN: 403.
+    w.run(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-key",
+            "n.key",
+            "-subj",
+            "/C=DE/L=Berlin/O=Acme Corp/OU=Build/CN=Acme Corp",
+            "-outform",
+            "DER",
+            "-out",
+            "nosan.der",
+        ],
+    );
+    w.run(
+        "openssl",
+        &["base64", "-in", "nosan.der", "-out", "nosan.csr"],
+    );
+    let (status, _) = w.post_csr(&url, "nosan.csr", &a_cert, "nosan.txt");
+    assert_eq!(status, 403, "{}", w.text("nosan.txt"));
+
     // Revoked: 401.
     let serial = w.run("openssl", &["x509", "-in", "a.pem", "-noout", "-serial"]);
     let serial = serial
@@ -794,6 +842,41 @@ fn approval_answers_202_with_retry_after_until_approved() {
     let (status, _) = w.post_csr(&url, "k.csr", &["-u", &user], "done.out");
     assert_eq!(status, 200, "{}", w.text("done.out"));
     assert_eq!(w.certs_of("done.out", "done.pem"), 1);
+
+    // A renewal waits for approval the same way; its identical resend gets the certificate.
+    w.ec_key("k2.key");
+    w.renewal_csr("done.pem", "k2.key", "renew.csr");
+    let renew_url = est(&server, "simplereenroll");
+    let client_cert = ["--cert", "done.pem", "--key", "k.key"];
+    let (status, headers) = w.post_csr(&renew_url, "renew.csr", &client_cert, "r1.txt");
+    assert_eq!(status, 202, "{}", w.text("r1.txt"));
+    assert!(headers.contains("retry-after"));
+    let (status, _) = w.post_csr(&renew_url, "renew.csr", &client_cert, "r2.txt");
+    assert_eq!(status, 202, "{}", w.text("r2.txt"));
+    let waiting: Vec<_> = server
+        .app
+        .store
+        .list_requests()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.status == signet::storage::model::RequestStatus::Applied)
+        .collect();
+    assert_eq!(waiting.len(), 1, "one renewal request waits");
+    server
+        .app
+        .ra
+        .approve(&waiting[0].id, "admin:test", None)
+        .unwrap();
+    let (status, _) = w.post_csr(&renew_url, "renew.csr", &client_cert, "r3.out");
+    assert_eq!(status, 200, "{}", w.text("r3.out"));
+    w.certs_of("r3.out", "renewed.pem");
+    assert_eq!(
+        w.run(
+            "openssl",
+            &["x509", "-in", "renewed.pem", "-noout", "-pubkey"]
+        ),
+        w.run("openssl", &["pkey", "-in", "k2.key", "-pubout"])
+    );
 
     // A declined request: the resend is 403 with the reason.
     let (kid2, key2) = invite(&server, "agent-6@example.com", "agents");
@@ -875,4 +958,41 @@ fn csrattrs_serverkeygen_and_fullcmc() {
         "cmc.txt",
     );
     assert_eq!(status, 501);
+}
+
+#[test]
+fn expired_invitation_and_expired_client_certificate_are_401() {
+    need_tools!();
+    let clock = std::sync::Arc::new(signet::clock::FakeClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let server = TestServer::start_with_clock(clock.clone(), |_| {});
+    directory(&server, false);
+    let w = Work::new(&server);
+    enroll_agent(&server, &w, "agent-x@example.com", "x");
+    let (kid, key) = invite(&server, "agent-y@example.com", "agents");
+    w.ec_key("y.key");
+    w.csr("y.key", "/CN=agent", "y.csr");
+
+    clock.advance(time::Duration::days(400));
+    let user = format!("{kid}:{key}");
+    let (status, _) = w.post_csr(
+        &est(&server, "simpleenroll"),
+        "y.csr",
+        &["-u", &user],
+        "inv.txt",
+    );
+    assert_eq!(status, 401, "{}", w.text("inv.txt"));
+    assert!(w.text("inv.txt").contains("expired"));
+
+    w.ec_key("x2.key");
+    w.renewal_csr("x.pem", "x2.key", "x-renew.csr");
+    let (status, _) = w.post_csr(
+        &est(&server, "simplereenroll"),
+        "x-renew.csr",
+        &["--cert", "x.pem", "--key", "x.key"],
+        "cert.txt",
+    );
+    assert_eq!(status, 401, "{}", w.text("cert.txt"));
+    assert!(w.text("cert.txt").contains("expired"));
 }
