@@ -27,20 +27,29 @@
 //! other labels is an error. Families that several modules record (HTTP
 //! requests, issuances, mails) are fields here with a recording method.
 
-use prometheus::core::Collector;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Latency buckets for HTTP requests (seconds): 1 ms .. 10 s.
 pub const HTTP_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// Latency buckets for signing and storage flushes (seconds): 50 us .. 1 s.
+pub const FAST_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Buckets for the number of durable writes one storage flush made durable.
+pub const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// The metrics of one server instance. Cheap to clone (handles are shared).
 #[derive(Clone)]
@@ -56,6 +65,34 @@ pub struct Metrics {
     pub mails: IntCounterVec,
     /// `signet_http_connections_open{listener}`
     pub connections_open: IntGaugeVec,
+    /// `signet_mails_ingested_total{outcome}`
+    pub mails_ingested: IntCounterVec,
+    /// `signet_signing_duration_seconds{algorithm}`
+    pub signing_duration: HistogramVec,
+    /// `signet_signing_queue_depth`
+    pub signing_queue_depth: IntGauge,
+    /// `signet_signing_workers`
+    pub signing_workers: IntGauge,
+    /// `signet_acme_orders_total{status}`
+    pub acme_orders: IntCounterVec,
+    /// `signet_acme_authorizations_total{status}`
+    pub acme_authorizations: IntCounterVec,
+    /// `signet_acme_challenges_total{type,status}`
+    pub acme_challenges: IntCounterVec,
+    /// `signet_acme_nonces_total{outcome}`
+    pub acme_nonces: IntCounterVec,
+    /// `signet_acme_nonces_outstanding`
+    pub acme_nonces_outstanding: IntGauge,
+    /// `signet_attestation_verdicts_total{format,result}`
+    pub attestation_verdicts: IntCounterVec,
+    /// `signet_invitation_redemptions_total{protocol}`
+    pub invitation_redemptions: IntCounterVec,
+    /// `signet_storage_flush_duration_seconds`
+    pub storage_flush_duration: Histogram,
+    /// `signet_storage_flush_batch_size`
+    pub storage_flush_batch: Histogram,
+    /// `signet_crl_age_seconds` / `signet_crl_next_update_seconds` (computed at scrape time)
+    crl_source: Arc<OnceLock<CrlSource>>,
     dynamic: Arc<Mutex<HashMap<String, Box<dyn Any + Send + Sync>>>>,
 }
 
@@ -141,6 +178,91 @@ impl Metrics {
         )?;
         registry.register(Box::new(connections_open.clone()))?;
 
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let mails_ingested = counter(
+            "signet_mails_ingested_total",
+            "Incoming mails processed as ACME challenge replies, by outcome (validated, rejected, unmatched).",
+            &["outcome"],
+        )?;
+        let acme_orders = counter(
+            "signet_acme_orders_total",
+            "ACME orders entering a status (pending, ready, processing, valid, invalid).",
+            &["status"],
+        )?;
+        let acme_authorizations = counter(
+            "signet_acme_authorizations_total",
+            "ACME authorizations entering a status (pending, valid, invalid, deactivated).",
+            &["status"],
+        )?;
+        let acme_challenges = counter(
+            "signet_acme_challenges_total",
+            "ACME challenges entering a status (processing, valid, invalid), by challenge type.",
+            &["type", "status"],
+        )?;
+        let acme_nonces = counter(
+            "signet_acme_nonces_total",
+            "ACME replay nonces issued and checked, by outcome (issued, accepted, missing, invalid, expired, replayed).",
+            &["outcome"],
+        )?;
+        let attestation_verdicts = counter(
+            "signet_attestation_verdicts_total",
+            "Hardware key attestation verdicts, by evidence format and result (accepted, refused, none).",
+            &["format", "result"],
+        )?;
+        let invitation_redemptions = counter(
+            "signet_invitation_redemptions_total",
+            "Invitations redeemed (ACME external account binding or EST first enrollment), by protocol.",
+            &["protocol"],
+        )?;
+
+        let signing_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "signet_signing_duration_seconds",
+                "Time the CA core takes to build, sign and check one certificate, by issuer key algorithm.",
+            )
+            .buckets(FAST_BUCKETS.to_vec()),
+            &["algorithm"],
+        )?;
+        registry.register(Box::new(signing_duration.clone()))?;
+        let signing_queue_depth = IntGauge::new(
+            "signet_signing_queue_depth",
+            "Issuances waiting for a signing worker.",
+        )?;
+        registry.register(Box::new(signing_queue_depth.clone()))?;
+        let signing_workers = IntGauge::new(
+            "signet_signing_workers",
+            "Threads of the bounded signing pool.",
+        )?;
+        registry.register(Box::new(signing_workers.clone()))?;
+        let acme_nonces_outstanding = IntGauge::new(
+            "signet_acme_nonces_outstanding",
+            "Used ACME nonces the server remembers to refuse replays (bounded by acme.nonce_max_used).",
+        )?;
+        registry.register(Box::new(acme_nonces_outstanding.clone()))?;
+        let storage_flush_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "signet_storage_flush_duration_seconds",
+                "Time of one durable flush (fsync) of the store.",
+            )
+            .buckets(FAST_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(storage_flush_duration.clone()))?;
+        let storage_flush_batch = Histogram::with_opts(
+            HistogramOpts::new(
+                "signet_storage_flush_batch_size",
+                "Durable writes (e.g. issuances) made durable together by one flush (group commit).",
+            )
+            .buckets(BATCH_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(storage_flush_batch.clone()))?;
+        let crl_source: Arc<OnceLock<CrlSource>> = Arc::new(OnceLock::new());
+        registry.register(Box::new(CrlCollector::new(crl_source.clone())?))?;
+
         Ok(Metrics {
             registry,
             http_requests,
@@ -148,6 +270,20 @@ impl Metrics {
             issuances,
             mails,
             connections_open,
+            mails_ingested,
+            signing_duration,
+            signing_queue_depth,
+            signing_workers,
+            acme_orders,
+            acme_authorizations,
+            acme_challenges,
+            acme_nonces,
+            acme_nonces_outstanding,
+            attestation_verdicts,
+            invitation_redemptions,
+            storage_flush_duration,
+            storage_flush_batch,
+            crl_source,
             dynamic: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -194,6 +330,69 @@ impl Metrics {
     /// Records one outgoing mail; `outcome` is "sent" or "failed".
     pub fn mail(&self, transport: &str, outcome: &str) {
         self.mails.with_label_values(&[transport, outcome]).inc();
+    }
+
+    /// Records one processed incoming mail: "validated", "rejected" or "unmatched".
+    pub fn mail_ingested(&self, outcome: &str) {
+        self.mails_ingested.with_label_values(&[outcome]).inc();
+    }
+
+    /// Records one certificate signed by the CA core.
+    pub fn signing(&self, algorithm: &str, elapsed: Duration) {
+        self.signing_duration
+            .with_label_values(&[algorithm])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records an ACME order entering `status`.
+    pub fn acme_order(&self, status: &str) {
+        self.acme_orders.with_label_values(&[status]).inc();
+    }
+
+    /// Records an ACME authorization entering `status`.
+    pub fn acme_authorization(&self, status: &str) {
+        self.acme_authorizations.with_label_values(&[status]).inc();
+    }
+
+    /// Records an ACME challenge of type `kind` entering `status`.
+    pub fn acme_challenge(&self, kind: &str, status: &str) {
+        self.acme_challenges
+            .with_label_values(&[kind, status])
+            .inc();
+    }
+
+    /// Records an issued nonce ("issued") or a checked one ("accepted",
+    /// "missing", "invalid", "expired", "replayed").
+    pub fn acme_nonce(&self, outcome: &str) {
+        self.acme_nonces.with_label_values(&[outcome]).inc();
+    }
+
+    /// Records one attestation verdict: `format` as configured in profiles
+    /// (e.g. "yubikey-piv"; "none" without evidence), `result` "accepted" or "refused".
+    pub fn attestation_verdict(&self, format: &str, result: &str) {
+        self.attestation_verdicts
+            .with_label_values(&[format, result])
+            .inc();
+    }
+
+    /// Records one redeemed invitation ("acme", "est").
+    pub fn invitation_redeemed(&self, protocol: &str) {
+        self.invitation_redemptions
+            .with_label_values(&[protocol])
+            .inc();
+    }
+
+    /// Records one durable flush of the store that covered `batch` writes.
+    pub fn storage_flush(&self, elapsed: Duration, batch: usize) {
+        self.storage_flush_duration.observe(elapsed.as_secs_f64());
+        self.storage_flush_batch.observe(batch as f64);
+    }
+
+    /// Sets where `signet_crl_age_seconds` comes from: a function returning the
+    /// current CRL's (thisUpdate, nextUpdate) age and remaining time in seconds,
+    /// called at scrape time. The first call wins (one server, one CRL source).
+    pub fn set_crl_source(&self, source: impl Fn() -> Option<(f64, f64)> + Send + Sync + 'static) {
+        let _ = self.crl_source.set(Box::new(source));
     }
 
     /// A counter family registered on first use (same handle on later calls).
@@ -263,6 +462,79 @@ impl Metrics {
         self.registry.register(Box::new(collector.clone()))?;
         map.insert(key, Box::new(collector.clone()));
         Ok(collector)
+    }
+}
+
+/// Feeds `signet_crl_age_seconds` / `signet_crl_next_update_seconds` from the
+/// CRL currently published in `store`, read at scrape time.
+pub fn watch_crl(
+    metrics: &Metrics,
+    store: &crate::storage::Store,
+    clock: &crate::clock::SharedClock,
+) {
+    let store = store.clone();
+    let clock = clock.clone();
+    metrics.set_crl_source(move || {
+        let crl = store.current_crl().ok()??;
+        let now = clock.now();
+        Some((
+            (now - crl.this_update).as_seconds_f64(),
+            (crl.next_update - now).as_seconds_f64(),
+        ))
+    });
+}
+
+/// (seconds since the current CRL's thisUpdate, seconds until its nextUpdate).
+type CrlSource = Box<dyn Fn() -> Option<(f64, f64)> + Send + Sync>;
+
+/// `signet_crl_age_seconds` and `signet_crl_next_update_seconds`, computed at
+/// scrape time from the published CRL (absent until a source is set and a CRL
+/// exists).
+struct CrlCollector {
+    source: Arc<OnceLock<CrlSource>>,
+    age: Gauge,
+    next: Gauge,
+    descs: Vec<Desc>,
+}
+
+impl CrlCollector {
+    fn new(source: Arc<OnceLock<CrlSource>>) -> Result<CrlCollector, prometheus::Error> {
+        let age = Gauge::new(
+            "signet_crl_age_seconds",
+            "Seconds since the thisUpdate of the currently published CRL.",
+        )?;
+        let next = Gauge::new(
+            "signet_crl_next_update_seconds",
+            "Seconds until the nextUpdate of the currently published CRL (negative: overdue).",
+        )?;
+        let mut descs: Vec<Desc> = age.desc().into_iter().cloned().collect();
+        descs.extend(next.desc().into_iter().cloned());
+        Ok(CrlCollector {
+            source,
+            age,
+            next,
+            descs,
+        })
+    }
+}
+
+impl Collector for CrlCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let Some(source) = self.source.get() else {
+            return Vec::new();
+        };
+        let Some((age, next)) = source() else {
+            return Vec::new();
+        };
+        self.age.set(age);
+        self.next.set(next);
+        let mut out = self.age.collect();
+        out.extend(self.next.collect());
+        out
     }
 }
 

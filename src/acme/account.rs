@@ -136,6 +136,7 @@ impl Inner {
             }
             Err(e) => return Err(e.into()),
         };
+        self.ra.metrics().invitation_redeemed("acme");
         tracing::info!(account = %acct.id, invitation = %acct.invitation_kid, "ACME account created");
         Ok(
             Reply::json(StatusCode::CREATED, &self.account_resource(&acct))

@@ -155,7 +155,10 @@ impl Inner {
             |_| None,
         );
         match claimed {
-            Ok(_) => {}
+            Ok(_) => self
+                .ra
+                .metrics()
+                .acme_challenge("email-reply-00", "processing"),
             Err(StorageError::Rejected(_)) => {
                 return self
                     .store
@@ -207,6 +210,29 @@ impl Inner {
 
     /// Judges and records one reply.
     pub(crate) fn ingest_mail(&self, raw: &[u8]) -> IngestOutcome {
+        let outcome = self.ingest_mail_unmeasured(raw);
+        let m = self.ra.metrics();
+        match &outcome {
+            IngestOutcome::Validated { .. } => {
+                m.mail_ingested("validated");
+                m.acme_challenge("email-reply-00", "valid");
+                m.acme_authorization("valid");
+            }
+            IngestOutcome::Rejected { authorization, .. } => {
+                m.mail_ingested("rejected");
+                if let Ok(Some(a)) = self.store.get_acme_authz(authorization) {
+                    if a.status == AuthzStatus::Invalid {
+                        m.acme_challenge("email-reply-00", "invalid");
+                        m.acme_authorization("invalid");
+                    }
+                }
+            }
+            IngestOutcome::Unmatched { .. } => m.mail_ingested("unmatched"),
+        }
+        outcome
+    }
+
+    fn ingest_mail_unmeasured(&self, raw: &[u8]) -> IngestOutcome {
         let facts = match parse_reply(raw) {
             Ok(f) => f,
             Err(e) => {

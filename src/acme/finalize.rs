@@ -88,7 +88,10 @@ impl Inner {
             o.status = OrderStatus::Processing;
             Ok(())
         }) {
-            Ok(o) => o,
+            Ok(o) => {
+                self.ra.metrics().acme_order("processing");
+                o
+            }
             Err(StorageError::Rejected(m)) => {
                 return Err(Problem::new(ProblemType::OrderNotReady, m))
             }
@@ -113,6 +116,7 @@ impl Inner {
                     o.certificate = Some(serial.clone());
                     o.request_id = Some(req_id.clone());
                 })?;
+                self.ra.metrics().acme_order("valid");
                 Ok(self.order_reply(&o, StatusCode::OK))
             }
             Ok(EnrollmentOutcome::Pending(request)) => {

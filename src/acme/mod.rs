@@ -383,6 +383,7 @@ impl Inner {
             }
         };
         let nonce = self.nonces.issue();
+        self.ra.metrics().acme_nonce("issued");
         finish(reply, Some(nonce), &self.url("/directory"))
     }
 
@@ -531,9 +532,18 @@ impl Inner {
             None => return Err(Problem::malformed("the protected header has no url")),
         }
         let nonce = h.nonce.as_deref().unwrap_or("");
-        self.nonces
-            .consume(nonce)
-            .map_err(|e| Problem::new(ProblemType::BadNonce, e.to_string()))?;
+        let consumed = self.nonces.consume(nonce);
+        let m = self.ra.metrics();
+        m.acme_nonce(match &consumed {
+            Ok(()) => "accepted",
+            Err(nonce::NonceError::Missing) => "missing",
+            Err(nonce::NonceError::Invalid) => "invalid",
+            Err(nonce::NonceError::Expired) => "expired",
+            Err(nonce::NonceError::Replayed) => "replayed",
+        });
+        m.acme_nonces_outstanding
+            .set(self.nonces.remembered() as i64);
+        consumed.map_err(|e| Problem::new(ProblemType::BadNonce, e.to_string()))?;
         if let Some(jwk) = &h.jwk {
             jws.verify(jwk)?;
             let public = jws::public_jwk(jwk)?;

@@ -110,6 +110,11 @@ impl Inner {
             error: None,
         };
         self.store.create_acme_order(&order, &new_authzs)?;
+        let m = self.ra.metrics();
+        m.acme_order(&status_name(&order.status));
+        for a in &new_authzs {
+            m.acme_authorization(&status_name(&a.status));
+        }
         Ok(
             Reply::json(StatusCode::CREATED, &self.order_resource(&order))
                 .location(self.order_url(&order.id)),
@@ -287,7 +292,10 @@ impl Inner {
             *o = wanted.clone();
             Ok(())
         }) {
-            Ok(o) => Ok(o),
+            Ok(o) => {
+                self.ra.metrics().acme_order(&status_name(&o.status));
+                Ok(o)
+            }
             Err(StorageError::Rejected(_)) => self
                 .store
                 .get_acme_order(&order.id)?

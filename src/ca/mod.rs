@@ -18,6 +18,7 @@ mod crl;
 mod hierarchy;
 mod invariants;
 pub mod pkcs7;
+pub mod pool;
 mod profile;
 mod pubkey;
 #[cfg(test)]

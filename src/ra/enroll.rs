@@ -94,7 +94,43 @@ pub(crate) fn spki_sha256(spki: &[u8]) -> String {
 
 impl Ra {
     /// Runs the enrollment policy and issues (or parks) the certificate.
+    /// Every outcome is counted in `signet_issuances_total` (issued ones in
+    /// [`Ra::issue_request`]).
     pub fn enroll(&self, req: &EnrollmentRequest) -> Result<EnrollmentOutcome, RaError> {
+        let result = self.enroll_decided(req);
+        let protocol = protocol_of(&req.requester);
+        match &result {
+            Ok(EnrollmentOutcome::Issued(_)) => {}
+            Ok(EnrollmentOutcome::Pending(r)) => {
+                let profile = self.profile_label(Some(&r.profile_id));
+                self.metrics
+                    .issuance(&profile, protocol, "pending_approval");
+            }
+            Err(e) => {
+                let outcome = match e {
+                    RaError::Storage(_) | RaError::Ca(_) | RaError::Mail(_) => "failed",
+                    _ => "rejected",
+                };
+                let profile = self.profile_label(req.profile.as_deref());
+                self.metrics.issuance(&profile, protocol, outcome);
+            }
+        }
+        result
+    }
+
+    /// The `profile` label: a known profile's name, "default" when none was
+    /// asked for, "unknown" otherwise (never the client's string).
+    fn profile_label(&self, wanted: Option<&str>) -> String {
+        match wanted {
+            None => "default".into(),
+            Some(p) => match self.store.find_profile(p) {
+                Ok(Some(prof)) => prof.name,
+                _ => "unknown".into(),
+            },
+        }
+    }
+
+    fn enroll_decided(&self, req: &EnrollmentRequest) -> Result<EnrollmentOutcome, RaError> {
         let csr = Csr::parse(&req.csr).map_err(|e| RaError::BadCsr(e.to_string()))?;
         let account = self.account(&req.account)?;
         let profile = self.pick_profile(&account, req.profile.as_deref())?;
@@ -226,6 +262,7 @@ impl Ra {
             ),
             None => evidence_from_csr(csr),
         };
+        let format = evidence.as_ref().map_or("none", |e| e.format.as_str());
         let facts = super::attestation::decide(
             &profile.attestation,
             &csr.spki_der,
@@ -233,7 +270,12 @@ impl Ra {
             self.attestation_trust(),
             self.clock.now(),
         )
-        .map_err(|r| refuse(format!("{} ({})", r, r.code())))?;
+        .map_err(|r| {
+            self.metrics.attestation_verdict(format, "refused");
+            refuse(format!("{} ({})", r, r.code()))
+        })?;
+        self.metrics
+            .attestation_verdict(format, if facts.is_some() { "accepted" } else { "none" });
         Ok(facts.map(|f| serde_json::to_value(&f).unwrap_or_default()))
     }
 
@@ -270,7 +312,7 @@ impl Ra {
             not_before: now,
             not_after: now + Duration::days(i64::from(request.term_days)),
         };
-        let der = self.ca.issue(&issuance)?;
+        let der = self.signer.issue(issuance.clone())?;
         let record = CertificateRecord {
             serial: serial.to_hex(),
             der: B64.encode(&der),
@@ -294,6 +336,8 @@ impl Ra {
                    "email": record.email, "attestation": record.attestation}),
         );
         self.store.record_issuance(&record, &ev)?;
+        self.metrics
+            .issuance(&profile.name, protocol_of(&request.requester), "issued");
         self.notify(
             &record.email,
             "Your code-signing certificate has been issued",
@@ -315,6 +359,15 @@ impl Ra {
             }
         }
         Err(RaError::Conflict("could not reserve a fresh serial".into()))
+    }
+}
+
+/// The `protocol` label of a requester ("acme:<id>", "est:<kid>", "admin:...").
+fn protocol_of(requester: &str) -> &'static str {
+    match requester.split(':').next() {
+        Some("acme") => "acme",
+        Some("est") => "est",
+        _ => "admin",
     }
 }
 

@@ -235,6 +235,7 @@ impl Ra {
                 StorageError::Rejected(m) => EstError::Unauthenticated(m),
                 other => other.into(),
             })?;
+        self.metrics.invitation_redeemed("est");
 
         let req = EnrollmentRequest {
             account: inv.account_id.clone(),

@@ -104,6 +104,11 @@ pub struct Ra {
     pub(crate) settings: RaSettings,
     /// Pinned attestation roots; the shipped defaults unless set.
     attestation_trust: std::sync::OnceLock<crate::va::attestation::TrustStore>,
+    /// Where the RA and the front ends record (a private registry unless
+    /// [`Ra::with_metrics`] sets the server's).
+    pub(crate) metrics: crate::metrics::Metrics,
+    /// The bounded signing pool every issuance goes through.
+    pub(crate) signer: crate::ca::pool::SigningPool,
 }
 
 impl Ra {
@@ -114,6 +119,7 @@ impl Ra {
         clock: SharedClock,
         settings: RaSettings,
     ) -> Ra {
+        let ca_for_pool = ca.clone();
         Ra {
             store,
             ca,
@@ -121,7 +127,23 @@ impl Ra {
             clock,
             settings,
             attestation_trust: std::sync::OnceLock::new(),
+            metrics: crate::metrics::Metrics::new(),
+            signer: crate::ca::pool::SigningPool::new(ca_for_pool, 0),
         }
+    }
+
+    /// Records into `metrics` (the server's registry): issuances, signing,
+    /// storage flushes, and everything the front ends record through [`Ra::metrics`].
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Ra {
+        self.signer.set_metrics(&metrics);
+        self.store.set_metrics(&metrics);
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics registry the RA records into.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// Uses `trust` (e.g. loaded from a configured directory) for attestation.

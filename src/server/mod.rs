@@ -107,7 +107,7 @@ impl App {
         let store = Store::open(&data_dir.join("store"))?;
         let mailer = Mailer::from_config(&config.mail, &data_dir, clock.clone())?
             .with_metrics(metrics.clone());
-        let ra = Arc::new(Ra::new(
+        let ra = Ra::new(
             store.clone(),
             ca.clone(),
             mailer.clone(),
@@ -118,7 +118,10 @@ impl App {
                 est_url: format!("{public_url}/.well-known/est"),
                 admin_emails: config.notifications.admin_emails.clone(),
             },
-        ));
+        );
+        // Issuances, signing, flushes and the front ends' families record here.
+        let ra = Arc::new(ra.with_metrics(metrics.clone()));
+        crate::metrics::watch_crl(&metrics, &store, &clock);
         let admin_token = match &config.server.admin_token {
             Some(token) => token.clone(),
             None => load_or_create_admin_token(&data_dir)?,

@@ -14,6 +14,7 @@ mod certs;
 pub mod crls;
 pub mod est;
 mod directory;
+mod flush;
 mod invitations;
 mod tx;
 
@@ -124,6 +125,8 @@ impl Table {
 pub struct Store {
     db: sled::Db,
     trees: Vec<Tree>,
+    /// Group commit of [`Store::flush`] (shared by the clones of this store).
+    flusher: std::sync::Arc<flush::FlushCoordinator>,
 }
 
 impl std::fmt::Debug for Store {
@@ -150,17 +153,34 @@ impl Store {
             .iter()
             .map(|t| db.open_tree(t.name()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Store { db, trees })
+        Ok(Store {
+            db,
+            trees,
+            flusher: Default::default(),
+        })
     }
 
     pub(crate) fn tree(&self, table: Table) -> &Tree {
         &self.trees[table.index()]
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable. Concurrent callers share
+    /// flushes (group commit, see `storage/flush.rs`): this returns once a
+    /// flush that started after the call has completed.
     pub fn flush(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
+        let db = &self.db;
+        self.flusher
+            .flush_after_now(|| db.flush().map(|_| ()).map_err(|e| e.to_string()))
+            .map_err(|msg| {
+                StorageError::Db(sled::Error::Io(std::io::Error::other(format!(
+                    "flushing the store: {msg}"
+                ))))
+            })
+    }
+
+    /// Records flush latency and batch sizes into `metrics` (first call wins).
+    pub fn set_metrics(&self, metrics: &crate::metrics::Metrics) {
+        self.flusher.set_metrics(metrics);
     }
 
     /// Reads one record.

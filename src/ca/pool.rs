@@ -1,0 +1,256 @@
+//! The bounded signing pool: a fixed set of threads (one per core by default)
+//! that run [`Ca::issue`], fed by a bounded queue.
+//!
+//! Signing is the one CPU-bound step of an issuance. Running it here instead
+//! of on whatever thread handles the request (a Tokio worker or the unbounded
+//! blocking pool) keeps the async runtime's threads free for I/O, caps the
+//! number of concurrent signatures at the number of cores (more would only
+//! add context switches), and makes the backlog visible as
+//! `signet_signing_queue_depth`. When the queue is full, submitters wait
+//! (back-pressure) instead of piling up threads.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # fn demo(ca: Arc<signet::ca::Ca>, req: signet::ca::IssuanceRequest) -> Result<(), signet::ca::CaError> {
+//! let pool = signet::ca::pool::SigningPool::new(ca, 0); // 0: one worker per core
+//! let der = pool.issue(req)?;                            // blocks this thread, not the pool
+//! # Ok(()) }
+//! ```
+
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use super::{Ca, CaError, IssuanceRequest};
+use crate::metrics::Metrics;
+
+/// Queued jobs per worker before submitters wait.
+const QUEUE_PER_WORKER: usize = 256;
+
+/// Where a worker delivers the result (a std channel or a tokio oneshot).
+type Reply = Box<dyn FnOnce(Result<Vec<u8>, CaError>) + Send>;
+
+struct Job {
+    req: IssuanceRequest,
+    reply: Reply,
+}
+
+/// A fixed pool of signing threads in front of one [`Ca`]. Dropping the pool
+/// lets the workers finish the queued jobs and exit.
+pub struct SigningPool {
+    tx: SyncSender<Job>,
+    workers: usize,
+    metrics: Arc<OnceLock<Metrics>>,
+}
+
+impl std::fmt::Debug for SigningPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningPool")
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The number of workers for `requested` (0: the available cores).
+pub fn worker_count(requested: usize) -> usize {
+    if requested > 0 {
+        return requested;
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+impl SigningPool {
+    /// Starts `workers` signing threads (0: one per available core).
+    pub fn new(ca: Arc<Ca>, workers: usize) -> SigningPool {
+        let workers = worker_count(workers);
+        let (tx, rx) = mpsc::sync_channel::<Job>(workers * QUEUE_PER_WORKER);
+        let rx = Arc::new(Mutex::new(rx));
+        let metrics: Arc<OnceLock<Metrics>> = Arc::new(OnceLock::new());
+        for i in 0..workers {
+            let rx = rx.clone();
+            let ca = ca.clone();
+            let metrics = metrics.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("signet-sign-{i}"))
+                .spawn(move || worker(&ca, &rx, &metrics));
+            if let Err(e) = spawned {
+                // Fewer workers still work; none at all shows as an error per issuance.
+                tracing::error!(error = %e, "could not start a signing worker");
+            }
+        }
+        SigningPool {
+            tx,
+            workers,
+            metrics,
+        }
+    }
+
+    /// Records signing latency and queue depth into `metrics` from now on
+    /// (the first call wins).
+    pub fn set_metrics(&self, metrics: &Metrics) {
+        metrics.signing_workers.set(self.workers as i64);
+        let _ = self.metrics.set(metrics.clone());
+    }
+
+    /// The number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Signs `req` on a pool thread and waits for the certificate (DER).
+    pub fn issue(&self, req: IssuanceRequest) -> Result<Vec<u8>, CaError> {
+        let (tx, result) = mpsc::sync_channel(1);
+        let reply: Reply = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        self.submit(Job { req, reply })?;
+        result
+            .recv()
+            .map_err(|_| CaError::Signing("the signing worker stopped".into()))?
+    }
+
+    /// Like [`SigningPool::issue`], for async callers: waits without blocking
+    /// the runtime's thread.
+    pub async fn issue_async(&self, req: IssuanceRequest) -> Result<Vec<u8>, CaError> {
+        let (tx, result) = tokio::sync::oneshot::channel();
+        let reply: Reply = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        self.submit(Job { req, reply })?;
+        result
+            .await
+            .map_err(|_| CaError::Signing("the signing worker stopped".into()))?
+    }
+
+    fn submit(&self, job: Job) -> Result<(), CaError> {
+        if let Some(m) = self.metrics.get() {
+            m.signing_queue_depth.inc();
+        }
+        self.tx.send(job).map_err(|_| {
+            if let Some(m) = self.metrics.get() {
+                m.signing_queue_depth.dec();
+            }
+            CaError::Signing("the signing pool is stopped".into())
+        })
+    }
+}
+
+fn worker(ca: &Ca, rx: &Mutex<Receiver<Job>>, metrics: &OnceLock<Metrics>) {
+    loop {
+        let job = {
+            let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+            rx.recv()
+        };
+        let Ok(job) = job else { return };
+        let m = metrics.get();
+        if let Some(m) = m {
+            m.signing_queue_depth.dec();
+        }
+        let start = Instant::now();
+        let result = ca.issue(&job.req);
+        if let Some(m) = m {
+            m.signing(ca.algorithm(), start.elapsed());
+        }
+        // The submitter may have given up (its thread ended): nothing to do.
+        (job.reply)(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::{CaConfig, Serial, SubjectInfo, Template};
+    use rcgen::PublicKeyData as _;
+
+    fn ca(dir: &std::path::Path) -> Arc<Ca> {
+        let cfg = CaConfig {
+            algorithm: "p256".into(),
+            crl_url: "http://pki.signet.test/crl/issuing.crl".into(),
+            issuer_url: "http://pki.signet.test/ca/issuing.cer".into(),
+            ..CaConfig::default()
+        };
+        Arc::new(Ca::load_or_create(dir, &cfg, &crate::clock::system()).unwrap())
+    }
+
+    fn request(spki: Vec<u8>) -> IssuanceRequest {
+        let now = time::OffsetDateTime::now_utc();
+        IssuanceRequest {
+            serial: Serial::random(),
+            subject: SubjectInfo {
+                common_name: "Pool Test".into(),
+                organization: "Pool Test".into(),
+                organizational_unit: None,
+                locality: None,
+                state: None,
+                country: "DE".into(),
+            },
+            email: "pool@example.com".into(),
+            spki_der: spki,
+            template: Template::Ov,
+            not_before: now,
+            not_after: now + time::Duration::days(30),
+        }
+    }
+
+    #[test]
+    fn concurrent_issuances_run_on_the_pool_and_are_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Arc::new(SigningPool::new(ca(dir.path()), 2));
+        assert_eq!(pool.workers(), 2);
+        let metrics = Metrics::new();
+        pool.set_metrics(&metrics);
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let spki = key.subject_public_key_info();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let pool = pool.clone();
+                let spki = spki.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..5 {
+                        let req = request(spki.clone());
+                        let serial = req.serial;
+                        let der = pool.issue(req).unwrap();
+                        let (_, cert) =
+                            x509_parser::parse_x509_certificate(&der).expect("a certificate");
+                        assert_eq!(cert.raw_serial(), &serial.0);
+                        let name = std::thread::current().name().map(str::to_string);
+                        assert!(!name.unwrap_or_default().starts_with("signet-sign"));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = metrics.encode().unwrap();
+        assert!(
+            text.contains("signet_signing_duration_seconds_count{algorithm=\"p256\"} 40"),
+            "{text}"
+        );
+        assert!(text.contains("signet_signing_queue_depth 0"), "{text}");
+        assert!(text.contains("signet_signing_workers 2"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn async_callers_wait_without_blocking_and_errors_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = SigningPool::new(ca(dir.path()), 1);
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let der = pool
+            .issue_async(request(key.subject_public_key_info()))
+            .await
+            .unwrap();
+        assert!(x509_parser::parse_x509_certificate(&der).is_ok());
+        // A key the CA cannot use comes back as the CA's error, not a hang.
+        let err = pool.issue_async(request(vec![0x30, 0x00])).await;
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn worker_count_defaults_to_the_cores() {
+        assert!(worker_count(0) >= 1);
+        assert_eq!(worker_count(3), 3);
+    }
+}

@@ -1,0 +1,176 @@
+//! Group commit: many durable writes share one flush (fsync).
+//!
+//! A caller that needs its write on disk ([`Store::flush`]) needs a flush that
+//! *started after its write*. Flushes run one at a time; a caller arriving
+//! while one is running waits for the next one, and whoever finds no flush
+//! running starts it on its own thread (no background thread). So under load
+//! each flush covers every write made while the previous one ran, the fsync
+//! rate stays at one per flush latency, and no caller ever returns before a
+//! flush that covers its write has completed.
+//!
+//! `signet_storage_flush_duration_seconds` and `signet_storage_flush_batch_size`
+//! show the flush latency and how many callers each flush served.
+//!
+//! [`Store::flush`]: super::Store::flush
+
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Instant;
+
+use crate::metrics::Metrics;
+
+#[derive(Default)]
+struct State {
+    /// Sequence number of the last flush started (0: none yet).
+    started: u64,
+    /// Whether a flush is running now.
+    running: bool,
+    /// Highest sequence number of a flush that succeeded.
+    done_ok: u64,
+    /// The last failed flush: (sequence number, error).
+    failed: Option<(u64, String)>,
+    /// Callers that need the next flush to start (its batch).
+    waiting: usize,
+}
+
+/// Coordinates the flushes of one store.
+#[derive(Default)]
+pub(crate) struct FlushCoordinator {
+    state: Mutex<State>,
+    done: Condvar,
+    metrics: OnceLock<Metrics>,
+}
+
+impl FlushCoordinator {
+    pub(crate) fn set_metrics(&self, metrics: &Metrics) {
+        let _ = self.metrics.set(metrics.clone());
+    }
+
+    /// Returns once a flush that started after this call has completed
+    /// (`Err` with its message if that flush failed). `flush` performs one
+    /// flush; it is called by at most one caller at a time.
+    pub(crate) fn flush_after_now(
+        &self,
+        flush: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // The first flush to start after now: the next sequence number.
+        let target = st.started + 1;
+        st.waiting += 1;
+        let mut flush = Some(flush);
+        loop {
+            if st.done_ok >= target {
+                return Ok(());
+            }
+            if let Some((seq, msg)) = &st.failed {
+                if *seq >= target {
+                    return Err(msg.clone());
+                }
+            }
+            if !st.running {
+                // Lead the next flush: it covers every caller waiting so far.
+                let Some(f) = flush.take() else {
+                    // Unreachable: a caller leads at most one flush, and the
+                    // flush it led has target's sequence number or later.
+                    return Err("group commit: flush bookkeeping error".into());
+                };
+                st.running = true;
+                st.started += 1;
+                let seq = st.started;
+                let batch = st.waiting.max(1);
+                st.waiting = 0;
+                drop(st);
+                let start = Instant::now();
+                let result = f();
+                if let Some(m) = self.metrics.get() {
+                    m.storage_flush(start.elapsed(), batch);
+                }
+                st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.running = false;
+                match &result {
+                    Ok(()) => st.done_ok = st.done_ok.max(seq),
+                    Err(e) => st.failed = Some((seq, e.clone())),
+                }
+                self.done.notify_all();
+                continue;
+            }
+            st = self.done.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn a_caller_returns_only_after_a_flush_that_started_after_it() {
+        // "writes" are a counter; a flush snapshots it as "durable".
+        let coord = Arc::new(FlushCoordinator::default());
+        let written = Arc::new(AtomicU64::new(0));
+        let durable = Arc::new(AtomicU64::new(0));
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let (coord, written, durable, flushes) = (
+                    coord.clone(),
+                    written.clone(),
+                    durable.clone(),
+                    flushes.clone(),
+                );
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        let mine = written.fetch_add(1, Ordering::SeqCst) + 1;
+                        let (w, d, f) = (written.clone(), durable.clone(), flushes.clone());
+                        coord
+                            .flush_after_now(move || {
+                                let snapshot = w.load(Ordering::SeqCst);
+                                std::thread::sleep(Duration::from_millis(1));
+                                d.fetch_max(snapshot, Ordering::SeqCst);
+                                f.fetch_add(1, Ordering::SeqCst);
+                                Ok(())
+                            })
+                            .unwrap();
+                        assert!(
+                            durable.load(Ordering::SeqCst) >= mine,
+                            "returned before write {mine} was durable"
+                        );
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let n = flushes.load(Ordering::SeqCst);
+        assert!(n < 800, "no grouping: {n} flushes for 800 writes");
+        assert!(n >= 1);
+    }
+
+    #[test]
+    fn a_failed_flush_fails_its_callers_and_the_next_one_recovers() {
+        let coord = FlushCoordinator::default();
+        let err = coord.flush_after_now(|| Err("disk on fire".into()));
+        assert_eq!(err.unwrap_err(), "disk on fire");
+        assert!(coord.flush_after_now(|| Ok(())).is_ok());
+    }
+
+    #[test]
+    fn flushes_are_measured() {
+        let coord = FlushCoordinator::default();
+        let m = Metrics::new();
+        coord.set_metrics(&m);
+        coord.flush_after_now(|| Ok(())).unwrap();
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains("signet_storage_flush_duration_seconds_count 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("signet_storage_flush_batch_size_sum 1"),
+            "{text}"
+        );
+    }
+}
