@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::{http_request, HttpsClient, TestServer};
 use http::StatusCode;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use signet::clock::Clock as _;
 use signet::server::routing::{json_response, BoxFuture, FrontEnd, HttpRequest, HttpResponse};
 
 /// Echoes what the server passed to a front end (client chain, TLS flag, body size);
@@ -69,6 +70,13 @@ struct EchoServer {
 
 impl EchoServer {
     fn start(edit: impl FnOnce(&mut signet::config::Config)) -> EchoServer {
+        Self::start_with_clock(signet::clock::system(), edit)
+    }
+
+    fn start_with_clock(
+        clock: signet::clock::SharedClock,
+        edit: impl FnOnce(&mut signet::config::Config),
+    ) -> EchoServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = TestServer::test_config(dir.path());
         edit(&mut config);
@@ -80,7 +88,7 @@ impl EchoServer {
         let server = runtime
             .block_on(signet::server::start_with(
                 config,
-                signet::clock::system(),
+                clock,
                 vec![Arc::new(Echo) as Arc<dyn FrontEnd>],
             ))
             .unwrap();
@@ -717,4 +725,88 @@ fn connections_beyond_the_limit_wait_for_a_free_slot() {
     waiting.join().unwrap();
     // the HTTPS listener has its own slot
     assert_eq!(server.get("/x").status, 404);
+}
+
+/// A self-signed TLS identity for "localhost": (certificate PEM, key PEM).
+fn localhost_identity() -> (String, String) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn rotated_tls_certificate_files_are_picked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = dir.path().join("tls.pem");
+    let key_path = dir.path().join("tls.key");
+    let (cert_a, key_a) = localhost_identity();
+    std::fs::write(&cert_path, &cert_a).unwrap();
+    std::fs::write(&key_path, &key_a).unwrap();
+    let echo = EchoServer::start(|c| {
+        c.server.tls_cert_file = Some(cert_path.clone());
+        c.server.tls_key_file = Some(key_path.clone());
+    });
+    let addr = echo.server().https_addr;
+    let identity = echo.server().tls_identity().unwrap().clone();
+    assert!(
+        !identity.refresh().unwrap(),
+        "unchanged files: nothing to do"
+    );
+    assert_eq!(
+        HttpsClient::new(addr, &cert_a)
+            .request("GET", "/x", &[], b"")
+            .status,
+        404
+    );
+
+    let (cert_b, key_b) = localhost_identity();
+    std::fs::write(&cert_path, &cert_b).unwrap();
+    std::fs::write(&key_path, &key_b).unwrap();
+    assert!(identity.refresh().unwrap());
+    assert_eq!(
+        HttpsClient::new(addr, &cert_b)
+            .request("GET", "/x", &[], b"")
+            .status,
+        404
+    );
+    assert!(HttpsClient::new(addr, &cert_a)
+        .try_request("GET", "/x", &[], b"")
+        .is_err());
+
+    // a broken rotation keeps the current certificate
+    std::fs::write(&key_path, &key_a).unwrap(); // key no longer matches cert_b
+    assert!(identity.refresh().is_err());
+    assert_eq!(
+        HttpsClient::new(addr, &cert_b)
+            .request("GET", "/x", &[], b"")
+            .status,
+        404
+    );
+}
+
+#[test]
+fn the_ca_issued_tls_certificate_is_renewed_before_it_expires() {
+    let clock = Arc::new(signet::clock::FakeClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let echo = EchoServer::start_with_clock(clock.clone(), |_| {});
+    let identity = echo.server().tls_identity().unwrap().clone();
+    let first = identity.not_after();
+    assert!(first > clock.now() + time::Duration::days(300));
+    assert!(
+        !identity.refresh().unwrap(),
+        "fresh certificate: nothing to do"
+    );
+    clock.advance(time::Duration::days(300));
+    assert!(!identity.refresh().unwrap(), "still more than 30 days left");
+    clock.advance(time::Duration::days(40));
+    assert!(
+        identity.refresh().unwrap(),
+        "renewed within 30 days of expiry"
+    );
+    assert!(identity.not_after() >= first + time::Duration::days(300));
+    assert!(!identity.refresh().unwrap());
 }

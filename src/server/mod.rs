@@ -169,6 +169,7 @@ pub struct RunningServer {
     pub app: Arc<App>,
     shutdown: ShutdownHandle,
     tasks: Vec<JoinHandle<()>>,
+    tls_identity: Option<Arc<tls::ServerIdentity>>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -186,6 +187,12 @@ impl RunningServer {
     /// The admin API bearer token.
     pub fn admin_token(&self) -> &Secret {
         &self.app.admin_token
+    }
+
+    /// The HTTPS server identity (None behind a TLS proxy); `refresh()` renews
+    /// or reloads it now instead of at the next periodic check.
+    pub fn tls_identity(&self) -> Option<&Arc<tls::ServerIdentity>> {
+        self.tls_identity.as_ref()
     }
 
     /// A handle that can stop the server from elsewhere.
@@ -309,16 +316,26 @@ pub async fn start_with(
     .map_err(|e| Error::Command(format!("building the application: {e}")))??;
     let app = Arc::new(app);
 
-    let tls_acceptor = if behind_proxy {
+    let tls_identity = if behind_proxy {
         None
     } else {
-        let (chain, key) = match &tls_files {
-            Some((cert, key)) => tls::load_pem_identity(cert, key)?,
-            None => app.ca.tls_server_identity(&hostnames)?,
+        let source = match tls_files {
+            Some((cert, key)) => tls::IdentitySource::Files { cert, key },
+            None => tls::IdentitySource::Ca {
+                ca: app.ca.clone(),
+                hostnames,
+            },
         };
-        Some(tokio_rustls::TlsAcceptor::from(Arc::new(
-            tls::server_config(chain, key)?,
-        )))
+        Some(Arc::new(tls::ServerIdentity::new(
+            source,
+            app.clock.clone(),
+        )?))
+    };
+    let tls_acceptor = match &tls_identity {
+        Some(identity) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(
+            tls::server_config(identity.clone())?,
+        ))),
+        None => None,
     };
 
     let https_handler = Arc::new(conn::Handler {
@@ -341,6 +358,9 @@ pub async fn start_with(
     });
 
     let (tx, rx) = watch::channel(false);
+    if let Some(identity) = &tls_identity {
+        spawn_tls_refresh(identity.clone(), rx.clone());
+    }
     spawn_duties(app.ra.clone(), rx.clone());
     let url_file = app.data_dir.join(SERVER_URL_FILE);
     if let Err(e) = std::fs::write(&url_file, format!("{public_url}\n")) {
@@ -378,7 +398,33 @@ pub async fn start_with(
         app,
         shutdown: ShutdownHandle(Arc::new(tx)),
         tasks,
+        tls_identity,
     })
+}
+
+/// How often the HTTPS identity is checked for renewal / changed files.
+const TLS_REFRESH_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Renews the CA-issued server certificate before it expires and picks up
+/// rotated certificate files, until shutdown.
+fn spawn_tls_refresh(identity: Arc<tls::ServerIdentity>, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TLS_REFRESH_INTERVAL);
+        tick.tick().await; // the first tick is immediate: the identity is fresh
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let identity = identity.clone();
+                    match tokio::task::spawn_blocking(move || identity.refresh()).await {
+                        Ok(Err(e)) => tracing::error!(error = %e, "HTTPS certificate refresh failed; keeping the current one"),
+                        Err(e) => tracing::error!(error = %e, "HTTPS certificate refresh panicked"),
+                        Ok(Ok(_)) => {}
+                    }
+                }
+                _ = conn::stopped(&mut stop) => break,
+            }
+        }
+    });
 }
 
 /// The file (in the data directory) telling the admin CLI where the server is.
