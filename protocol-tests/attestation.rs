@@ -2507,9 +2507,17 @@ fn vectors_yubikey_csrs_and_policy() {
     ] {
         let csr = load_csr(&v.join(dir).join("request.csr.pem"));
         let ev = attestation::evidence_from_csr(&csr).expect("evidence in CSR");
-        let facts = decide(&p, &csr, Some(&ev))
+        let facts = signet::ra::attestation::decide_for_csr(&p, &csr, None, &store(), NOW)
             .unwrap_or_else(|e| panic!("{dir}: {e}"))
             .unwrap();
+        // The ACME finalize member form of the same evidence.
+        let json = serde_json::to_value(&ev).unwrap();
+        let from_payload = Evidence::from_json_value(json).unwrap();
+        assert_eq!(
+            signet::ra::attestation::decide_for_csr(&p, &csr, Some(&from_payload), &store(), NOW)
+                .unwrap(),
+            Some(facts.clone())
+        );
         assert_eq!(facts.device_serial.as_deref(), Some(serial), "{dir}");
         let r = decide(&fips, &csr, Some(&ev));
         if is_fips {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::csr::Csr;
 use crate::va::attestation::{
     self, AttestationError, AttestationFacts, Evidence, Format, KeyOrigin, PinPolicy, TouchPolicy,
     TrustStore,
@@ -214,6 +215,26 @@ pub fn decide(
     let facts = attestation::verify(evidence, store, now)?;
     check_facts(policy, csr_spki, &facts, now)?;
     Ok(Some(facts))
+}
+
+/// [`decide`] for a parsed CSR: the evidence from the request payload when
+/// there is one, otherwise the YubiKey attestation carried in the CSR.
+pub fn decide_for_csr(
+    policy: &AttestationPolicy,
+    csr: &Csr,
+    payload_evidence: Option<&Evidence>,
+    store: &TrustStore,
+    now: OffsetDateTime,
+) -> Result<Option<AttestationFacts>, AttestationRefusal> {
+    let from_csr;
+    let evidence = match payload_evidence {
+        Some(e) => Some(e),
+        None => {
+            from_csr = attestation::evidence_from_csr(csr);
+            from_csr.as_ref()
+        }
+    };
+    decide(policy, &csr.spki_der, evidence, store, now)
 }
 
 /// The policy checks over verified facts (binding first).

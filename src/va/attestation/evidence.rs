@@ -258,6 +258,11 @@ impl Evidence {
         serde_json::from_slice(json).map_err(|e| AttestationError::Malformed(e.to_string()))
     }
 
+    /// The ACME finalize `attestation` member as already-parsed JSON.
+    pub fn from_json_value(value: serde_json::Value) -> Result<Evidence, AttestationError> {
+        serde_json::from_value(value).map_err(|e| AttestationError::Malformed(e.to_string()))
+    }
+
     /// Reads an admin CLI `--attestation FILE`: the evidence JSON, a Fortanix
     /// key attestation JSON (`authority_chain` + `attestation_statement`), a
     /// PEM bundle, or a DER/PEM PKCS#7 bag. Bundles are classified by their
