@@ -2655,3 +2655,51 @@ fn fuzz_corpus_replays_without_panics() {
         }
     }
 }
+
+#[test]
+fn generated_mutually_signing_ca_mesh_is_bounded() {
+    // Many CA certificates for two keys that certify each other: every
+    // certificate verifies under every other of the opposite name, so naive
+    // path building explodes. The search is bounded and fails cleanly.
+    let ka = rcgen::KeyPair::generate().unwrap();
+    let kb = rcgen::KeyPair::generate().unwrap();
+    let ka_der = ka.serialize_der();
+    let kb_der = kb.serialize_der();
+    let a_issuer = gen::root(
+        Spec::ca("Mesh A", None).with_key(rcgen::KeyPair::try_from(ka_der.as_slice()).unwrap()),
+    );
+    let b_issuer = gen::root(
+        Spec::ca("Mesh B", None).with_key(rcgen::KeyPair::try_from(kb_der.as_slice()).unwrap()),
+    );
+    let mut mesh = Vec::new();
+    for _ in 0..7 {
+        mesh.push(gen::issue(
+            &b_issuer,
+            Spec::ca("Mesh A", None).with_key(rcgen::KeyPair::try_from(ka_der.as_slice()).unwrap()),
+        ));
+        mesh.push(gen::issue(
+            &a_issuer,
+            Spec::ca("Mesh B", None).with_key(rcgen::KeyPair::try_from(kb_der.as_slice()).unwrap()),
+        ));
+    }
+    let device = gen::issue(
+        &a_issuer,
+        Spec::ca("YubiHSM Attestation (7000009)", Some(0)).ext(&gen::hsm(2), gen::int(7000009)),
+    );
+    let key = gen::issue(
+        &device,
+        gen::hsm_key("YubiHSM Attestation id:0x0001", 7000009, 0x01, 1 << 5, 1),
+    );
+    let unrelated_root = gen::root(Spec::ca("Unrelated Root", None));
+    let store = store_with(TrustFamily::Yubihsm2, &[&unrelated_root]);
+    let mut nodes: Vec<&gen::Node> = vec![&key, &device];
+    nodes.extend(mesh.iter());
+    let started = std::time::Instant::now();
+    let e = attestation::verify(&ev_of(Format::Yubihsm2, &nodes), &store, NOW).unwrap_err();
+    assert_eq!(e.code(), "untrusted", "{e}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+}

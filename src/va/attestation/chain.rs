@@ -23,6 +23,9 @@ use super::trust::TrustSetRef;
 use super::{fmt_time, AttestationError, Format};
 
 const MAX_DEPTH: usize = 6;
+/// Upper bound on signature checks per path search: evidence full of
+/// mutually signing look-alike CAs must not make path building explode.
+const MAX_LINK_CHECKS: u32 = 64;
 
 pub(crate) struct PathParams<'a> {
     pub format: Format,
@@ -139,7 +142,8 @@ pub(crate) fn path_to_anchor<'a>(
 ) -> Result<CaPath<'a>, AttestationError> {
     let mut best: Option<AttestationError> = None;
     let mut path = Vec::new();
-    if search(start, below, p, &mut path, &mut best) {
+    let budget = std::cell::Cell::new(MAX_LINK_CHECKS);
+    if search(start, below, p, &mut path, &mut best, &budget) {
         return Ok(CaPath { certs: path });
     }
     Err(best.unwrap_or_else(|| AttestationError::Untrusted {
@@ -169,16 +173,46 @@ fn keep(best: &mut Option<AttestationError>, e: AttestationError) {
     }
 }
 
+/// Spends one signature check from the budget; false when exhausted.
+fn spend(
+    budget: &std::cell::Cell<u32>,
+    current: &Cert,
+    p: &PathParams<'_>,
+    best: &mut Option<AttestationError>,
+) -> bool {
+    match budget.get() {
+        0 => {
+            keep(
+                best,
+                AttestationError::Untrusted {
+                    format: p.format,
+                    subject: current.subject.clone(),
+                    reason: format!("gave up after {MAX_LINK_CHECKS} candidate issuer checks"),
+                },
+            );
+            false
+        }
+        n => {
+            budget.set(n - 1);
+            true
+        }
+    }
+}
+
 fn search<'a>(
     current: &Cert,
     below: usize,
     p: &PathParams<'a>,
     path: &mut Vec<&'a Cert>,
     best: &mut Option<AttestationError>,
+    budget: &std::cell::Cell<u32>,
 ) -> bool {
     // 1. A pinned anchor.
     for anchor in p.set.anchors.iter().filter(|a| current.issued_by_name(a)) {
         // Signature first: a look-alike root fails here whatever its dates.
+        if !spend(budget, current, p, best) {
+            return false;
+        }
         if let Err(e) = check_link(current, anchor, false) {
             keep(best, e);
             continue;
@@ -231,6 +265,9 @@ fn search<'a>(
         {
             continue;
         }
+        if !spend(budget, current, p, best) {
+            return false;
+        }
         if let Err(e) = check_link(current, cand, false) {
             keep(best, e);
             continue;
@@ -244,7 +281,7 @@ fn search<'a>(
             continue;
         }
         path.push(cand);
-        if search(cand, below + 1, p, path, best) {
+        if search(cand, below + 1, p, path, best, budget) {
             return true;
         }
         path.pop();
