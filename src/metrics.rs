@@ -35,7 +35,7 @@ use prometheus::{
 };
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Latency buckets for HTTP requests (seconds): 1 ms .. 10 s.
@@ -92,7 +92,7 @@ pub struct Metrics {
     /// `signet_storage_flush_batch_size`
     pub storage_flush_batch: Histogram,
     /// `signet_crl_age_seconds` / `signet_crl_next_update_seconds` (computed at scrape time)
-    crl_source: Arc<OnceLock<CrlSource>>,
+    crl_source: Arc<Mutex<Option<CrlSource>>>,
     dynamic: Arc<Mutex<HashMap<String, Box<dyn Any + Send + Sync>>>>,
 }
 
@@ -260,7 +260,7 @@ impl Metrics {
             .buckets(BATCH_BUCKETS.to_vec()),
         )?;
         registry.register(Box::new(storage_flush_batch.clone()))?;
-        let crl_source: Arc<OnceLock<CrlSource>> = Arc::new(OnceLock::new());
+        let crl_source: Arc<Mutex<Option<CrlSource>>> = Arc::new(Mutex::new(None));
         registry.register(Box::new(CrlCollector::new(crl_source.clone())?))?;
 
         Ok(Metrics {
@@ -392,7 +392,17 @@ impl Metrics {
     /// current CRL's (thisUpdate, nextUpdate) age and remaining time in seconds,
     /// called at scrape time. The first call wins (one server, one CRL source).
     pub fn set_crl_source(&self, source: impl Fn() -> Option<(f64, f64)> + Send + Sync + 'static) {
-        let _ = self.crl_source.set(Box::new(source));
+        let mut slot = self.crl_source.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(Box::new(source));
+        }
+    }
+
+    /// Drops the scrape-time sources (they hold the store, which holds these
+    /// metrics: without this the cycle keeps the sled database, and its lock,
+    /// alive after the server stops). Called when the server's `App` is dropped.
+    pub fn clear_sources(&self) {
+        *self.crl_source.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// A counter family registered on first use (same handle on later calls).
@@ -491,14 +501,14 @@ type CrlSource = Box<dyn Fn() -> Option<(f64, f64)> + Send + Sync>;
 /// scrape time from the published CRL (absent until a source is set and a CRL
 /// exists).
 struct CrlCollector {
-    source: Arc<OnceLock<CrlSource>>,
+    source: Arc<Mutex<Option<CrlSource>>>,
     age: Gauge,
     next: Gauge,
     descs: Vec<Desc>,
 }
 
 impl CrlCollector {
-    fn new(source: Arc<OnceLock<CrlSource>>) -> Result<CrlCollector, prometheus::Error> {
+    fn new(source: Arc<Mutex<Option<CrlSource>>>) -> Result<CrlCollector, prometheus::Error> {
         let age = Gauge::new(
             "signet_crl_age_seconds",
             "Seconds since the thisUpdate of the currently published CRL.",
@@ -524,10 +534,14 @@ impl Collector for CrlCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let Some(source) = self.source.get() else {
-            return Vec::new();
+        let reading = {
+            let slot = self.source.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.as_ref() {
+                Some(source) => source(),
+                None => return Vec::new(),
+            }
         };
-        let Some((age, next)) = source() else {
+        let Some((age, next)) = reading else {
             return Vec::new();
         };
         self.age.set(age);

@@ -78,6 +78,14 @@ impl std::fmt::Debug for App {
     }
 }
 
+impl Drop for App {
+    fn drop(&mut self) {
+        // Break the metrics -> CRL source -> store -> metrics cycle so the
+        // store (and the sled lock on the data directory) is released.
+        self.metrics.clear_sources();
+    }
+}
+
 impl App {
     /// Builds the application for listeners reachable at `public_url` and
     /// `http_public_url`: opens the data directory, the CA (creating the
