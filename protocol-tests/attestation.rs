@@ -2703,3 +2703,38 @@ fn generated_mutually_signing_ca_mesh_is_bounded() {
         started.elapsed()
     );
 }
+
+#[test]
+fn corpus_unsupported_formats_and_legacy_root_issuance() {
+    let Some(c) = corpus() else { return };
+    // TPM (WebAuthn) and Securosys evidence are not supported formats.
+    assert!(Evidence::from_json(br#"{"format":"tpm","certificates":["MAMCAQE"]}"#).is_err());
+    let tpm = c.join("tpm/yubico-java-webauthn-server-WindowsHelloTpm/split");
+    let ev = evidence(
+        Format::YubikeyPiv,
+        &[tpm.join("x5c-0.pem"), tpm.join("x5c-1.pem")],
+    );
+    assert_eq!(verify_err(&ev).code(), "structure");
+    let sec = c.join("other-vendors/securosys-primus-niklasgillstrom-hsm-18386101");
+    assert!(Evidence::from_file_bytes(&read(&sec.join("chain-0.FROM-JSON.pem"))).is_err());
+    // The pre-2018 issuance of the PIV root (same name and key) anchors the
+    // same chains as the current one.
+    let mut legacy = TrustStore::empty();
+    legacy
+        .add_pem(
+            TrustFamily::YubikeyPiv,
+            &read(&c.join("yubico-pki/legacy/piv-attestation-ca-old.pem")),
+            "legacy",
+        )
+        .unwrap();
+    let dir = c.join("yubikey-piv/go-piv-validchain");
+    let ev = evidence(
+        Format::YubikeyPiv,
+        &[
+            dir.join("slot-9a-attestation.pem"),
+            dir.join("device-f9-attestation.pem"),
+        ],
+    );
+    let facts = attestation::verify(&ev, &legacy, NOW).unwrap();
+    assert_eq!(facts.device_serial.as_deref(), Some("15732500"));
+}
