@@ -260,6 +260,34 @@ impl Metrics {
             .buckets(BATCH_BUCKETS.to_vec()),
         )?;
         registry.register(Box::new(storage_flush_batch.clone()))?;
+        // Known label values start at 0, so every family is present from the
+        // first scrape and rate() sees the first increment.
+        for outcome in ["validated", "rejected", "unmatched"] {
+            mails_ingested.with_label_values(&[outcome]);
+        }
+        for status in ["pending", "ready", "processing", "valid", "invalid"] {
+            acme_orders.with_label_values(&[status]);
+        }
+        for status in ["pending", "valid", "invalid"] {
+            acme_authorizations.with_label_values(&[status]);
+        }
+        for status in ["processing", "valid", "invalid"] {
+            acme_challenges.with_label_values(&["email-reply-00", status]);
+        }
+        for outcome in [
+            "issued", "accepted", "missing", "invalid", "expired", "replayed",
+        ] {
+            acme_nonces.with_label_values(&[outcome]);
+        }
+        for format in crate::va::attestation::Format::ALL {
+            for result in ["accepted", "refused"] {
+                attestation_verdicts.with_label_values(&[format.as_str(), result]);
+            }
+        }
+        attestation_verdicts.with_label_values(&["none", "none"]);
+        for protocol in ["acme", "est"] {
+            invitation_redemptions.with_label_values(&[protocol]);
+        }
         let crl_source: Arc<Mutex<Option<CrlSource>>> = Arc::new(Mutex::new(None));
         registry.register(Box::new(CrlCollector::new(crl_source.clone())?))?;
 
@@ -613,6 +641,29 @@ mod tests {
             .encode()
             .unwrap()
             .contains("signet_test_seconds_bucket{le=\"1\"} 1"));
+    }
+
+    #[test]
+    fn every_family_is_documented() {
+        let source = include_str!("metrics.rs");
+        let docs = include_str!("../docs/CONFIGURATION.md");
+        let mut names: Vec<&str> = source
+            .split('"')
+            .filter(|s| {
+                s.starts_with("signet_")
+                    && !s.starts_with("signet_test_")
+                    && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        assert!(names.len() >= 5, "{names:?}");
+        for name in names {
+            assert!(
+                docs.contains(&format!("`{name}`")),
+                "metric family {name} is not documented in docs/CONFIGURATION.md"
+            );
+        }
     }
 
     #[test]
