@@ -194,12 +194,17 @@ impl Csr {
     }
 }
 
+/// DER starts with a SEQUENCE tag; anything else that holds a PEM boundary is
+/// PEM (text around the block, e.g. `openssl req -text` output, is ignored).
 fn looks_like_pem(input: &[u8]) -> bool {
     let start = input
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(input.len());
-    input[start..].starts_with(b"-----BEGIN")
+    if input.get(start) == Some(&0x30) {
+        return false;
+    }
+    input.windows(10).any(|w| w == b"-----BEGIN")
 }
 
 fn decode_pem(input: &[u8]) -> Result<Vec<u8>, CsrError> {
@@ -527,7 +532,8 @@ mod tests {
         for label in ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"] {
             let pem = pem::encode(&pem::Pem::new(label, der.clone()));
             let crlf = pem.replace('\n', "\r\n");
-            for text in [pem.clone(), format!("\n  {pem}"), crlf] {
+            let with_text = format!("Certificate Request:\n    Data: ...\n{pem}trailing words\n");
+            for text in [pem.clone(), format!("\n  {pem}"), crlf, with_text] {
                 let csr = Csr::parse(text.as_bytes()).unwrap();
                 assert_eq!(csr.der, der);
                 assert_eq!(csr.spki_der, from_der.spki_der);

@@ -127,6 +127,7 @@ impl Profiles {
         p.not_before = not_before;
         p.not_after = not_after;
         p.distinguished_name = subject_dn(&req.subject)?;
+        check_email(&req.email)?;
         p.subject_alt_names =
             vec![SanType::Rfc822Name(req.email.as_str().try_into().map_err(
                 |_| invalid(format!("email {:?} is not an ASCII address", req.email)),
@@ -171,6 +172,36 @@ pub(crate) fn checked_validity(
         return Err(invalid("validity outside the years 1950..9999".into()));
     }
     Ok((nb, na))
+}
+
+/// An rfc822Name mailbox: ASCII `local@domain`, no spaces or control
+/// characters, at most 255 octets (RFC 5280 ub-emailaddress-length).
+fn check_email(email: &str) -> Result<(), CaError> {
+    let bad = |why: &str| invalid(format!("email {email:?} {why}"));
+    if !email.is_ascii() {
+        return Err(bad("is not an ASCII address"));
+    }
+    if email.len() > 255 {
+        return Err(bad("is longer than 255 characters"));
+    }
+    if email
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(bad("contains whitespace or control characters"));
+    }
+    match email.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.') =>
+        {
+            Ok(())
+        }
+        _ => Err(bad("is not a local@domain mailbox")),
+    }
 }
 
 /// Upper bounds from RFC 5280 Appendix A (ub-*).

@@ -463,6 +463,20 @@ fn bad_requests_are_refused_precisely() {
     r.subject.common_name = "x".repeat(65);
     assert!(matches!(fx.ca.issue(&r), Err(CaError::InvalidRequest(m)) if m.contains("commonName")));
 
+    for email in [
+        "no-at-sign",
+        "two@@example.com",
+        "@example.com",
+        "x@",
+        "a b@example.com",
+    ] {
+        let mut r = request(p256_spki(), Template::Ov, 10);
+        r.email = email.into();
+        assert!(
+            matches!(fx.ca.issue(&r), Err(CaError::InvalidRequest(m)) if m.contains("email")),
+            "{email}"
+        );
+    }
     let mut r = request(p256_spki(), Template::Ov, 10);
     r.email = "jäne@example.com".into();
     assert!(matches!(fx.ca.issue(&r), Err(CaError::InvalidRequest(m)) if m.contains("email")));
