@@ -567,3 +567,98 @@ pub(crate) fn verify(
     }
     Ok(facts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(handle: u32, attrs: &[(u32, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (t, v) in attrs {
+            body.extend(t.to_be_bytes());
+            body.extend((v.len() as u32).to_be_bytes());
+            body.extend_from_slice(v);
+        }
+        let mut out = handle.to_be_bytes().to_vec();
+        out.extend((attrs.len() as u32).to_be_bytes());
+        out.extend((body.len() as u32).to_be_bytes());
+        out.extend(body);
+        out
+    }
+
+    fn blob(objects: &[Vec<u8>], handles: &[u64], sig_len: usize) -> Vec<u8> {
+        let header_len = 16 + 8 * handles.len();
+        let body: usize = 8 + objects.iter().map(Vec::len).sum::<usize>();
+        let total = header_len + body + sig_len;
+        let mut d = Vec::new();
+        d.extend(0u32.to_be_bytes());
+        d.extend(3u32.to_be_bytes());
+        d.extend((total as u32).to_be_bytes());
+        d.extend(((total - header_len - sig_len) as u32).to_be_bytes());
+        for h in handles {
+            d.extend(h.to_be_bytes());
+        }
+        d.extend(1u16.to_be_bytes());
+        d.extend(3u16.to_be_bytes());
+        d.extend(8u16.to_be_bytes());
+        let second = if objects.len() > 1 {
+            8 + objects[0].len()
+        } else {
+            0
+        };
+        d.extend((second as u16).to_be_bytes());
+        for o in objects {
+            d.extend(o);
+        }
+        d.extend(std::iter::repeat_n(0xaa, sig_len));
+        d
+    }
+
+    #[test]
+    fn parses_one_and_two_objects() {
+        let o = obj(7, &[(ATTR_CLASS, &[4]), (ATTR_LOCAL, &[1])]);
+        let b = parse_blob(&blob(&[o.clone()], &[7], 16), 16).unwrap();
+        assert_eq!(b.objects.len(), 1);
+        assert_eq!(b.objects[0].attr(ATTR_LOCAL), Some(&[1u8][..]));
+        assert_eq!(b.signature, vec![0xaa; 16]);
+        let p = obj(8, &[(ATTR_CLASS, &[2])]);
+        let b = parse_blob(&blob(&[p, o], &[8, 7], 16), 16).unwrap();
+        assert_eq!(b.objects[1].handle, 7);
+    }
+
+    #[test]
+    fn rejects_inconsistencies() {
+        let o = obj(7, &[(ATTR_CLASS, &[4])]);
+        // Handle in the header differs from the object's.
+        assert!(parse_blob(&blob(&[o.clone()], &[9], 16), 16).is_err());
+        // Wrong signature length assumption.
+        assert!(parse_blob(&blob(&[o.clone()], &[7], 16), 32).is_err());
+        // Repeated attribute.
+        let dup = obj(7, &[(ATTR_CLASS, &[4]), (ATTR_CLASS, &[3])]);
+        assert!(parse_blob(&blob(&[dup], &[7], 16), 16).is_err());
+        // Non-zero response code.
+        let mut b = blob(&[o.clone()], &[7], 16);
+        b[3] = 1;
+        assert!(parse_blob(&b, 16).is_err());
+        // Trailing garbage is counted by the total size.
+        let mut b = blob(&[o], &[7], 16);
+        b.push(0);
+        assert!(parse_blob(&b, 16).is_err());
+        // Not gzip, too short.
+        assert!(parse_blob(&[0x1f, 0x8b, 0, 0], 16).is_err());
+        assert!(parse_blob(&[], 0).is_err());
+    }
+
+    #[test]
+    fn serials_from_card_names() {
+        assert_eq!(
+            serial_from_cn("HSM:5.2G1804-ICM000678, for FIPS mode").as_deref(),
+            Some("5.2G1804-ICM000678")
+        );
+        assert_eq!(
+            serial_from_cn("HSM:5.2G1804-ICM000678:PARTN:1, for FIPS mode").as_deref(),
+            Some("5.2G1804-ICM000678")
+        );
+        assert_eq!(serial_from_cn("localca"), None);
+    }
+}

@@ -383,3 +383,36 @@ pub(crate) fn verify(
     }
     Ok(facts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities() {
+        assert_eq!(
+            capability_names(0x10020),
+            vec!["sign-pkcs", "exportable-under-wrap"]
+        );
+        assert_eq!(
+            capability_names(0x400000660),
+            vec![
+                "sign-pkcs",
+                "sign-pss",
+                "decrypt-pkcs",
+                "decrypt-oaep",
+                "sign-attestation-certificate"
+            ]
+        );
+        assert_eq!(capability_names(1 << 63), vec!["bit-63"]);
+        assert!(capability_names(0).is_empty());
+    }
+
+    #[test]
+    fn device_names() {
+        assert!(is_device_cn("YubiHSM Attestation (31650558)"));
+        assert!(!is_device_cn("YubiHSM Attestation ()"));
+        assert!(!is_device_cn("YubiHSM Attestation id:0x0001"));
+        assert!(!is_device_cn("YubiHSM Attestation (12a)"));
+    }
+}

@@ -350,3 +350,40 @@ pub(crate) fn verify(
     }
     Ok(facts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_names() {
+        assert_eq!(
+            slot_from_cn("YubiKey PIV Attestation 9a").as_deref(),
+            Some("9a")
+        );
+        assert_eq!(
+            slot_from_cn("YubiKey PIV Attestation 9C").as_deref(),
+            Some("9c")
+        );
+        assert_eq!(
+            slot_from_cn("YubiKey PIV Attestation 82").as_deref(),
+            Some("82")
+        );
+        assert_eq!(slot_from_cn("YubiKey PIV Attestation"), None);
+        assert_eq!(slot_from_cn("YubiKey PIV Attestation 9az"), None);
+        assert_eq!(slot_from_cn("YubiKey PIV Attestation zz"), None);
+        assert_eq!(slot_from_cn("Yubico PIV Attestation"), None);
+    }
+
+    #[test]
+    fn form_factors_and_policies() {
+        assert_eq!(form_factor_name(0x83), "USB-C keychain (FIPS)");
+        assert_eq!(form_factor_name(0x07), "USB-C Bio");
+        assert_eq!(form_factor_name(0x41), "USB-A keychain (CSPN)");
+        assert_eq!(pin_policy(1), PinPolicy::Never);
+        assert_eq!(pin_policy(3), PinPolicy::Always);
+        assert_eq!(pin_policy(9), PinPolicy::Unknown);
+        assert_eq!(touch_policy(3), TouchPolicy::Cached);
+        assert_eq!(touch_policy(0), TouchPolicy::Default);
+    }
+}
