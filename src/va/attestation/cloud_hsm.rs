@@ -617,7 +617,7 @@ mod tests {
     #[test]
     fn parses_one_and_two_objects() {
         let o = obj(7, &[(ATTR_CLASS, &[4]), (ATTR_LOCAL, &[1])]);
-        let b = parse_blob(&blob(&[o.clone()], &[7], 16), 16).unwrap();
+        let b = parse_blob(&blob(std::slice::from_ref(&o), &[7], 16), 16).unwrap();
         assert_eq!(b.objects.len(), 1);
         assert_eq!(b.objects[0].attr(ATTR_LOCAL), Some(&[1u8][..]));
         assert_eq!(b.signature, vec![0xaa; 16]);
@@ -630,14 +630,14 @@ mod tests {
     fn rejects_inconsistencies() {
         let o = obj(7, &[(ATTR_CLASS, &[4])]);
         // Handle in the header differs from the object's.
-        assert!(parse_blob(&blob(&[o.clone()], &[9], 16), 16).is_err());
+        assert!(parse_blob(&blob(std::slice::from_ref(&o), &[9], 16), 16).is_err());
         // Wrong signature length assumption.
-        assert!(parse_blob(&blob(&[o.clone()], &[7], 16), 32).is_err());
+        assert!(parse_blob(&blob(std::slice::from_ref(&o), &[7], 16), 32).is_err());
         // Repeated attribute.
         let dup = obj(7, &[(ATTR_CLASS, &[4]), (ATTR_CLASS, &[3])]);
         assert!(parse_blob(&blob(&[dup], &[7], 16), 16).is_err());
         // Non-zero response code.
-        let mut b = blob(&[o.clone()], &[7], 16);
+        let mut b = blob(std::slice::from_ref(&o), &[7], 16);
         b[3] = 1;
         assert!(parse_blob(&b, 16).is_err());
         // Trailing garbage is counted by the total size.
