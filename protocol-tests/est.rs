@@ -996,3 +996,147 @@ fn expired_invitation_and_expired_client_certificate_are_401() {
     assert_eq!(status, 401, "{}", w.text("cert.txt"));
     assert!(w.text("cert.txt").contains("expired"));
 }
+
+/// One TLS connection to the server on which the test can read the RFC 9266
+/// `tls-exporter` value before it sends its request.
+struct BoundConnection {
+    tls: rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+}
+
+impl BoundConnection {
+    fn open(server: &TestServer) -> BoundConnection {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(server.root_pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+        let tcp = std::net::TcpStream::connect(server.https_addr).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock).unwrap();
+        }
+        BoundConnection { tls }
+    }
+
+    fn exporter(&self) -> Vec<u8> {
+        self.tls
+            .conn
+            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .unwrap()
+            .to_vec()
+    }
+
+    /// POSTs a base64 CSR with Basic credentials; returns (status, body).
+    fn post(mut self, path: &str, user: &str, csr_b64: &[u8]) -> (u16, String) {
+        use base64::Engine;
+        use std::io::{Read, Write};
+        let auth = base64::engine::general_purpose::STANDARD.encode(user);
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Authorization: Basic {auth}\r\nContent-Type: application/pkcs10\r\n\
+             Content-Length: {}\r\n\r\n",
+            csr_b64.len()
+        );
+        self.tls.write_all(head.as_bytes()).unwrap();
+        self.tls.write_all(csr_b64).unwrap();
+        self.tls.flush().unwrap();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match self.tls.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(_) if !raw.is_empty() => break,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    }
+}
+
+impl Work {
+    /// A base64 CSR for a fresh P-256 key with `challengePassword` (if any).
+    fn csr_with_challenge(&self, name: &str, password: Option<&str>) -> Vec<u8> {
+        let mut cfg = String::from(
+            "[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n[dn]\nCN = agent\n[attrs]\n",
+        );
+        if let Some(p) = password {
+            cfg.push_str(&format!("challengePassword = {p}\n"));
+        }
+        std::fs::write(self.path(&format!("{name}.cnf")), cfg).unwrap();
+        let (cnf, key, der, b64) = (
+            format!("{name}.cnf"),
+            format!("{name}.key"),
+            format!("{name}.der"),
+            format!("{name}.b64"),
+        );
+        self.ec_key(&key);
+        self.run(
+            "openssl",
+            &[
+                "req", "-new", "-key", &key, "-config", &cnf, "-outform", "DER", "-out", &der,
+            ],
+        );
+        self.run("openssl", &["base64", "-in", &der, "-out", &b64]);
+        self.read(&b64)
+    }
+}
+
+#[test]
+fn channel_binding_tls_exporter_in_challenge_password() {
+    use base64::Engine;
+    need_tools!();
+    let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+    let path = "/.well-known/est/simpleenroll";
+
+    // Default "if-present": a matching value is accepted, another connection's is refused.
+    let server = TestServer::start();
+    directory(&server, false);
+    let w = Work::new(&server);
+    let (kid, key) = invite(&server, "bound@example.com", "agents");
+    let user = format!("{kid}:{key}");
+    let other = BoundConnection::open(&server);
+    let conn = BoundConnection::open(&server);
+    assert_ne!(other.exporter(), conn.exporter());
+    let csr = w.csr_with_challenge("stolen", Some(&b64(&other.exporter())));
+    let (status, body) = conn.post(path, &user, &csr);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("channel binding"), "{body}");
+    let conn = BoundConnection::open(&server);
+    let csr = w.csr_with_challenge("bound", Some(&b64(&conn.exporter())));
+    let (status, body) = conn.post(path, &user, &csr);
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+
+    // "required": a CSR without the binding is refused.
+    let server = TestServer::start_with(|c| c.est.channel_binding = "required".into());
+    directory(&server, false);
+    let w = Work::new(&server);
+    let (kid, key) = invite(&server, "bound2@example.com", "agents");
+    let user = format!("{kid}:{key}");
+    let csr = w.csr_with_challenge("plain", None);
+    let (status, body) = BoundConnection::open(&server).post(path, &user, &csr);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("required"), "{body}");
+    let conn = BoundConnection::open(&server);
+    let csr = w.csr_with_challenge("bound", Some(&b64(&conn.exporter())));
+    let (status, body) = conn.post(path, &user, &csr);
+    assert_eq!(status, 200, "{body}");
+}

@@ -17,7 +17,15 @@ pub struct EstConfig {
     /// Line length of base64 response bodies (0: a single line; otherwise a
     /// multiple of 4 between 4 and 76).
     pub base64_line_length: usize,
+    /// RFC 7030 section 3.5 channel binding with the RFC 9266 `tls-exporter`
+    /// value (base64) in the CSR's challengePassword: "if-present" (verify a
+    /// challengePassword when the CSR has one), "required" (every CSR must
+    /// carry it), or "off" (ignore challengePassword).
+    pub channel_binding: String,
 }
+
+/// Accepted values of `est.channel_binding`.
+pub const CHANNEL_BINDING_MODES: &[&str] = &["if-present", "required", "off"];
 
 impl Default for EstConfig {
     fn default() -> Self {
@@ -25,6 +33,7 @@ impl Default for EstConfig {
             retry_after_secs: 60,
             send_transfer_encoding: true,
             base64_line_length: 64,
+            channel_binding: "if-present".into(),
         }
     }
 }
@@ -42,6 +51,16 @@ impl EstConfig {
             return Err(super::ConfigError::invalid(
                 "est.base64_line_length",
                 format!("must be 0 or a multiple of 4 up to 76, not {n}"),
+            ));
+        }
+        if !CHANNEL_BINDING_MODES.contains(&self.channel_binding.as_str()) {
+            return Err(super::ConfigError::invalid(
+                "est.channel_binding",
+                format!(
+                    "{:?} is not one of {}",
+                    self.channel_binding,
+                    CHANNEL_BINDING_MODES.join(", ")
+                ),
             ));
         }
         Ok(())
@@ -73,5 +92,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("est.base64_line_length"));
+        let bad = EstConfig {
+            channel_binding: "sometimes".into(),
+            ..EstConfig::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("est.channel_binding"));
     }
 }

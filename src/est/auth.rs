@@ -106,3 +106,166 @@ mod tests {
         );
     }
 }
+
+/// OID of the PKCS#9 challengePassword attribute.
+const CHALLENGE_PASSWORD: &str = "1.2.840.113549.1.9.7";
+
+/// Why channel binding refused a CSR.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BindingError {
+    #[error(
+        "channel binding is required: put the base64 of this TLS connection's RFC 9266 \
+         tls-exporter value in the CSR's challengePassword"
+    )]
+    Missing,
+    #[error("the CSR's challengePassword is not this TLS connection's tls-exporter value (channel binding failed)")]
+    Mismatch,
+    #[error("channel binding cannot be verified: the TLS connection is not terminated by Signet")]
+    NoTls,
+    #[error("the CSR's challengePassword is not a readable string")]
+    Unreadable,
+}
+
+/// The challengePassword of a DER CSR, if it has one (None also when the
+/// CSR does not parse: the RA reports that).
+fn challenge_password(csr_der: &[u8]) -> Result<Option<String>, BindingError> {
+    use der::{Decode, Tag, Tagged};
+    let Ok(csr) = crate::csr::Csr::parse(csr_der) else {
+        return Ok(None);
+    };
+    let Some(attr) = csr.attribute(CHALLENGE_PASSWORD) else {
+        return Ok(None);
+    };
+    let value = attr.values.first().ok_or(BindingError::Unreadable)?;
+    let any = der::asn1::AnyRef::from_der(value).map_err(|_| BindingError::Unreadable)?;
+    match any.tag() {
+        Tag::PrintableString | Tag::Utf8String | Tag::Ia5String | Tag::TeletexString => {
+            String::from_utf8(any.value().to_vec())
+                .map(Some)
+                .map_err(|_| BindingError::Unreadable)
+        }
+        _ => Err(BindingError::Unreadable),
+    }
+}
+
+/// RFC 7030 section 3.5 with RFC 9266: checks the CSR's challengePassword
+/// against the connection's `tls-exporter` value according to `mode`
+/// ("if-present", "required", "off").
+pub fn check_channel_binding(
+    mode: &str,
+    csr_der: &[u8],
+    tls_exporter: Option<&[u8]>,
+) -> Result<(), BindingError> {
+    use subtle::ConstantTimeEq;
+    if mode == "off" {
+        return Ok(());
+    }
+    let password = match challenge_password(csr_der)? {
+        Some(p) => p,
+        None if mode == "required" => return Err(BindingError::Missing),
+        None => return Ok(()),
+    };
+    let exporter = tls_exporter.ok_or(BindingError::NoTls)?;
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let given = engine
+        .decode(password.trim())
+        .map_err(|_| BindingError::Mismatch)?;
+    if bool::from(given.ct_eq(exporter)) {
+        Ok(())
+    } else {
+        Err(BindingError::Mismatch)
+    }
+}
+
+#[cfg(test)]
+mod binding_tests {
+    use super::*;
+
+    /// A P-256 CSR with an optional challengePassword, made by openssl.
+    fn csr(password: Option<&str>) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = String::from(
+            "[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n[dn]\nCN = agent\n[attrs]\n",
+        );
+        if let Some(p) = password {
+            cfg.push_str(&format!("challengePassword = {p}\n"));
+        }
+        std::fs::write(dir.path().join("req.cnf"), cfg).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "k.pem",
+                "-config",
+                "req.cnf",
+                "-outform",
+                "DER",
+                "-out",
+                "r.der",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl is needed (scripts/install-test-deps)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(dir.path().join("r.der")).unwrap()
+    }
+
+    #[test]
+    fn verifies_the_exporter_in_challenge_password() {
+        let exporter = [7u8; 32];
+        let good = base64::engine::general_purpose::STANDARD.encode(exporter);
+        let with = csr(Some(&good));
+        let without = csr(None);
+        let wrong = csr(Some(
+            &base64::engine::general_purpose::STANDARD.encode([8u8; 32]),
+        ));
+        let junk = csr(Some("otp-123456"));
+        for mode in ["if-present", "required"] {
+            assert_eq!(check_channel_binding(mode, &with, Some(&exporter)), Ok(()));
+            assert_eq!(
+                check_channel_binding(mode, &wrong, Some(&exporter)),
+                Err(BindingError::Mismatch)
+            );
+            assert_eq!(
+                check_channel_binding(mode, &junk, Some(&exporter)),
+                Err(BindingError::Mismatch)
+            );
+            assert_eq!(
+                check_channel_binding(mode, &with, None),
+                Err(BindingError::NoTls)
+            );
+        }
+        assert_eq!(
+            check_channel_binding("if-present", &without, Some(&exporter)),
+            Ok(())
+        );
+        assert_eq!(
+            check_channel_binding("required", &without, Some(&exporter)),
+            Err(BindingError::Missing)
+        );
+        assert_eq!(
+            check_channel_binding("off", &wrong, Some(&exporter)),
+            Ok(())
+        );
+        // Unpadded base64 is accepted too.
+        let unpadded = csr(Some(good.trim_end_matches('=')));
+        assert_eq!(
+            check_channel_binding("required", &unpadded, Some(&exporter)),
+            Ok(())
+        );
+    }
+}

@@ -262,6 +262,13 @@ fn handle(
                 Ok(csr) => csr,
                 Err(resp) => return *resp,
             };
+            if let Err(e) = auth::check_channel_binding(
+                &config.channel_binding,
+                &csr,
+                req.tls_exporter.as_deref(),
+            ) {
+                return text(StatusCode::FORBIDDEN, &e.to_string());
+            }
             let outcome = if op == Operation::SimpleEnroll {
                 match auth::basic_credentials(req.header("authorization")) {
                     Ok(Some(creds)) => {

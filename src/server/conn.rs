@@ -146,11 +146,19 @@ async fn serve_connection(
                 .peer_certificates()
                 .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
                 .unwrap_or_default();
+            // RFC 9266 tls-exporter channel binding (EST may check it in the CSR).
+            let tls_exporter = tls_stream
+                .get_ref()
+                .1
+                .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+                .ok()
+                .map(|v| v.to_vec());
             serve_http(
                 TokioIo::new(tls_stream),
                 peer,
                 Arc::new(chain),
                 true,
+                tls_exporter,
                 handler,
                 shutdown,
             )
@@ -162,6 +170,7 @@ async fn serve_connection(
                 peer,
                 Arc::new(Vec::new()),
                 false,
+                None,
                 handler,
                 shutdown,
             )
@@ -175,6 +184,7 @@ async fn serve_http<I>(
     peer: SocketAddr,
     chain: Arc<Vec<CertificateDer<'static>>>,
     tls: bool,
+    tls_exporter: Option<Vec<u8>>,
     handler: Arc<Handler>,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -183,7 +193,8 @@ async fn serve_http<I>(
     let svc = service_fn(move |req: http::Request<Incoming>| {
         let handler = handler.clone();
         let chain = chain.clone();
-        async move { Ok::<_, Infallible>(answer(&handler, req, peer, &chain, tls).await) }
+        let tls_exporter = tls_exporter.clone();
+        async move { Ok::<_, Infallible>(answer(&handler, req, peer, &chain, tls, tls_exporter).await) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -212,6 +223,7 @@ async fn answer(
     peer: SocketAddr,
     chain: &[CertificateDer<'static>],
     tls: bool,
+    tls_exporter: Option<Vec<u8>>,
 ) -> HttpResponse {
     let started = Instant::now();
     let path = req.uri().path().to_string();
@@ -236,6 +248,7 @@ async fn answer(
                     peer,
                     client_chain: chain.to_vec(),
                     tls,
+                    tls_exporter,
                 };
                 // A task of its own: a panicking front end costs one 500, not the connection.
                 let task = tokio::spawn(async move { fe.handle(request).await });

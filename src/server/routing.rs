@@ -58,6 +58,9 @@ pub struct HttpRequest {
     pub client_chain: Vec<CertificateDer<'static>>,
     /// Whether the request arrived over TLS terminated by Signet.
     pub tls: bool,
+    /// The connection's RFC 9266 `tls-exporter` channel-binding value (32
+    /// bytes, label `EXPORTER-Channel-Binding`, no context); None without TLS.
+    pub tls_exporter: Option<Vec<u8>>,
 }
 
 impl HttpRequest {
@@ -87,6 +90,7 @@ impl HttpRequest {
             peer: SocketAddr::from(([127, 0, 0, 1], 1)),
             client_chain: Vec::new(),
             tls: false,
+            tls_exporter: None,
         }
     }
 }
