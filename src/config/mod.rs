@@ -54,6 +54,7 @@ const TABLES: &[&str] = &[
     "acme",
     "est",
     "notifications",
+    "attestation",
     "log",
 ];
 
@@ -68,7 +69,30 @@ pub struct Config {
     pub acme: AcmeConfig,
     pub est: EstConfig,
     pub notifications: NotificationsConfig,
+    pub attestation: AttestationConfig,
     pub log: LogConfig,
+}
+
+/// Key attestation settings (`[attestation]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttestationConfig {
+    /// Extra pinned vendor roots: a directory with one subfolder per family
+    /// (`yubikey-piv/`, `yubihsm2/`, `thales-luna/`, `google-cloud-hsm-manufacturer/`,
+    /// `google-cloud-hsm-owner/`, `fortanix-dsm/`) of PEM files, added to the shipped roots.
+    pub roots_dir: Option<std::path::PathBuf>,
+}
+
+impl AttestationConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        match &self.roots_dir {
+            Some(d) if !d.is_dir() => Err(ConfigError::invalid(
+                "attestation.roots_dir",
+                format!("{} is not a directory", d.display()),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Notification settings (`[notifications]`).
@@ -284,6 +308,7 @@ impl Config {
         self.acme.validate()?;
         self.est.validate()?;
         self.notifications.validate()?;
+        self.attestation.validate()?;
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {
             return Err(ConfigError::invalid(
                 "log.level",

@@ -127,6 +127,15 @@ impl App {
                 admin_emails: config.notifications.admin_emails.clone(),
             },
         );
+        let trust =
+            crate::va::attestation::TrustStore::load(config.attestation.roots_dir.as_deref())
+                .map_err(|e| {
+                    Error::Config(crate::config::ConfigError::invalid(
+                        "attestation.roots_dir",
+                        e.to_string(),
+                    ))
+                })?;
+        let ra = ra.with_attestation_trust(trust);
         // Issuances, signing, flushes and the front ends' families record here.
         let ra = Arc::new(ra.with_metrics(metrics.clone()));
         crate::metrics::watch_crl(&metrics, &store, &clock);
@@ -307,6 +316,7 @@ pub async fn start_with(
     let grace = Duration::from_secs(config.server.shutdown_timeout_secs);
     let max_body_bytes = config.server.max_body_bytes;
     let max_connections = config.server.max_connections;
+    let request_timeout = Duration::from_secs(config.server.request_timeout_secs);
     let tls_files = config
         .server
         .tls_cert_file
@@ -355,6 +365,7 @@ pub async fn start_with(
         metrics: app.metrics.clone(),
         max_body_bytes,
         max_connections,
+        request_timeout,
         listener: "https",
     });
     let http_handler = Arc::new(conn::Handler {
@@ -362,6 +373,7 @@ pub async fn start_with(
         metrics: app.metrics.clone(),
         max_body_bytes,
         max_connections,
+        request_timeout,
         listener: "http",
     });
 
