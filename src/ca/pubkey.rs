@@ -21,6 +21,35 @@ pub(crate) struct RequestKey {
 
 impl RequestKey {
     pub(crate) fn from_spki_der(spki_der: &[u8]) -> Result<RequestKey, CaError> {
+        // Fast path: the canonical P-256 / P-384 encodings (fixed headers, an
+        // uncompressed point), recognised without parsing or re-encoding.
+        const P256_HEADER: [u8; 26] = [
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        ];
+        const P384_HEADER: [u8; 23] = [
+            0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
+        ];
+        for (header, point_len, alg) in [
+            (&P256_HEADER[..], 65, &rcgen::PKCS_ECDSA_P256_SHA256),
+            (&P384_HEADER[..], 97, &rcgen::PKCS_ECDSA_P384_SHA384),
+        ] {
+            if spki_der.len() == header.len() + point_len && spki_der.starts_with(header) {
+                let point = &spki_der[header.len()..];
+                if point[0] == 0x04 {
+                    return Ok(RequestKey {
+                        alg,
+                        key_bits: point.to_vec(),
+                    });
+                }
+            }
+        }
+        Self::from_spki_der_general(spki_der)
+    }
+
+    /// Parses any SPKI, classifies the key and insists on the canonical encoding.
+    fn from_spki_der_general(spki_der: &[u8]) -> Result<RequestKey, CaError> {
         let bad = |m: &str| CaError::InvalidRequest(format!("subject public key: {m}"));
         let (rest, spki) =
             SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| bad(&e.to_string()))?;
@@ -68,5 +97,33 @@ impl PublicKeyData for RequestKey {
 
     fn algorithm(&self) -> &'static SignatureAlgorithm {
         self.alg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path and the general path agree on every supported kind.
+    #[test]
+    fn fast_path_matches_the_general_path() {
+        for alg in [
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+        ] {
+            let key = rcgen::KeyPair::generate_for(alg).unwrap();
+            let spki = key.subject_public_key_info();
+            let fast = RequestKey::from_spki_der(&spki).unwrap();
+            let general = RequestKey::from_spki_der_general(&spki).unwrap();
+            assert_eq!(fast.algorithm(), alg);
+            assert_eq!(general.algorithm(), alg);
+            assert_eq!(fast.key_bits(), key.der_bytes());
+            assert_eq!(general.key_bits(), key.der_bytes());
+            assert_eq!(fast.subject_public_key_info(), spki);
+            // One byte off in the header: not the fast path, refused or re-checked.
+            let mut other = spki.clone();
+            other[3] ^= 0x01;
+            assert!(RequestKey::from_spki_der(&other).is_err());
+        }
     }
 }
