@@ -1140,3 +1140,130 @@ fn channel_binding_tls_exporter_in_challenge_password() {
     let (status, body) = conn.post(path, &user, &csr);
     assert_eq!(status, 200, "{body}");
 }
+
+/// The YubiKey attestation corpus in ../shared (None, with a message, when absent).
+fn piv_corpus() -> Option<PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/attestation/yubikey-piv/csr-embedded");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!("SKIPPED: attestation corpus {} is absent", dir.display());
+        None
+    }
+}
+
+#[test]
+fn attestation_inside_the_csr_goes_through_the_ra() {
+    need_tools!();
+    let Some(corpus) = piv_corpus() else { return };
+    let server = TestServer::start();
+    directory(&server, false);
+    let ra = &server.app.ra;
+    ra.create_profile(
+        &NewProfile {
+            name: "cs-attested".into(),
+            template: signet::ca::Template::Ov,
+            terms_days: vec![365],
+            key_types: vec!["ecdsa-p256".into(), "ecdsa-p384".into(), "rsa-3072".into()],
+            requires_approval: false,
+            attestation: Some(AttestationPolicy {
+                required: true,
+                formats: vec!["yubikey-piv".into()],
+                ..AttestationPolicy::default()
+            }),
+        },
+        "test",
+    )
+    .unwrap();
+    ra.create_account(
+        &NewAccount {
+            name: "hardware-agents".into(),
+            endpoint: "builds".into(),
+            organization: "Acme Corp".into(),
+            department: Some("Build".into()),
+            profiles: vec!["cs-attested".into()],
+            auto_approve: true,
+        },
+        "test",
+    )
+    .unwrap();
+    let w = Work::new(&server);
+    let (kid, key) = invite(&server, "hsm-agent@example.com", "hardware-agents");
+    let user = format!("{kid}:{key}");
+    let csr_b64 = |dir: &str, name: &str| {
+        let pem = corpus.join(dir).join("request.csr.pem");
+        let der = format!("{name}.der");
+        let pem_s = pem.to_string_lossy().into_owned();
+        w.run(
+            "openssl",
+            &["req", "-in", &pem_s, "-outform", "DER", "-out", &der],
+        );
+        w.run("openssl", &["base64", "-in", &der, "-out", name]);
+    };
+    let url = est(&server, "builds/csrattrs");
+    let (status, _) = w.curl(&[&url], "attrs.b64");
+    assert_eq!(status, 200);
+    w.run(
+        "openssl",
+        &["base64", "-d", "-in", "attrs.b64", "-out", "attrs.der"],
+    );
+    let parsed = w.run(
+        "openssl",
+        &["asn1parse", "-inform", "DER", "-in", "attrs.der"],
+    );
+    assert!(
+        parsed.contains("Extension Request") && parsed.contains("1.3.6.1.4.1.41482.3.1"),
+        "{parsed}"
+    );
+
+    // A software key (no attestation): 403, and the invitation is not spent.
+    w.ec_key("soft.key");
+    w.csr("soft.key", "/CN=agent", "soft.csr");
+    let (status, _) = w.post_csr(
+        &est(&server, "simpleenroll"),
+        "soft.csr",
+        &["-u", &user],
+        "soft.txt",
+    );
+    assert_eq!(status, 403, "{}", w.text("soft.txt"));
+    assert!(
+        w.text("soft.txt").contains("attestation"),
+        "{}",
+        w.text("soft.txt")
+    );
+    assert_eq!(ra.invitation(&kid).unwrap().redeemed_by, None);
+
+    // A YubiKey CSR carrying its slot and device attestation: issued, facts recorded.
+    csr_b64(
+        "tamemycerts-cs-5_7_1_Always_Always_UsbCKeychain_9c_ECC384",
+        "yk.csr",
+    );
+    let (status, _) = w.post_csr(
+        &est(&server, "simpleenroll"),
+        "yk.csr",
+        &["-u", &user],
+        "yk.out",
+    );
+    assert_eq!(status, 200, "{}", w.text("yk.out"));
+    w.certs_of("yk.out", "yk.pem");
+    let pem = corpus
+        .join("tamemycerts-cs-5_7_1_Always_Always_UsbCKeychain_9c_ECC384/request.csr.pem")
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        w.run("openssl", &["x509", "-in", "yk.pem", "-noout", "-pubkey"]),
+        w.run("openssl", &["req", "-in", &pem, "-noout", "-pubkey"])
+    );
+    let serial = w.run("openssl", &["x509", "-in", "yk.pem", "-noout", "-serial"]);
+    let serial = serial
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase();
+    let record = ra.certificate(&serial).unwrap();
+    let facts = record
+        .attestation
+        .expect("attestation facts are recorded")
+        .to_string();
+    assert!(facts.contains("30041834"), "{facts}");
+}
