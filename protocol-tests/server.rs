@@ -810,3 +810,26 @@ fn the_ca_issued_tls_certificate_is_renewed_before_it_expires() {
     assert!(identity.not_after() >= first + time::Duration::days(300));
     assert!(!identity.refresh().unwrap());
 }
+
+#[test]
+fn a_slow_front_end_gets_a_503_after_the_request_timeout() {
+    let echo = EchoServer::start(|c| c.server.request_timeout_secs = 1);
+    let started = Instant::now();
+    let resp = echo
+        .client()
+        .request("GET", "/test-echo/slow?sleep_ms=4000", &[], b"");
+    assert_eq!(resp.status, 503, "{}", resp.text());
+    assert_eq!(resp.json()["error"]["type"], "timeout");
+    assert!(
+        started.elapsed() < Duration::from_millis(3500),
+        "{:?}",
+        started.elapsed()
+    );
+    // fast requests are unaffected
+    assert_eq!(
+        echo.client()
+            .request("GET", "/test-echo/fast?sleep_ms=100", &[], b"")
+            .status,
+        200
+    );
+}

@@ -43,6 +43,9 @@ pub struct ServerConfig {
     /// Most client connections open at once on each listener; past it, new
     /// connections wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Longest a front end may take to answer one request; past it the client
+    /// gets 503 (the work itself is not interrupted).
+    pub request_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +64,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             shutdown_timeout_secs: 10,
             max_connections: 1024,
+            request_timeout_secs: 60,
         }
     }
 }
@@ -141,6 +145,12 @@ impl ServerConfig {
             return Err(ConfigError::invalid(
                 "server.shutdown_timeout_secs",
                 format!("{} is out of range 1..=3600", self.shutdown_timeout_secs),
+            ));
+        }
+        if !(1..=3600).contains(&self.request_timeout_secs) {
+            return Err(ConfigError::invalid(
+                "server.request_timeout_secs",
+                format!("{} is out of range 1..=3600", self.request_timeout_secs),
             ));
         }
         if !(1..=1_000_000).contains(&self.max_connections) {

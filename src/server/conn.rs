@@ -36,6 +36,8 @@ pub(crate) struct Handler {
     pub listener: &'static str,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Longest a front end may take for one request (then 503).
+    pub request_timeout: Duration,
 }
 
 /// Accepts connections until `shutdown` turns true, then waits up to `grace`
@@ -250,11 +252,20 @@ async fn answer(
                     tls,
                     tls_exporter,
                 };
-                // A task of its own: a panicking front end costs one 500, not the connection.
+                // A task of its own: a panicking front end costs one 500, not the
+                // connection; a slow one costs a 503 while it finishes its work.
                 let task = tokio::spawn(async move { fe.handle(request).await });
-                match task.await {
-                    Ok(resp) => resp,
-                    Err(e) => {
+                match tokio::time::timeout(handler.request_timeout, task).await {
+                    Ok(Ok(resp)) => resp,
+                    Err(_) => {
+                        tracing::warn!(frontend = frontend_label, %path, "front end timed out");
+                        json_error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "timeout",
+                            "the request took too long; retry later",
+                        )
+                    }
+                    Ok(Err(e)) => {
                         tracing::error!(frontend = frontend_label, %path, error = %e, "front end failed");
                         json_error(
                             StatusCode::INTERNAL_SERVER_ERROR,
