@@ -36,6 +36,9 @@ fn check_csr_identifiers(csr: &Csr, email: &str) -> Result<(), Problem> {
     let Some(ext) = csr.requested_extension(SAN_OID) else {
         return Ok(());
     };
+    if ext.value == [0x30, 0x00] {
+        return Ok(()); // an empty GeneralNames, as some clients (acme-client) send
+    }
     let (_, san) = SubjectAlternativeName::from_der(&ext.value)
         .map_err(|_| Problem::new(ProblemType::BadCsr, "the CSR's subjectAltName is malformed"))?;
     for name in &san.general_names {
