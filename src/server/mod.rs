@@ -138,11 +138,13 @@ impl App {
         let ra = ra.with_attestation_trust(trust);
         // Issuances, signing, flushes and the front ends' families record here.
         let ra = Arc::new(ra.with_metrics(metrics.clone()));
-        crate::metrics::watch_crl(&metrics, &store, &clock);
         let admin_token = match &config.server.admin_token {
             Some(token) => token.clone(),
             None => load_or_create_admin_token(&data_dir)?,
         };
+        // Last, infallible step: from here on App's Drop breaks the cycle this
+        // creates (metrics -> CRL source -> store -> metrics).
+        crate::metrics::watch_crl(&metrics, &store, &clock);
         Ok(App {
             config: Arc::new(config),
             clock,
