@@ -819,7 +819,12 @@ fn approval_answers_202_with_retry_after_until_approved() {
     let (status, headers) = w.post_csr(&url, "k.csr", &["-u", &user], "p2.txt");
     assert_eq!(status, 202, "{}", w.text("p2.txt"));
     assert!(headers.contains("retry-after"));
-    // Another CSR with the same credentials is refused.
+    // The same key's CSR signed again (other bytes) is the same request.
+    w.csr("k.key", "/CN=agent", "k-resigned.csr");
+    assert_ne!(w.read("k-resigned.csr"), w.read("k.csr"));
+    let (status, _) = w.post_csr(&url, "k-resigned.csr", &["-u", &user], "p3.txt");
+    assert_eq!(status, 202, "{}", w.text("p3.txt"));
+    // Another key with the same credentials is refused.
     w.ec_key("x.key");
     w.csr("x.key", "/CN=agent", "x.csr");
     let (status, _) = w.post_csr(&url, "x.csr", &["-u", &user], "x.txt");

@@ -8,8 +8,9 @@
 //!   storage transaction before the RA enrolls, so it is single use across
 //!   every protocol; if the enrollment is refused, the redemption is released
 //!   again (the first *successful* enrollment is what consumes it). The
-//!   resulting request is bound to (kid, CSR): an identical resend while the
-//!   request waits for approval answers "pending" again, and once approved it
+//!   resulting request is bound to (kid, CSR key): a resend for the same key
+//!   (the identical CSR, or the same request re-signed) while the request
+//!   waits for approval answers "pending" again, and once approved it
 //!   returns the certificate. Any other use of a redeemed invitation fails.
 //! - **Renewal** (`simplereenroll`): the TLS client certificate must be one
 //!   Signet issued (found by serial, byte-identical DER, signed by the issuing
@@ -189,8 +190,9 @@ impl Ra {
         let inv = self.est_invitation(endpoint, kid, password)?;
         // A CSR that cannot be parsed or verified is refused before the
         // invitation is touched.
-        Csr::parse(csr_der).map_err(|e| EstError::BadRequest(format!("bad CSR: {e}")))?;
-        let csr_hash = sha256_hex(csr_der);
+        let csr = Csr::parse(csr_der).map_err(|e| EstError::BadRequest(format!("bad CSR: {e}")))?;
+        // A resend is recognized by its key: a client may re-sign the CSR.
+        let key_hash = sha256_hex(&csr.spki_der);
         let auth = format!("inv:{kid}");
         let requester = est_requester(kid);
         let now = self.clock.now();
@@ -198,10 +200,10 @@ impl Ra {
         match inv.status(now) {
             "sent" => {}
             "redeemed" if inv.redeemed_by.as_deref() == Some(requester.as_str()) => {
-                return match self.store.est_binding(&auth, &csr_hash)? {
+                return match self.store.est_binding(&auth, &key_hash)? {
                     Some(b) => self.est_resend(&b),
                     None => Err(EstError::Unauthenticated(
-                        "this invitation has already been used for another CSR; \
+                        "this invitation has already been used for another key; \
                          renew with simplereenroll and the issued certificate"
                             .into(),
                     )),
@@ -260,7 +262,7 @@ impl Ra {
                 return Err(e.into());
             }
         };
-        self.est_record(&auth, &csr_hash, outcome)
+        self.est_record(&auth, &key_hash, outcome)
     }
 
     /// `simplereenroll` with a TLS client certificate chain (leaf first).
@@ -280,13 +282,13 @@ impl Ra {
                 )));
             }
         }
-        Csr::parse(csr_der).map_err(|e| EstError::BadRequest(format!("bad CSR: {e}")))?;
+        let csr = Csr::parse(csr_der).map_err(|e| EstError::BadRequest(format!("bad CSR: {e}")))?;
         let cert_der = record.der_bytes();
         check_same_identity(&cert_der, csr_der)?;
 
-        let csr_hash = sha256_hex(csr_der);
+        let key_hash = sha256_hex(&csr.spki_der);
         let auth = format!("cert:{}", record.serial);
-        if let Some(b) = self.store.est_binding(&auth, &csr_hash)? {
+        if let Some(b) = self.store.est_binding(&auth, &key_hash)? {
             return self.est_resend(&b);
         }
         let requester = if record.requester.starts_with("est:") {
@@ -304,7 +306,7 @@ impl Ra {
             requester,
         };
         let outcome = self.enroll(&req)?;
-        self.est_record(&auth, &csr_hash, outcome)
+        self.est_record(&auth, &key_hash, outcome)
     }
 
     /// The Signet certificate a TLS client presented, if it may authenticate:
@@ -359,7 +361,7 @@ impl Ra {
     fn est_record(
         &self,
         auth: &str,
-        csr_hash: &str,
+        key_hash: &str,
         outcome: EnrollmentOutcome,
     ) -> Result<EstOutcome, EstError> {
         let request_id = match &outcome {
@@ -368,7 +370,7 @@ impl Ra {
         };
         self.store.est_bind(&EstBinding {
             auth: auth.to_string(),
-            csr_sha256: csr_hash.to_string(),
+            key_sha256: key_hash.to_string(),
             request_id: request_id.clone(),
             created_at: self.clock.now(),
         })?;

@@ -1,10 +1,10 @@
 //! EST bookkeeping: which certificate request an EST credential (an
 //! invitation's Basic credentials, or a client certificate being renewed)
-//! produced for which CSR, so an identical resend while the request waits for
+//! produced for which CSR key, so a resend of the request while it waits for
 //! approval (or after it was answered) finds it again; and the release of an
 //! invitation whose first enrollment failed.
 //!
-//! Bindings live in the `meta` table under `est/binding/<auth>/<csr sha-256>`
+//! Bindings live in the `meta` table under `est/binding/<auth>/<key sha-256>`
 //! (`<auth>` is `inv:<kid>` or `cert:<serial>`); the invitation's own binding
 //! marker is `est/first/<kid>`.
 
@@ -20,16 +20,16 @@ use super::{Result, Store, Table};
 pub struct EstBinding {
     /// `inv:<kid>` (first enrollment) or `cert:<serial>` (renewal).
     pub auth: String,
-    /// SHA-256 of the CSR's DER, hex.
-    pub csr_sha256: String,
+    /// SHA-256 of the CSR's SubjectPublicKeyInfo, hex.
+    pub key_sha256: String,
     /// The certificate request it produced.
     pub request_id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
-fn binding_key(auth: &str, csr_sha256: &str) -> String {
-    format!("est/binding/{auth}/{csr_sha256}")
+fn binding_key(auth: &str, key_sha256: &str) -> String {
+    format!("est/binding/{auth}/{key_sha256}")
 }
 
 fn first_key(kid: &str) -> String {
@@ -41,13 +41,13 @@ impl Store {
     /// enrollment (`auth` = `inv:<kid>`) it also marks the invitation as
     /// used by that CSR, so it can no longer be released.
     pub fn est_bind(&self, binding: &EstBinding) -> Result<()> {
-        let key = binding_key(&binding.auth, &binding.csr_sha256);
+        let key = binding_key(&binding.auth, &binding.key_sha256);
         let value = super::encode(binding);
         let first = binding.auth.strip_prefix("inv:").map(first_key);
         self.transact(|tx| {
             tx.put_raw(Table::Meta, key.as_bytes(), &value)?;
             if let Some(first) = &first {
-                tx.put_raw(Table::Meta, first.as_bytes(), binding.csr_sha256.as_bytes())?;
+                tx.put_raw(Table::Meta, first.as_bytes(), binding.key_sha256.as_bytes())?;
             }
             Ok(())
         })?;
@@ -55,8 +55,8 @@ impl Store {
     }
 
     /// The binding for this credential and CSR, if any.
-    pub fn est_binding(&self, auth: &str, csr_sha256: &str) -> Result<Option<EstBinding>> {
-        let key = binding_key(auth, csr_sha256);
+    pub fn est_binding(&self, auth: &str, key_sha256: &str) -> Result<Option<EstBinding>> {
+        let key = binding_key(auth, key_sha256);
         match self.tree(Table::Meta).get(key.as_bytes())? {
             Some(bytes) => super::decode(Table::Meta, &key, &bytes).map(Some),
             None => Ok(None),
@@ -123,7 +123,7 @@ mod tests {
         let store = Store::temporary().unwrap();
         let b = EstBinding {
             auth: "cert:01".into(),
-            csr_sha256: "aa".into(),
+            key_sha256: "aa".into(),
             request_id: "req_1".into(),
             created_at: OffsetDateTime::UNIX_EPOCH,
         };
@@ -165,7 +165,7 @@ mod tests {
         store
             .est_bind(&EstBinding {
                 auth: "inv:k1".into(),
-                csr_sha256: "cc".into(),
+                key_sha256: "cc".into(),
                 request_id: "req_2".into(),
                 created_at: now,
             })
