@@ -1471,3 +1471,97 @@ fn revocation_by_account_by_key_and_refusals() {
         String::from_utf8_lossy(&r.body)
     );
 }
+
+#[test]
+fn configured_maildir_is_polled() {
+    let maildir = tempfile::tempdir().unwrap();
+    let e = env_with(
+        AcmeConfig {
+            maildir: maildir.path().display().to_string(),
+            ..AcmeConfig::default()
+        },
+        false,
+        false,
+    );
+    let c = e.client("dev@example.com");
+    let (_, authz_url, mail) = order_and_respond(&c, "dev@example.com");
+    let token = c.post(&authz_url, None).json()["challenges"][0]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // An MTA delivering into the maildir (plus a non-reply that is skipped).
+    spool_reply(
+        maildir.path(),
+        b"From: x@example.com\r\nSubject: hello\r\n\r\nhi\r\n",
+    )
+    .unwrap();
+    spool_reply(
+        maildir.path(),
+        &reply_to(
+            &mail,
+            "dev@example.com",
+            &correct_digest(&c, &mail, &token),
+            "",
+        ),
+    )
+    .unwrap();
+    let outcomes = e.fe.poll_mail();
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes
+        .iter()
+        .any(|o| matches!(o, IngestOutcome::Validated { .. })));
+    assert!(outcomes
+        .iter()
+        .any(|o| matches!(o, IngestOutcome::Unmatched { .. })));
+    assert_eq!(c.post(&authz_url, None).json()["status"], "valid");
+    assert_eq!(
+        std::fs::read_dir(maildir.path().join("cur"))
+            .unwrap()
+            .count(),
+        2
+    );
+    assert!(
+        e.fe.poll_mail().is_empty(),
+        "processed messages are not read again"
+    );
+}
+
+#[test]
+fn resources_are_read_with_post_as_get_only() {
+    let e = env();
+    let c = e.client("dev@example.com");
+    let r = c.new_order("dev@example.com");
+    let order_url = r.location();
+    assert_eq!(
+        c.post(&order_url, Some(json!({}))).problem_type(),
+        "malformed"
+    );
+    let r = c.post(&order_url, None);
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.location(), order_url);
+    // A payload is needed where the RFC asks for one.
+    assert_eq!(c.post("/acme/new-order", None).problem_type(), "malformed");
+}
+
+#[test]
+fn digest_joined_from_decoded_bytes_is_accepted_end_to_end() {
+    use base64::Engine;
+    let e = env();
+    let c = e.client("dev@example.com");
+    let (_, authz_url, mail) = order_and_respond(&c, "dev@example.com");
+    let token = c.post(&authz_url, None).json()["challenges"][0]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut bytes = b64.decode(token_part1(&mail)).unwrap();
+    bytes.extend(b64.decode(&token).unwrap());
+    let ka = format!("{}.{}", b64.encode(bytes), c.thumbprint());
+    let out = e.fe.ingest_mail(&reply_to(
+        &mail,
+        "dev@example.com",
+        &response_digest(&ka),
+        "",
+    ));
+    assert!(matches!(out, IngestOutcome::Validated { .. }), "{out}");
+}
