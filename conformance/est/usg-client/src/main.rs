@@ -5,6 +5,7 @@
 //! signet-est-conformance csrattrs  --url URL --root ROOT.pem [--label L]
 //! signet-est-conformance enroll    --url URL --root ROOT.pem [--label L] --user KID --password KEY
 //!                                  --cn CN --key-out KEY.pem --cert-out CERT.pem
+//!                                  [--key-in KEY.pem: reuse a key, e.g. to resend a pending request]
 //! signet-est-conformance reenroll  --url URL --root ROOT.pem [--label L] --cert CERT.pem --key KEY.pem
 //!                                  --rdn C=DE --rdn O=... (the certificate's subject, in order)
 //!                                  --san-email ADDR --key-out NEW.pem --cert-out NEW-CERT.pem
@@ -151,10 +152,13 @@ async fn run(cmd: &str, args: &Args) -> Res<ExitCode> {
         }
         "enroll" => {
             let c = client(args, None, Some((args.get("user")?, args.get("password")?))).await?;
-            let (csr, key) = CsrBuilder::new()
-                .common_name(args.get("cn")?)
-                .build()
-                .map_err(|e| format!("CSR: {e}"))?;
+            let mut builder = CsrBuilder::new().common_name(args.get("cn")?);
+            if let Some(path) = args.opt("key-in") {
+                let pem = String::from_utf8(read(path)?).map_err(|e| format!("{path}: {e}"))?;
+                let key = rcgen::KeyPair::from_pem(&pem).map_err(|e| format!("{path}: {e}"))?;
+                builder = builder.with_key_pair(key);
+            }
+            let (csr, key) = builder.build().map_err(|e| format!("CSR: {e}"))?;
             write(args.get("key-out")?, key.serialize_pem().as_bytes())?;
             let resp = c
                 .simple_enroll(&csr)
