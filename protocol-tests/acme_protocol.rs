@@ -454,3 +454,27 @@ fn account_management() {
     assert_eq!(r.json()["status"], "deactivated");
     expect_problem(&c.post(&kid, None), "unauthorized");
 }
+
+#[test]
+fn acme_is_served_over_https_only() {
+    let srv = server();
+    assert!(srv.base_url.starts_with("https://"));
+    assert_eq!(srv.get("/acme/directory").status, 200);
+    // The plain-HTTP listener (metrics, CRLs) does not serve ACME.
+    assert_eq!(srv.http_get("/acme/directory").status, 404);
+    assert_eq!(srv.http_get("/acme/new-nonce").status, 404);
+}
+
+#[test]
+fn behind_a_tls_proxy_urls_use_the_public_https_url() {
+    let srv = TestServer::start_with(|c| {
+        c.server.behind_tls_proxy = true;
+        c.server.public_url = Some("https://signet.example.com".into());
+    });
+    let r = common::http_request(srv.https_addr, "GET", "/acme/directory", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["newOrder"],
+        "https://signet.example.com/acme/new-order"
+    );
+}
