@@ -265,12 +265,14 @@ fn est(server: &TestServer, op: &str) -> String {
     format!("{}/.well-known/est/{op}", server.base_url)
 }
 
+/// openssl and curl are test dependencies (scripts/install-test-deps): a
+/// missing one fails the test instead of skipping it.
 macro_rules! need_tools {
     () => {
-        if !has_openssl_and_curl() {
-            eprintln!("SKIPPED: openssl and curl are needed (scripts/install-test-deps)");
-            return;
-        }
+        assert!(
+            has_openssl_and_curl(),
+            "openssl and curl are needed: run scripts/install-test-deps"
+        );
     };
 }
 
