@@ -652,6 +652,33 @@ fn policy_refusal_is_403_and_does_not_consume_the_invitation() {
     );
     assert_eq!(status, 200, "{}", w.text("ec.out"));
 
+    // An invitation an ACME account already redeemed: 401.
+    let (kid3, key3) = invite(&server, "agent-5@example.com", "agents");
+    server
+        .app
+        .store
+        .redeem_invitation(
+            &kid3,
+            time::OffsetDateTime::now_utc(),
+            "acme:acct_test",
+            &signet::storage::model::AuditEvent {
+                at: time::OffsetDateTime::now_utc(),
+                actor: "test".into(),
+                action: "invitation.redeem".into(),
+                details: serde_json::json!({}),
+            },
+        )
+        .unwrap();
+    let user3 = format!("{kid3}:{key3}");
+    let (status, _) = w.post_csr(
+        &est(&server, "simpleenroll"),
+        "ec.csr",
+        &["-u", &user3],
+        "acme.txt",
+    );
+    assert_eq!(status, 401, "{}", w.text("acme.txt"));
+    assert!(w.text("acme.txt").contains("already been used"));
+
     // A revoked invitation: 401.
     let (kid2, key2) = invite(&server, "agent-4@example.com", "agents");
     server.app.ra.revoke_invitation(&kid2, "test").unwrap();
