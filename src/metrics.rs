@@ -17,9 +17,9 @@
 //! ```
 //! # let metrics = signet::metrics::Metrics::new();
 //! let orders = metrics
-//!     .int_counter_vec("signet_acme_orders_total", "ACME orders created, by outcome.", &["outcome"])
+//!     .int_counter_vec("signet_example_widgets_total", "Widgets made, by outcome.", &["outcome"])
 //!     .expect("valid metric definition");
-//! orders.with_label_values(&["created"]).inc();
+//! orders.with_label_values(&["made"]).inc();
 //! ```
 //!
 //! Asking twice for the same name returns the same family (so two front-end
@@ -652,6 +652,7 @@ mod tests {
             .filter(|s| {
                 s.starts_with("signet_")
                     && !s.starts_with("signet_test_")
+                    && !s.starts_with("signet_example_")
                     && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
             })
             .collect();
