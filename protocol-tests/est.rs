@@ -699,7 +699,7 @@ fn simplereenroll_refuses_other_subjects_revoked_and_foreign_certificates() {
     let server = TestServer::start();
     directory(&server, false);
     let w = Work::new(&server);
-    enroll_agent(&server, &w, "agent-a@example.com", "a");
+    let (kid_a, key_a) = enroll_agent(&server, &w, "agent-a@example.com", "a");
     enroll_agent(&server, &w, "agent-b@example.com", "b");
     let url = est(&server, "simplereenroll");
     let a_cert = ["--cert", "a.pem", "--key", "a.key"];
@@ -819,6 +819,17 @@ fn simplereenroll_refuses_other_subjects_revoked_and_foreign_certificates() {
     let (status, _) = w.post_csr(&url, "a-renew.csr", &a_cert, "revoked.txt");
     assert_eq!(status, 401, "{}", w.text("revoked.txt"));
     assert!(w.text("revoked.txt").contains("revoked"));
+
+    // The first enrollment's resend does not hand out the revoked certificate.
+    let user_a = format!("{kid_a}:{key_a}");
+    let (status, _) = w.post_csr(
+        &est(&server, "simpleenroll"),
+        "a.csr",
+        &["-u", &user_a],
+        "resend.txt",
+    );
+    assert_eq!(status, 403, "{}", w.text("resend.txt"));
+    assert!(w.text("resend.txt").contains("revoked"));
 
     // B's own renewal still works.
     let (status, _) = w.post_csr(

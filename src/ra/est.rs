@@ -384,6 +384,10 @@ impl Ra {
     fn est_resend(&self, binding: &EstBinding) -> Result<EstOutcome, EstError> {
         match self.request_state(&binding.request_id)? {
             RequestState::Pending(r) => Ok(EstOutcome::Pending { request_id: r.id }),
+            RequestState::Issued(c) if c.revocation.is_some() => Err(EstError::Forbidden(format!(
+                "the certificate {} issued for this request has been revoked",
+                c.serial
+            ))),
             RequestState::Issued(c) => Ok(EstOutcome::Issued(Box::new(c))),
             RequestState::Declined { reason } => Err(EstError::Forbidden(format!(
                 "the request was declined by an administrator: {reason}"
