@@ -152,6 +152,9 @@ impl MailConfig {
                 Some(_) => {}
             }
         }
+        if let Some(path) = &smtp.ca_file {
+            super::check_file("mail.smtp.ca_file", path)?;
+        }
         if smtp.port == Some(0) {
             return Err(ConfigError::invalid("mail.smtp.port", "must not be 0"));
         }

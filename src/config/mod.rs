@@ -364,7 +364,32 @@ fn validate_ca(ca: &CaConfig) -> Result<(), ConfigError> {
             "only meaningful with ca.issuer_cert_file",
         ));
     }
+    for (key, file) in [
+        ("ca.issuer_cert_file", &ca.issuer_cert_file),
+        ("ca.issuer_key_file", &ca.issuer_key_file),
+        ("ca.root_cert_file", &ca.root_cert_file),
+    ] {
+        if let Some(file) = file {
+            check_file(key, Path::new(file))?;
+        }
+    }
     Ok(())
+}
+
+/// Checks that a configured file exists (so `signet config check` reports a
+/// wrong path before `serve` does).
+pub(crate) fn check_file(key: &str, path: &Path) -> Result<(), ConfigError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(ConfigError::invalid(
+            key,
+            format!("{} is not a file", path.display()),
+        )),
+        Err(e) => Err(ConfigError::invalid(
+            key,
+            format!("{}: {e}", path.display()),
+        )),
+    }
 }
 
 /// Checks that `value` is an absolute URL with one of `schemes` and a host.

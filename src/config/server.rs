@@ -121,6 +121,12 @@ impl ServerConfig {
             }
             _ => {}
         }
+        if let Some(path) = &self.tls_cert_file {
+            super::check_file("server.tls_cert_file", path)?;
+        }
+        if let Some(path) = &self.tls_key_file {
+            super::check_file("server.tls_key_file", path)?;
+        }
         if let Some(token) = &self.admin_token {
             if token.expose().len() < 16 {
                 return Err(ConfigError::invalid(

@@ -363,3 +363,47 @@ fn every_key_is_documented_in_configuration_md() {
     }
     walk("", &as_json(&Config::default()), &text);
 }
+
+#[test]
+fn configured_files_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let present = dir.path().join("present.pem");
+    std::fs::write(&present, "x").unwrap();
+    let missing = dir.path().join("missing.pem");
+    let p = present.display();
+    let m = missing.display();
+    let cases = [
+        (
+            format!("[server]\ntls_cert_file = \"{m}\"\ntls_key_file = \"{p}\"\n"),
+            "server.tls_cert_file:",
+        ),
+        (
+            format!("[server]\ntls_cert_file = \"{p}\"\ntls_key_file = \"{m}\"\n"),
+            "server.tls_key_file:",
+        ),
+        (
+            format!("[ca]\nissuer_cert_file = \"{p}\"\nissuer_key_file = \"{m}\"\n"),
+            "ca.issuer_key_file:",
+        ),
+        (
+            format!(
+                "[ca]\nissuer_cert_file = \"{p}\"\nissuer_key_file = \"{p}\"\nroot_cert_file = \"{m}\"\n"
+            ),
+            "ca.root_cert_file:",
+        ),
+        (format!("[mail.smtp]\nca_file = \"{m}\"\n"), "mail.smtp.ca_file:"),
+        (
+            format!("[mail.smtp]\nca_file = \"{}\"\n", dir.path().display()),
+            "mail.smtp.ca_file:",
+        ),
+    ];
+    for (text, prefix) in cases {
+        let e = err_of(&text);
+        assert!(
+            e.starts_with(prefix),
+            "{text:?}: expected {prefix:?}, got {e:?}"
+        );
+    }
+    let ok = format!("[server]\ntls_cert_file = \"{p}\"\ntls_key_file = \"{p}\"\n[mail.smtp]\nca_file = \"{p}\"\n");
+    from_toml_str(&ok).unwrap();
+}
