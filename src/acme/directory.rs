@@ -54,6 +54,7 @@ impl Inner {
             new_order: self.url("/new-order"),
             revoke_cert: self.url("/revoke-cert"),
             key_change: self.url("/key-change"),
+            renewal_info: self.url("/renewal-info"),
             meta: DirectoryMeta {
                 terms_of_service: Some(self.terms_url()),
                 website: (!self.cfg.website.is_empty()).then(|| self.cfg.website.clone()),

@@ -24,6 +24,7 @@
 //! | `/terms` | GET | the built-in terms of service |
 
 mod account;
+pub mod ari;
 mod cert;
 mod challenge;
 mod directory;
@@ -113,6 +114,12 @@ impl AcmeFrontEnd {
                 trusted: cfg.trusted_authserv_ids.clone(),
             },
         };
+        if matches!(&sender_auth, SenderAuth::Dkim { trusted } if trusted.is_empty()) {
+            tracing::warn!(
+                "acme.sender_auth requires DKIM but acme.trusted_authserv_ids is empty: \
+                 every email-reply-00 reply will be refused"
+            );
+        }
         let nonces = NonceService::new(cfg.nonce_ttl_secs, cfg.nonce_max_used, clock.clone());
         let store = ra.store().clone();
         AcmeFrontEnd {
@@ -402,7 +409,8 @@ impl Inner {
                 };
                 Ok(Reply::empty(status).route("/acme/new-nonce"))
             }
-            (["directory"] | ["terms"] | ["new-nonce"], false) => {
+            (["renewal-info", id], true) => Ok(self.renewal_info(id)?.route("/acme/renewal-info")),
+            (["directory"] | ["terms"] | ["new-nonce"] | ["renewal-info", _], false) => {
                 Err(method_not_allowed("GET or HEAD"))
             }
             (_, true) => {

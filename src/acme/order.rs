@@ -58,6 +58,10 @@ impl Inner {
             return Err(Problem::malformed("identifiers must not be empty"));
         }
         let email = self.check_identifiers(acct, &p.identifiers)?;
+        let replaces = match p.replaces.as_deref() {
+            Some(id) => Some(self.check_replaces(acct, id)?),
+            None => None,
+        };
         let profile = self
             .ra
             .acme_profile(acct, p.profile.as_deref())
@@ -108,6 +112,7 @@ impl Inner {
             request_id: None,
             certificate: None,
             error: None,
+            replaces,
         };
         self.store.create_acme_order(&order, &new_authzs)?;
         let m = self.ra.metrics();
@@ -317,6 +322,7 @@ impl Inner {
             certificate: o.certificate.as_ref().map(|s| self.cert_url(s)),
             error: o.error.clone(),
             profile: o.profile.clone(),
+            replaces: o.replaces.clone(),
         }
     }
 

@@ -11,6 +11,7 @@ use crate::ra::RaError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemType {
     AccountDoesNotExist,
+    AlreadyReplaced,
     AlreadyRevoked,
     BadAttestationStatement,
     BadCsr,
@@ -43,6 +44,7 @@ impl ProblemType {
     pub fn name(self) -> &'static str {
         match self {
             ProblemType::AccountDoesNotExist => "accountDoesNotExist",
+            ProblemType::AlreadyReplaced => "alreadyReplaced",
             ProblemType::AlreadyRevoked => "alreadyRevoked",
             ProblemType::BadAttestationStatement => "badAttestationStatement",
             ProblemType::BadCsr => "badCSR",
@@ -85,7 +87,7 @@ impl ProblemType {
         match self {
             ProblemType::Unauthorized => StatusCode::FORBIDDEN,
             ProblemType::AccountDoesNotExist => StatusCode::BAD_REQUEST,
-            ProblemType::Conflict => StatusCode::CONFLICT,
+            ProblemType::Conflict | ProblemType::AlreadyReplaced => StatusCode::CONFLICT,
             ProblemType::OrderNotReady => StatusCode::FORBIDDEN,
             ProblemType::ServerInternal => StatusCode::INTERNAL_SERVER_ERROR,
             ProblemType::NotFound => StatusCode::NOT_FOUND,

@@ -1565,3 +1565,84 @@ fn digest_joined_from_decoded_bytes_is_accepted_end_to_end() {
     ));
     assert!(matches!(out, IngestOutcome::Validated { .. }), "{out}");
 }
+
+#[test]
+fn renewal_info_and_replaces() {
+    let e = env();
+    let c = e.client("dev@example.com");
+    let d = e.raw(Method::GET, "/acme/directory", vec![], None).json();
+    assert_eq!(d["renewalInfo"], format!("{BASE}/acme/renewal-info"));
+    let (_, cert_url) = issue(&c, "dev@example.com");
+    let chain = c.post(&cert_url, None).body;
+    let der = ::pem::parse_many(&chain).unwrap()[0].contents().to_vec();
+    let id = super::ari::cert_id(&der).unwrap();
+    let r = e.raw(
+        Method::GET,
+        &format!("/acme/renewal-info/{id}"),
+        vec![],
+        None,
+    );
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(r.headers.get("retry-after").is_some());
+    let w = &r.json()["suggestedWindow"];
+    let parse = |v: &Value| {
+        OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let (start, end) = (parse(&w["start"]), parse(&w["end"]));
+    let now = crate::clock::Clock::now(&*e.clock);
+    assert!(now < start && start < end && end < now + Duration::days(366));
+    // Unknown and malformed CertIDs.
+    let (aki, _) = id.split_once('.').unwrap();
+    let r = e.raw(
+        Method::GET,
+        &format!("/acme/renewal-info/{aki}.AQID"),
+        vec![],
+        None,
+    );
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = e.raw(Method::GET, "/acme/renewal-info/nodot", vec![], None);
+    assert_eq!(r.problem_type(), "malformed");
+    // replaces: accepted once, then alreadyReplaced; another account may not.
+    let order = |c: &Client<'_>| {
+        c.post(
+            "/acme/new-order",
+            Some(json!({"identifiers": [{"type": "email", "value": "dev@example.com"}], "replaces": id})),
+        )
+    };
+    let r = order(&c);
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["replaces"], id.as_str());
+    let r = order(&c);
+    assert_eq!(r.problem_type(), "alreadyReplaced");
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let other = e.client("dev@example.com");
+    assert_eq!(order(&other).problem_type(), "unauthorized");
+    // Revoked: the window lies in the past (renew now).
+    let b64 = jws::b64(&der);
+    c.post(
+        "/acme/revoke-cert",
+        Some(json!({"certificate": b64, "reason": 1})),
+    );
+    let r = e.raw(
+        Method::GET,
+        &format!("/acme/renewal-info/{id}"),
+        vec![],
+        None,
+    );
+    let end = parse(&r.json()["suggestedWindow"]["end"]);
+    assert!(end < crate::clock::Clock::now(&*e.clock));
+}

@@ -15,6 +15,8 @@ pub struct Directory {
     pub new_order: String,
     pub revoke_cert: String,
     pub key_change: String,
+    /// RFC 9773
+    pub renewal_info: String,
     pub meta: DirectoryMeta,
 }
 
@@ -111,6 +113,9 @@ pub struct OrderResource {
     pub error: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// RFC 9773: the CertID of the certificate this order replaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 /// The orders list (§7.1.2.1).

@@ -81,6 +81,9 @@ pub struct AcmeOrder {
     pub certificate: Option<String>,
     /// Problem document when invalid.
     pub error: Option<serde_json::Value>,
+    /// RFC 9773 CertID of the certificate this order replaces.
+    #[serde(default)]
+    pub replaces: Option<String>,
 }
 
 /// Status of an authorization (RFC 8555 §7.1.6).
@@ -552,6 +555,7 @@ mod tests {
                 request_id: None,
                 certificate: None,
                 error: None,
+                replaces: None,
             };
             store.create_acme_order(&o, &[]).unwrap();
         }
