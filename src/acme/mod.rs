@@ -21,6 +21,7 @@
 //! | `/cert/<serial>` | POST-as-GET | the certificate chain (PEM, or PKCS#7) |
 //! | `/cert/<serial>/alt` | POST-as-GET | alternate chain (with the root), if configured |
 //! | `/revoke-cert` | POST (kid or certificate jwk) | revoke |
+//! | `/renewal-info/<CertID>` | GET | RFC 9773 suggested renewal window |
 //! | `/terms` | GET | the built-in terms of service |
 
 mod account;
