@@ -1312,3 +1312,52 @@ fn attestation_inside_the_csr_goes_through_the_ra() {
         .to_string();
     assert!(facts.contains("30041834"), "{facts}");
 }
+
+#[test]
+fn concurrent_first_enrollments_redeem_the_invitation_once() {
+    use signet::ra::est::{EstError, EstOutcome};
+    let server = TestServer::start();
+    directory(&server, false);
+    let (kid, key) = invite(&server, "race@example.com", "agents");
+    let csrs: Vec<Vec<u8>> = (0..8)
+        .map(|_| {
+            let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            rcgen::CertificateParams::new(Vec::<String>::new())
+                .unwrap()
+                .serialize_request(&kp)
+                .unwrap()
+                .der()
+                .to_vec()
+        })
+        .collect();
+    let results: Vec<Result<EstOutcome, EstError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = csrs
+            .iter()
+            .map(|csr| {
+                let ra = server.app.ra.clone();
+                let (kid, key) = (kid.clone(), key.clone());
+                s.spawn(move || ra.est_enroll(None, &kid, &key, csr))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let issued = results
+        .iter()
+        .filter(|r| matches!(r, Ok(EstOutcome::Issued(_))))
+        .count();
+    assert_eq!(issued, 1, "{results:?}");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(matches!(e, EstError::Unauthenticated(_)), "{e}");
+        }
+    }
+    let certs = server
+        .app
+        .store
+        .list_certificates()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.requester == format!("est:{kid}"))
+        .count();
+    assert_eq!(certs, 1);
+}
