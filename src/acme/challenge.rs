@@ -380,23 +380,27 @@ impl Inner {
                 .filter(|n| !n.to_string_lossy().starts_with('.'))
                 .collect();
             names.sort();
+            let _ = std::fs::create_dir_all(dir.join("cur"));
             for name in names.into_iter().take(MAX_PER_POLL) {
-                let path = new.join(&name);
-                let outcome = match std::fs::read(&path) {
+                // Claim the message first (maildir: new/ -> cur/): whoever
+                // renames it processes it, so concurrent polls (timer, client
+                // polls, other instances) never judge one reply twice.
+                let seen = dir
+                    .join("cur")
+                    .join(format!("{}:2,S", name.to_string_lossy()));
+                if std::fs::rename(new.join(&name), &seen).is_err() {
+                    continue;
+                }
+                let outcome = match std::fs::read(&seen) {
                     Ok(raw) if raw.len() <= MAX_REPLY_BYTES => self.ingest_mail(&raw),
                     Ok(_) => IngestOutcome::Unmatched {
                         reason: "message too large".into(),
                     },
-                    Err(_) => continue,
+                    Err(e) => IngestOutcome::Unmatched {
+                        reason: format!("unreadable: {e}"),
+                    },
                 };
-                tracing::debug!(file = %path.display(), %outcome, "mail ingested");
-                let _ = std::fs::create_dir_all(dir.join("cur"));
-                let seen = dir
-                    .join("cur")
-                    .join(format!("{}:2,S", name.to_string_lossy()));
-                if std::fs::rename(&path, &seen).is_err() {
-                    let _ = std::fs::remove_file(&path);
-                }
+                tracing::debug!(file = %seen.display(), %outcome, "mail ingested");
                 out.push(outcome);
             }
         }

@@ -1646,3 +1646,33 @@ fn renewal_info_and_replaces() {
     let end = parse(&r.json()["suggestedWindow"]["end"]);
     assert!(end < crate::clock::Clock::now(&*e.clock));
 }
+
+#[test]
+fn concurrent_polls_judge_each_reply_once() {
+    let e = env();
+    let c = e.client("dev@example.com");
+    let (_, authz_url, mail) = order_and_respond(&c, "dev@example.com");
+    let token = c.post(&authz_url, None).json()["challenges"][0]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let raw = reply_to(
+        &mail,
+        "dev@example.com",
+        &correct_digest(&c, &mail, &token),
+        "",
+    );
+    spool_reply(&e.dir.path().join("inbox"), &raw).unwrap();
+    let outcomes: Vec<IngestOutcome> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4).map(|_| s.spawn(|| e.fe.poll_mail())).collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    let id = authz_url.rsplit('/').next().unwrap();
+    let a = e.ra.store().get_acme_authz(id).unwrap().unwrap();
+    assert!(
+        a.challenge.rejected_replies.is_empty(),
+        "{:?}",
+        a.challenge.rejected_replies
+    );
+}
