@@ -292,6 +292,7 @@ fn handle(
             };
             match outcome {
                 Ok(EstOutcome::Issued(cert)) => {
+                    tracing::info!(?op, label, serial = %cert.serial, requester = %cert.requester, "EST certificate returned");
                     let der = cert.der_bytes();
                     match encoding::certs_only(&[&der]) {
                         Ok(p7) => base64_response(config, CT_PKCS7_CERTS_ONLY, &p7),
@@ -299,6 +300,7 @@ fn handle(
                     }
                 }
                 Ok(EstOutcome::Pending { request_id }) => {
+                    tracing::info!(?op, label, request = %request_id, "EST request waits for approval");
                     let mut resp = text(
                         StatusCode::ACCEPTED,
                         &format!(
@@ -313,7 +315,10 @@ fn handle(
                     );
                     resp
                 }
-                Err(e) => error_response(&e),
+                Err(e) => {
+                    tracing::info!(?op, label, status = status_for(&e).as_u16(), reason = %e, "EST request refused");
+                    error_response(&e)
+                }
             }
         }
     }
