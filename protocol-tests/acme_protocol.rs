@@ -478,3 +478,69 @@ fn behind_a_tls_proxy_urls_use_the_public_https_url() {
         "https://signet.example.com/acme/new-order"
     );
 }
+
+#[test]
+fn renewal_info_over_https() {
+    let srv = server();
+    let c = Client::registered(&srv, "dev@example.com");
+    let d = srv.get("/acme/directory").json();
+    let base = d["renewalInfo"].as_str().unwrap().to_string();
+    let (cert_url, _) = issue(&c, "dev@example.com");
+    let der = ::pem::parse_many(c.post(&cert_url, None).body).unwrap()[0]
+        .contents()
+        .to_vec();
+    let id = signet::acme::ari::cert_id(&der).unwrap();
+    let r = srv.get(&format!("{}/{id}", c.path(&base)));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["suggestedWindow"]["start"].is_string());
+    assert!(r.header("retry-after").is_some());
+    let r = c.post(
+        "/acme/new-order",
+        Some(
+            json!({"identifiers": [{"type": "email", "value": "dev@example.com"}], "replaces": id}),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = c.post(
+        "/acme/new-order",
+        Some(
+            json!({"identifiers": [{"type": "email", "value": "dev@example.com"}], "replaces": id}),
+        ),
+    );
+    expect_problem(&r, "alreadyReplaced");
+}
+
+#[test]
+fn mail_ingest_exit_codes() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let srv = server();
+    let run = |input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_signet"))
+            .args(["mail", "ingest"])
+            .env("SIGNET_SERVER__DATA_DIR", &srv.data_dir)
+            .env_remove("SIGNET_CONFIG")
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap().status.code()
+    };
+    // An empty message is refused (EX_DATAERR: the MTA bounces it).
+    assert_eq!(run(b""), Some(65));
+    // Anything that looks like mail is accepted and spooled for the server,
+    // which ignores what answers no challenge.
+    assert_eq!(
+        run(b"From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n"),
+        Some(0)
+    );
+    let cur = srv.data_dir.join("mail-inbox/cur");
+    for _ in 0..50 {
+        if std::fs::read_dir(&cur).map(|d| d.count()).unwrap_or(0) == 1 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("the server did not pick up the spooled message");
+}
