@@ -1676,3 +1676,39 @@ fn concurrent_polls_judge_each_reply_once() {
         a.challenge.rejected_replies
     );
 }
+
+#[test]
+fn declined_request_makes_the_order_invalid_with_the_reason() {
+    let e = env_with(AcmeConfig::default(), true, false);
+    let c = e.client("dev@example.com");
+    let (order_url, authz_url, mail) = order_and_respond(&c, "dev@example.com");
+    let token = c.post(&authz_url, None).json()["challenges"][0]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    e.fe.ingest_mail(&reply_to(
+        &mail,
+        "dev@example.com",
+        &correct_digest(&c, &mail, &token),
+        "",
+    ));
+    let fin = c.post(&order_url, None).json()["finalize"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (csr, _) = p256_csr(None);
+    assert_eq!(
+        c.post(&fin, Some(json!({"csr": csr}))).json()["status"],
+        "processing"
+    );
+    let req = e.ra.store().list_requests().unwrap().pop().unwrap();
+    e.ra.decline(&req.id, "admin", "not for release builds")
+        .unwrap();
+    let o = c.post(&order_url, None).json();
+    assert_eq!(o["status"], "invalid");
+    assert!(o["error"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("not for release builds"));
+    assert!(o.get("certificate").is_none());
+}
