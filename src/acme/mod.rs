@@ -207,11 +207,16 @@ impl FrontEnd for AcmeFrontEnd {
     fn handle(&self, req: HttpRequest) -> BoxFuture<'_, HttpResponse> {
         let inner = self.inner.clone();
         Box::pin(async move {
-            match tokio::task::spawn_blocking(move || inner.handle(&req)).await {
+            let worker = inner.clone();
+            match tokio::task::spawn_blocking(move || worker.handle(&req)).await {
                 Ok(resp) => resp,
                 Err(_) => {
                     let p = Problem::internal("the request handler failed");
-                    finish(Reply::problem(&p), None, "/acme")
+                    finish(
+                        Reply::problem(&p),
+                        Some(inner.nonces.issue()),
+                        &inner.url("/directory"),
+                    )
                 }
             }
         })
