@@ -1712,3 +1712,91 @@ fn declined_request_makes_the_order_invalid_with_the_reason() {
         .contains("not for release builds"));
     assert!(o.get("certificate").is_none());
 }
+
+#[test]
+fn every_allowed_account_key_algorithm_works() {
+    use josekit::jwk::alg::ed::EdCurve;
+    use josekit::jws::alg::ecdsa::EcdsaJwsAlgorithm;
+    use josekit::jws::alg::eddsa::EddsaJwsAlgorithm;
+    use josekit::jws::alg::rsassa::RsassaJwsAlgorithm;
+    use josekit::jws::alg::rsassa_pss::RsassaPssJwsAlgorithm;
+    fn jwk_of(j: &josekit::jwk::Jwk) -> Value {
+        serde_json::from_str(&j.to_string()).unwrap()
+    }
+    let e = env();
+    let rsa = RsassaJwsAlgorithm::Rs256.generate_key_pair(2048).unwrap();
+    let pss = RsassaPssJwsAlgorithm::Ps256
+        .generate_key_pair(2048)
+        .unwrap();
+    let ec384 = EcdsaJwsAlgorithm::Es384.generate_key_pair().unwrap();
+    let ed = EddsaJwsAlgorithm::Eddsa
+        .generate_key_pair(EdCurve::Ed25519)
+        .unwrap();
+    let keys: Vec<TestKey> = vec![
+        TestKey {
+            signer: Box::new(
+                RsassaJwsAlgorithm::Rs256
+                    .signer_from_jwk(&rsa.to_jwk_private_key())
+                    .unwrap(),
+            ),
+            jwk: jwk_of(&rsa.to_jwk_public_key()),
+            alg: "RS256",
+        },
+        TestKey {
+            signer: Box::new(
+                RsassaPssJwsAlgorithm::Ps256
+                    .signer_from_jwk(&pss.to_jwk_private_key())
+                    .unwrap(),
+            ),
+            jwk: jwk_of(&pss.to_jwk_public_key()),
+            alg: "PS256",
+        },
+        TestKey {
+            signer: Box::new(
+                EcdsaJwsAlgorithm::Es384
+                    .signer_from_jwk(&ec384.to_jwk_private_key())
+                    .unwrap(),
+            ),
+            jwk: jwk_of(&ec384.to_jwk_public_key()),
+            alg: "ES384",
+        },
+        TestKey {
+            signer: Box::new(
+                EddsaJwsAlgorithm::Eddsa
+                    .signer_from_jwk(&ed.to_jwk_private_key())
+                    .unwrap(),
+            ),
+            jwk: jwk_of(&ed.to_jwk_public_key()),
+            alg: "EdDSA",
+        },
+    ];
+    for key in keys {
+        let alg = key.alg;
+        let mut c = Client {
+            env: &e,
+            key,
+            kid: None,
+        };
+        let inv = e.invite("dev@example.com");
+        let r = c.new_account(&inv, json!({"termsOfServiceAgreed": true}));
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{alg}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        c.kid = Some(r.location());
+        let r = c.post(c.kid.clone().unwrap().as_str(), None);
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{alg}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(
+            c.new_order("dev@example.com").status,
+            StatusCode::CREATED,
+            "{alg}"
+        );
+    }
+}
