@@ -1800,3 +1800,59 @@ fn every_allowed_account_key_algorithm_works() {
         );
     }
 }
+
+#[test]
+fn website_and_external_terms_are_shown_when_configured() {
+    let e = env_with(
+        AcmeConfig {
+            website: "https://pki.example.com".into(),
+            terms_of_service: "https://pki.example.com/tos".into(),
+            ..AcmeConfig::default()
+        },
+        false,
+        false,
+    );
+    let d = e.raw(Method::GET, "/acme/directory", vec![], None).json();
+    assert_eq!(d["meta"]["website"], "https://pki.example.com");
+    assert_eq!(d["meta"]["termsOfService"], "https://pki.example.com/tos");
+    assert!(env()
+        .raw(Method::GET, "/acme/directory", vec![], None)
+        .json()["meta"]
+        .get("website")
+        .is_none());
+}
+
+#[test]
+fn an_invitation_limited_to_a_profile_limits_the_account() {
+    let e = env();
+    let inv =
+        e.ra.create_invitation(
+            &NewInvitation {
+                email: "dev@example.com".into(),
+                account: "release".into(),
+                profile: Some("cs".into()),
+                ttl_days: None,
+            },
+            "admin",
+        )
+        .unwrap();
+    let mut c = Client {
+        env: &e,
+        key: TestKey::es256(),
+        kid: None,
+    };
+    let invite = Invite {
+        kid: inv.kid,
+        key: jws::b64_decode("k", &inv.hmac_key).unwrap(),
+    };
+    let r = c.new_account(&invite, json!({"termsOfServiceAgreed": true}));
+    c.kid = Some(r.location());
+    let order = |p: &str| {
+        c.post(
+            "/acme/new-order",
+            Some(json!({"identifiers": [{"type": "email", "value": "dev@example.com"}], "profile": p})),
+        )
+    };
+    assert_eq!(order("cs").status, StatusCode::CREATED);
+    assert_eq!(order("cs-hw").problem_type(), "invalidProfile");
+}
