@@ -651,56 +651,11 @@ fn corpus_yubikey_piv_genuine_chains_accepted_with_facts() {
     assert!(seen_serials.len() >= 30, "{} devices", seen_serials.len());
 }
 
-/// Parses a corpus CSR with `Csr::parse`. Where that parser refuses a real
-/// CSR that OpenSSL accepts (reported to the csr.rs owner), the SPKI and the
-/// extensionRequest are read with x509-cert instead so that the attestation
-/// logic is still exercised; the refusal is printed.
+/// Parses a corpus CSR with `Csr::parse` (every CSR here is one OpenSSL
+/// accepts, including the Windows requests with Microsoft attributes).
 fn load_csr(path: &Path) -> signet::csr::Csr {
-    let bytes = read(path);
-    match signet::csr::Csr::parse(&bytes) {
-        Ok(c) => c,
-        Err(e) => {
-            println!(
-                "NOTE: Csr::parse refused {}: {e}; reading it with x509-cert",
-                path.display()
-            );
-            csr_via_x509_cert(&bytes)
-        }
-    }
-}
-
-fn csr_via_x509_cert(bytes: &[u8]) -> signet::csr::Csr {
-    use der::{Decode, Encode};
-    let der_bytes = match pem::parse(bytes) {
-        Ok(b) => b.into_contents(),
-        Err(_) => bytes.to_vec(),
-    };
-    let req = x509_cert::request::CertReq::from_der(&der_bytes).expect("CSR DER");
-    let spki_der = req.info.public_key.to_der().unwrap();
-    let ext_req = der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
-    let mut requested_extensions = Vec::new();
-    for attr in req.info.attributes.iter().filter(|a| a.oid == ext_req) {
-        for v in attr.values.iter() {
-            let exts: x509_cert::ext::Extensions = v.decode_as().expect("extensionRequest");
-            for e in exts {
-                requested_extensions.push(signet::csr::RequestedExtension {
-                    oid: e.extn_id.to_string(),
-                    critical: e.critical,
-                    value: e.extn_value.as_bytes().to_vec(),
-                });
-            }
-        }
-    }
-    signet::csr::Csr {
-        der: der_bytes,
-        spki_der,
-        key: signet::csr::KeyKind::Unsupported {
-            description: "read by the attestation test".into(),
-        },
-        subject: req.info.subject.to_string(),
-        requested_extensions,
-        attributes: Vec::new(),
-    }
+    signet::csr::Csr::parse(&read(path))
+        .unwrap_or_else(|e| panic!("Csr::parse refused {}: {e}", path.display()))
 }
 
 fn decide(

@@ -10,14 +10,24 @@
 //! [`KeyKind::Unsupported`], so the RA refuses them by key type. Everything else
 //! (SHA-1, DSA, MD5, unknown OIDs, odd PSS parameters) is
 //! [`CsrError::UnsupportedSignatureAlgorithm`].
+//!
+//! Structure: the CertificationRequest and its CertificationRequestInfo are
+//! split with the `der` crate into their raw TLVs; the signature is verified
+//! over exactly the CertificationRequestInfo bytes of the input. Attributes
+//! are reported raw (only extensionRequest is decoded), so an attribute whose
+//! contents some parser dislikes (e.g. Microsoft's OS version,
+//! 1.3.6.1.4.1.311.13.2.3, or a non-UTF8String challengePassword) does not make
+//! the CSR unreadable. x509-parser reads the SubjectPublicKeyInfo, the signature
+//! AlgorithmIdentifier and (for display) the subject.
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, OctetStringRef};
+use der::{Decode as _, Reader as _, SliceReader, Tag, TagNumber, Tagged as _};
 use serde::{Deserialize, Serialize};
-use x509_parser::asn1_rs::{Any, FromDer as _};
-use x509_parser::certification_request::X509CertificationRequest;
-use x509_parser::cri_attributes::ParsedCriAttribute;
+use x509_cert::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
+use x509_parser::prelude::FromDer as _;
 use x509_parser::signature_algorithm::RsaSsaPssParams;
-use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo};
+use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo, X509Name};
 
 /// The kind of public key a CSR carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,52 +141,51 @@ impl Csr {
         if der.is_empty() {
             return Err(CsrError::Der("empty input".into()));
         }
-        let (rest, req) =
-            X509CertificationRequest::from_der(&der).map_err(|e| CsrError::Der(e.to_string()))?;
+        let raw = RawCsr::split(&der)?;
+        let (rest, spki) = SubjectPublicKeyInfo::from_der(raw.spki)
+            .map_err(|e| CsrError::Der(format!("subjectPKInfo: {e}")))?;
         if !rest.is_empty() {
-            return Err(CsrError::Der(format!(
-                "{} trailing bytes after the CertificationRequest",
-                rest.len()
-            )));
+            return Err(CsrError::Der("trailing bytes in subjectPKInfo".into()));
         }
-        let info = &req.certification_request_info;
-        if info.version.0 != 0 {
-            return Err(CsrError::Der(format!(
-                "unsupported CertificationRequest version {}",
-                info.version.0
-            )));
+        let (rest, sig_alg) = AlgorithmIdentifier::from_der(raw.signature_algorithm)
+            .map_err(|e| CsrError::Der(format!("signatureAlgorithm: {e}")))?;
+        if !rest.is_empty() {
+            return Err(CsrError::Der("trailing bytes in signatureAlgorithm".into()));
         }
-        let spki = &info.subject_pki;
-        let key = key_kind(spki);
-        verify_self_signature(&req, &key)?;
+        let key = key_kind(&spki);
+        let alg = verification_algorithm(&sig_alg, &spki, &key)?;
+        if raw.signature_unused_bits != 0 {
+            return Err(CsrError::BadSignature);
+        }
+        UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
+            .verify(raw.info, raw.signature)
+            .map_err(|_| CsrError::BadSignature)?;
 
         let mut requested_extensions = Vec::new();
         let mut attributes = Vec::new();
-        for attr in info.iter_attributes() {
-            let oid = attr.oid.to_id_string();
-            match attr.parsed_attribute() {
-                ParsedCriAttribute::ExtensionRequest(er) if oid == oids::EXTENSION_REQUEST => {
-                    for ext in &er.extensions {
-                        requested_extensions.push(RequestedExtension {
-                            oid: ext.oid.to_id_string(),
-                            critical: ext.critical,
-                            value: ext.value.to_vec(),
-                        });
-                    }
+        for attr in raw.attributes {
+            if attr.oid == EXTENSION_REQUEST {
+                for value in &attr.values {
+                    requested_extensions.extend(parse_extensions(value).map_err(|e| {
+                        CsrError::Der(format!("extensionRequest is malformed: {e}"))
+                    })?);
                 }
-                _ => {
-                    let values = split_set_of(attr.value).map_err(|e| {
-                        CsrError::Der(format!("attribute {oid} has malformed values: {e}"))
-                    })?;
-                    attributes.push(CsrAttribute { oid, values });
-                }
+            } else {
+                attributes.push(CsrAttribute {
+                    oid: attr.oid.to_string(),
+                    values: attr.values.iter().map(|v| v.to_vec()).collect(),
+                });
             }
         }
+        let subject = match X509Name::from_der(raw.subject) {
+            Ok((&[], name)) => name.to_string(),
+            _ => "(subject not decodable)".to_string(),
+        };
 
         Ok(Csr {
-            spki_der: spki.raw.to_vec(),
+            spki_der: raw.spki.to_vec(),
             key,
-            subject: info.subject.to_string(),
+            subject,
             requested_extensions,
             attributes,
             der,
@@ -336,6 +345,24 @@ fn verification_algorithm(
 ) -> Result<&'static dyn VerificationAlgorithm, CsrError> {
     let sig_oid = oid_of(sig_alg);
     let unsupported = |what: &str| CsrError::UnsupportedSignatureAlgorithm(what.to_string());
+    // The AlgorithmIdentifier is outside the signed bytes: besides RSASSA-PSS,
+    // whose parameters are checked below, only absent or NULL parameters are
+    // accepted (RFC 4055 / RFC 5758 / RFC 8410; NULL tolerated for ECDSA).
+    if sig_oid != oids::RSASSA_PSS {
+        let null_or_absent = match &sig_alg.parameters {
+            None => true,
+            Some(p) => {
+                p.header.class() == x509_parser::asn1_rs::Class::Universal
+                    && p.header.tag() == x509_parser::asn1_rs::Tag::Null
+                    && p.data.is_empty()
+            }
+        };
+        if !null_or_absent {
+            return Err(CsrError::UnsupportedSignatureAlgorithm(format!(
+                "{sig_oid} with parameters other than NULL"
+            )));
+        }
+    }
     let is_rsa = matches!(key, KeyKind::Rsa { .. });
     let rsa_only = |alg: &'static dyn VerificationAlgorithm, name: &str| {
         if is_rsa {
@@ -435,39 +462,168 @@ fn verification_algorithm(
     }
 }
 
-fn verify_self_signature(
-    req: &X509CertificationRequest<'_>,
-    key: &KeyKind,
-) -> Result<(), CsrError> {
-    let alg = verification_algorithm(
-        &req.signature_algorithm,
-        &req.certification_request_info.subject_pki,
-        key,
-    )?;
-    if req.signature_value.unused_bits != 0 {
-        return Err(CsrError::BadSignature);
-    }
-    let info = &req.certification_request_info;
-    UnparsedPublicKey::new(alg, &info.subject_pki.subject_public_key.data)
-        .verify(info.raw, &req.signature_value.data)
-        .map_err(|_| CsrError::BadSignature)
+const EXTENSION_REQUEST: ObjectIdentifier = ObjectIdentifier::new_unwrap(oids::EXTENSION_REQUEST);
+
+/// One attribute of the CertificationRequestInfo, undecoded.
+struct RawAttribute<'a> {
+    oid: ObjectIdentifier,
+    /// DER of each AttributeValue.
+    values: Vec<&'a [u8]>,
 }
 
-/// Splits the DER of a SET OF (tag + length + contents) into the DER of each element.
-fn split_set_of(set: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let (rest, any) = Any::from_der(set).map_err(|e| e.to_string())?;
-    if !rest.is_empty() {
-        return Err("trailing bytes after the SET".into());
+/// The TLVs of a CertificationRequest (RFC 2986), split but not interpreted.
+struct RawCsr<'a> {
+    /// The whole CertificationRequestInfo TLV: exactly the signed bytes.
+    info: &'a [u8],
+    subject: &'a [u8],
+    spki: &'a [u8],
+    attributes: Vec<RawAttribute<'a>>,
+    signature_algorithm: &'a [u8],
+    signature: &'a [u8],
+    signature_unused_bits: u8,
+}
+
+fn der_err(what: &str) -> impl Fn(der::Error) -> CsrError + '_ {
+    move |e| CsrError::Der(format!("{what}: {e}"))
+}
+
+/// The contents of a TLV that must carry `tag`.
+fn contents<'a>(tlv: AnyRef<'a>, tag: Tag, what: &str) -> Result<&'a [u8], CsrError> {
+    if tlv.tag() != tag {
+        return Err(CsrError::Der(format!(
+            "{what}: expected {tag}, found {}",
+            tlv.tag()
+        )));
     }
-    let mut values = Vec::new();
-    let mut input: &[u8] = any.data;
-    while !input.is_empty() {
-        let (rest, _) = Any::from_der(input).map_err(|e| e.to_string())?;
-        let used = input.len() - rest.len();
-        values.push(input[..used].to_vec());
-        input = rest;
+    Ok(tlv.value())
+}
+
+/// The next element of `r` as its complete TLV bytes, which must carry `tag`.
+fn tlv_with_tag<'a>(r: &mut SliceReader<'a>, tag: Tag, what: &str) -> Result<&'a [u8], CsrError> {
+    let found = r.peek_tag().map_err(der_err(what))?;
+    if found != tag {
+        return Err(CsrError::Der(format!(
+            "{what}: expected {tag}, found {found}"
+        )));
     }
-    Ok(values)
+    r.tlv_bytes().map_err(der_err(what))
+}
+
+fn reader<'a>(bytes: &'a [u8], what: &str) -> Result<SliceReader<'a>, CsrError> {
+    SliceReader::new(bytes).map_err(der_err(what))
+}
+
+fn ensure_finished(r: &SliceReader<'_>, what: &str) -> Result<(), CsrError> {
+    if r.is_finished() {
+        Ok(())
+    } else {
+        Err(CsrError::Der(format!(
+            "{} unexpected trailing bytes in {what}",
+            u32::from(r.remaining_len())
+        )))
+    }
+}
+
+impl<'a> RawCsr<'a> {
+    fn split(der: &'a [u8]) -> Result<RawCsr<'a>, CsrError> {
+        let mut top = reader(der, "CertificationRequest")?;
+        let outer = AnyRef::decode(&mut top).map_err(der_err("CertificationRequest"))?;
+        if !top.is_finished() {
+            return Err(CsrError::Der(format!(
+                "{} trailing bytes after the CertificationRequest",
+                u32::from(top.remaining_len())
+            )));
+        }
+        let mut r = reader(
+            contents(outer, Tag::Sequence, "CertificationRequest")?,
+            "CertificationRequest",
+        )?;
+        let info = tlv_with_tag(&mut r, Tag::Sequence, "certificationRequestInfo")?;
+        let signature_algorithm = tlv_with_tag(&mut r, Tag::Sequence, "signatureAlgorithm")?;
+        let signature = BitStringRef::decode(&mut r).map_err(der_err("signature"))?;
+        ensure_finished(&r, "the CertificationRequest")?;
+
+        let info_any = AnyRef::from_der(info).map_err(der_err("certificationRequestInfo"))?;
+        let mut r = reader(info_any.value(), "certificationRequestInfo")?;
+        let version = AnyRef::decode(&mut r).map_err(der_err("version"))?;
+        let version = contents(version, Tag::Integer, "version")?;
+        if version != [0] {
+            return Err(CsrError::Der(format!(
+                "unsupported CertificationRequest version (INTEGER {})",
+                hex::encode(version)
+            )));
+        }
+        let subject = tlv_with_tag(&mut r, Tag::Sequence, "subject")?;
+        let spki = tlv_with_tag(&mut r, Tag::Sequence, "subjectPKInfo")?;
+        // Strict DER shape checks (x509-parser, which interprets these two
+        // below, is lenient about the OID's tag).
+        SubjectPublicKeyInfoRef::from_der(spki).map_err(der_err("subjectPKInfo"))?;
+        AlgorithmIdentifierRef::from_der(signature_algorithm)
+            .map_err(der_err("signatureAlgorithm"))?;
+        // attributes [0] IMPLICIT SET OF Attribute; tolerated when absent.
+        let mut attributes = Vec::new();
+        if !r.is_finished() {
+            let tag = Tag::ContextSpecific {
+                constructed: true,
+                number: TagNumber::N0,
+            };
+            let set = AnyRef::decode(&mut r).map_err(der_err("attributes"))?;
+            let mut set = reader(contents(set, tag, "attributes")?, "attributes")?;
+            while !set.is_finished() {
+                let attr = AnyRef::decode(&mut set).map_err(der_err("attribute"))?;
+                let mut a = reader(contents(attr, Tag::Sequence, "attribute")?, "attribute")?;
+                let oid = ObjectIdentifier::decode(&mut a).map_err(der_err("attribute type"))?;
+                let what = format!("attribute {oid} values");
+                let values = AnyRef::decode(&mut a).map_err(der_err(&what))?;
+                let mut v = reader(contents(values, Tag::Set, &what)?, &what)?;
+                let mut list = Vec::new();
+                while !v.is_finished() {
+                    list.push(v.tlv_bytes().map_err(der_err(&what))?);
+                }
+                ensure_finished(&a, &format!("attribute {oid}"))?;
+                attributes.push(RawAttribute { oid, values: list });
+            }
+        }
+        ensure_finished(&r, "the certificationRequestInfo")?;
+        Ok(RawCsr {
+            info,
+            subject,
+            spki,
+            attributes,
+            signature_algorithm,
+            signature: signature.raw_bytes(),
+            signature_unused_bits: signature.unused_bits(),
+        })
+    }
+}
+
+/// Decodes one extensionRequest value: `Extensions ::= SEQUENCE OF Extension`.
+/// A critical flag is accepted in any BOOLEAN encoding (non-zero is true).
+fn parse_extensions(value: &[u8]) -> Result<Vec<RequestedExtension>, CsrError> {
+    let seq = AnyRef::from_der(value).map_err(der_err("Extensions"))?;
+    let mut r = reader(contents(seq, Tag::Sequence, "Extensions")?, "Extensions")?;
+    let mut out = Vec::new();
+    while !r.is_finished() {
+        let ext = AnyRef::decode(&mut r).map_err(der_err("Extension"))?;
+        let mut e = reader(contents(ext, Tag::Sequence, "Extension")?, "Extension")?;
+        let oid = ObjectIdentifier::decode(&mut e).map_err(der_err("extnID"))?;
+        let mut critical = false;
+        if e.peek_tag().map_err(der_err("Extension"))? == Tag::Boolean {
+            let b = AnyRef::decode(&mut e).map_err(der_err("critical"))?;
+            match b.value() {
+                [byte] => critical = *byte != 0,
+                _ => return Err(CsrError::Der(format!("extension {oid}: malformed BOOLEAN"))),
+            }
+        }
+        let value = OctetStringRef::decode(&mut e).map_err(der_err("extnValue"))?;
+        ensure_finished(&e, &format!("extension {oid}"))?;
+        out.push(RequestedExtension {
+            oid: oid.to_string(),
+            critical,
+            value: value.as_bytes().to_vec(),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -831,5 +987,369 @@ mod tests {
             .unwrap_or_else(|| panic!("{:?}", csr.attributes));
         assert_eq!(a.values.len(), 1);
         assert!(a.values[0].ends_with(b"secret123"));
+    }
+
+    /// Real-world requests vendored in protocol-tests/vectors/csr (Apache-2.0,
+    /// see PROVENANCE.tsv there).
+    fn vendored_csr(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("protocol-tests/vectors/csr")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The SubjectPublicKeyInfo DER of a CSR file as OpenSSL reads it (after
+    /// OpenSSL verified the self-signature).
+    fn openssl_spki(dir: &Path, csr_path: &Path) -> Vec<u8> {
+        let out = Command::new("openssl")
+            .args(["req", "-noout", "-verify", "-pubkey", "-in"])
+            .arg(csr_path)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run openssl: {e} ({INSTALL_HINT})"));
+        assert!(
+            out.status.success(),
+            "openssl refuses {}: {}",
+            csr_path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let start = text
+            .find("-----BEGIN PUBLIC KEY-----")
+            .expect("public key PEM");
+        pem::parse(&text[start..]).unwrap().into_contents()
+    }
+
+    /// Every single-bit flip of `der` is refused (a CSR has no bit outside
+    /// the signed bytes whose change leaves it acceptable), truncations too.
+    fn assert_every_bit_flip_fails(der: &[u8], what: &str) {
+        for n in 0..der.len() {
+            assert!(Csr::parse(&der[..n]).is_err(), "{what}: truncated to {n}");
+        }
+        for i in 0..der.len() {
+            for bit in 0..8 {
+                let mut bad = der.to_vec();
+                bad[i] ^= 1 << bit;
+                assert!(
+                    Csr::parse(&bad).is_err(),
+                    "{what}: flipping bit {bit} of byte {i} was accepted"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn csr_real_world_requests_that_openssl_accepts_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // TameMyCerts: YubiKey fw 5.7.4 request with its attestation inside.
+        let fw574 = vendored_csr("tamemycerts-yubikey-fw574.csr.pem");
+        let csr = Csr::parse(&fw574).unwrap();
+        assert_eq!(csr.key, KeyKind::EcP384);
+        assert_eq!(
+            csr.subject,
+            "O=Fake, CN=SubjectName to be supplied by Server"
+        );
+        for oid in ["1.3.6.1.4.1.41482.3.1", "1.3.6.1.4.1.41482.3.2"] {
+            let e = csr.requested_extension(oid).unwrap();
+            assert!(!e.critical);
+            assert_eq!(e.value[0], 0x30, "{oid} holds a DER certificate");
+        }
+        // Windows (certreq) requests carrying Microsoft attributes: OS version
+        // (1.3.6.1.4.1.311.13.2.3, IA5String), client info (.311.21.20) and
+        // enrollment CSP (.311.13.2.2), reported raw.
+        let cases = [
+            (
+                "tamemycerts-ms-osversion-no-attestation.csr.pem",
+                2048,
+                2,
+                "10.0.19044.2",
+            ),
+            (
+                "tamemycerts-ms-osversion-invalid-attestation.csr.pem",
+                3072,
+                4,
+                "10.0.26100.2",
+            ),
+        ];
+        for (name, bits, extensions, os_version) in cases {
+            let pem_bytes = vendored_csr(name);
+            let csr = Csr::parse(&pem_bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(csr.key, KeyKind::Rsa { bits }, "{name}");
+            assert_eq!(csr.requested_extensions.len(), extensions, "{name}");
+            let ku = csr.requested_extension("2.5.29.15").unwrap();
+            assert!(ku.critical);
+            assert_eq!(ku.value, [0x03, 0x02, 0x07, 0x80]);
+            let os = csr.attribute("1.3.6.1.4.1.311.13.2.3").unwrap();
+            let expected = [&[0x16, os_version.len() as u8][..], os_version.as_bytes()].concat();
+            assert_eq!(os.values, vec![expected], "{name}");
+            let client = csr.attribute("1.3.6.1.4.1.311.21.20").unwrap();
+            assert_eq!(client.values.len(), 1);
+            assert_eq!(client.values[0][0], 0x30);
+            assert!(csr.attribute("1.3.6.1.4.1.311.13.2.2").is_some());
+            assert_eq!(csr.attributes.len(), 3);
+        }
+        for name in [
+            "tamemycerts-yubikey-fw574.csr.pem",
+            "tamemycerts-ms-osversion-no-attestation.csr.pem",
+            "tamemycerts-ms-osversion-invalid-attestation.csr.pem",
+        ] {
+            let pem_bytes = vendored_csr(name);
+            let csr = Csr::parse(&pem_bytes).unwrap();
+            let path = d.join(name);
+            std::fs::write(&path, &pem_bytes).unwrap();
+            assert_eq!(csr.spki_der, openssl_spki(d, &path), "{name}");
+            assert_eq!(Csr::parse(&csr.der).unwrap().spki_der, csr.spki_der);
+            assert_every_bit_flip_fails(&csr.der, name);
+        }
+    }
+
+    /// Every CSR of the workspace attestation corpus that OpenSSL verifies
+    /// parses, with the key OpenSSL reads.
+    #[test]
+    fn csr_every_openssl_verified_request_of_the_shared_corpus_parses() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/attestation");
+        if !root.exists() {
+            eprintln!(
+                "SKIP: {} is absent (workspace attestation corpus)",
+                root.display()
+            );
+            return;
+        }
+        fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        files.sort();
+        let dir = tempfile::tempdir().unwrap();
+        let mut checked = 0;
+        for path in files {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            let is_pem_csr = text.contains("-----BEGIN CERTIFICATE REQUEST-----")
+                || text.contains("-----BEGIN NEW CERTIFICATE REQUEST-----");
+            if !is_pem_csr || path.extension().is_some_and(|e| e == "json") {
+                continue;
+            }
+            let csr = Csr::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(
+                csr.spki_der,
+                openssl_spki(dir.path(), &path),
+                "{}",
+                path.display()
+            );
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} CSRs found");
+    }
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else if len < 0x100 {
+            out.extend_from_slice(&[0x81, len as u8]);
+        } else {
+            out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    const ECDSA_SHA256_ALG: &[u8] = &[
+        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+    ];
+
+    /// A CSR assembled by hand: `info_fields` (the CertificationRequestInfo
+    /// contents after version) signed with `key`, under `sig_alg`.
+    fn hand_made_csr(
+        key: &rcgen::KeyPair,
+        version: u8,
+        info_fields: &[u8],
+        sig_alg: &[u8],
+    ) -> Vec<u8> {
+        use rcgen::SigningKey as _;
+        let mut body = tlv(0x02, &[version]);
+        body.extend_from_slice(info_fields);
+        let info = tlv(0x30, &body);
+        let sig = key.sign(&info).unwrap();
+        let mut bits = vec![0];
+        bits.extend_from_slice(&sig);
+        let mut outer = info;
+        outer.extend_from_slice(sig_alg);
+        outer.extend_from_slice(&tlv(0x03, &bits));
+        tlv(0x30, &outer)
+    }
+
+    fn subject_and_spki(key: &rcgen::KeyPair) -> Vec<u8> {
+        use rcgen::PublicKeyData as _;
+        let cn = [
+            &[0x06, 0x03, 0x55, 0x04, 0x03][..],
+            &tlv(0x0c, b"hand made"),
+        ]
+        .concat();
+        let mut v = tlv(0x30, &tlv(0x31, &tlv(0x30, &cn)));
+        v.extend_from_slice(&key.subject_public_key_info());
+        v
+    }
+
+    #[test]
+    fn csr_attributes_are_reported_raw_whatever_their_syntax() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        // challengePassword as an IA5String (not a DirectoryString), an unknown
+        // attribute with two values and one with none.
+        let attrs = [
+            tlv(
+                0x30,
+                &[
+                    &[
+                        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x07,
+                    ][..],
+                    &tlv(0x31, &tlv(0x16, b"pw")),
+                ]
+                .concat(),
+            ),
+            tlv(
+                0x30,
+                &[
+                    &[0x06, 0x03, 0x2a, 0x03, 0x04][..],
+                    &tlv(0x31, &[tlv(0x02, &[7]), tlv(0x04, b"xy")].concat()),
+                ]
+                .concat(),
+            ),
+            tlv(
+                0x30,
+                &[&[0x06, 0x03, 0x2a, 0x03, 0x05][..], &[0x31, 0x00]].concat(),
+            ),
+        ]
+        .concat();
+        let mut fields = subject_and_spki(&key);
+        fields.extend_from_slice(&tlv(0xa0, &attrs));
+        let der = hand_made_csr(&key, 0, &fields, ECDSA_SHA256_ALG);
+        let csr = Csr::parse(&der).unwrap();
+        assert_eq!(csr.subject, "CN=hand made");
+        assert_eq!(
+            csr.attribute("1.2.840.113549.1.9.7").unwrap().values,
+            vec![b"\x16\x02pw".to_vec()]
+        );
+        assert_eq!(
+            csr.attribute("1.2.3.4").unwrap().values,
+            vec![vec![0x02, 0x01, 0x07], b"\x04\x02xy".to_vec()]
+        );
+        assert!(csr.attribute("1.2.3.5").unwrap().values.is_empty());
+        assert!(csr.requested_extensions.is_empty());
+
+        // Without the attributes field at all (some encoders omit an empty one).
+        let der = hand_made_csr(&key, 0, &subject_and_spki(&key), ECDSA_SHA256_ALG);
+        let csr = Csr::parse(&der).unwrap();
+        assert!(csr.attributes.is_empty() && csr.requested_extensions.is_empty());
+        // NULL parameters for ECDSA are tolerated; anything else is not.
+        let mut null_alg = ECDSA_SHA256_ALG.to_vec();
+        null_alg[1] += 2;
+        null_alg.extend_from_slice(&[0x05, 0x00]);
+        Csr::parse(&hand_made_csr(&key, 0, &subject_and_spki(&key), &null_alg)).unwrap();
+        let mut odd_alg = null_alg.clone();
+        let n = odd_alg.len();
+        odd_alg[n - 2] = 0x04;
+        assert!(matches!(
+            Csr::parse(&hand_made_csr(&key, 0, &subject_and_spki(&key), &odd_alg)),
+            Err(CsrError::UnsupportedSignatureAlgorithm(m)) if m.contains("parameters")
+        ));
+    }
+
+    #[test]
+    fn csr_malformed_but_signed_structures_are_refused_precisely() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let base = subject_and_spki(&key);
+        let err = |der: Vec<u8>| match Csr::parse(&der) {
+            Err(CsrError::Der(m)) => m,
+            other => panic!("expected a DER error, got {other:?}"),
+        };
+        // version 1
+        let m = err(hand_made_csr(
+            &key,
+            1,
+            &[base.clone(), vec![0xa0, 0x00]].concat(),
+            ECDSA_SHA256_ALG,
+        ));
+        assert!(m.contains("version"), "{m}");
+        // an element after the attributes
+        let m = err(hand_made_csr(
+            &key,
+            0,
+            &[base.clone(), vec![0xa0, 0x00, 0x05, 0x00]].concat(),
+            ECDSA_SHA256_ALG,
+        ));
+        assert!(m.contains("trailing"), "{m}");
+        // attributes under another tag
+        let m = err(hand_made_csr(
+            &key,
+            0,
+            &[base.clone(), vec![0xa1, 0x00]].concat(),
+            ECDSA_SHA256_ALG,
+        ));
+        assert!(m.contains("attributes"), "{m}");
+        // an extensionRequest whose value is not Extensions
+        let ext_req = [
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e,
+        ];
+        let attr = tlv(0x30, &[&ext_req[..], &tlv(0x31, &tlv(0x02, &[5]))].concat());
+        let m = err(hand_made_csr(
+            &key,
+            0,
+            &[base.clone(), tlv(0xa0, &attr)].concat(),
+            ECDSA_SHA256_ALG,
+        ));
+        assert!(m.contains("extensionRequest"), "{m}");
+        // an extensionRequest with a well-formed extension is decoded (the
+        // critical flag in BER form 0x01 is read as true)
+        let ext = tlv(
+            0x30,
+            &[
+                &[0x06, 0x03, 0x2a, 0x03, 0x04, 0x01, 0x01, 0x01][..],
+                &tlv(0x04, &[0x05, 0x00]),
+            ]
+            .concat(),
+        );
+        let attr = tlv(0x30, &[&ext_req[..], &tlv(0x31, &tlv(0x30, &ext))].concat());
+        let csr = Csr::parse(&hand_made_csr(
+            &key,
+            0,
+            &[base.clone(), tlv(0xa0, &attr)].concat(),
+            ECDSA_SHA256_ALG,
+        ))
+        .unwrap();
+        let e = csr.requested_extension("1.2.3.4").unwrap();
+        assert!(e.critical);
+        assert_eq!(e.value, [0x05, 0x00]);
+        // a subject that is not a Name still needs to be a SEQUENCE
+        let mut not_name = vec![0x31, 0x00];
+        not_name.extend_from_slice(&{
+            use rcgen::PublicKeyData as _;
+            key.subject_public_key_info()
+        });
+        let m = err(hand_made_csr(&key, 0, &not_name, ECDSA_SHA256_ALG));
+        assert!(m.contains("subject"), "{m}");
+        // the outer structure must be exactly three elements
+        let good = hand_made_csr(&key, 0, &base, ECDSA_SHA256_ALG);
+        Csr::parse(&good).unwrap();
+        let header = match good[1] {
+            0x81 => 3,
+            0x82 => 4,
+            _ => 2,
+        };
+        let mut inner = good[header..].to_vec();
+        inner.extend_from_slice(&[0x05, 0x00]);
+        let m = err(tlv(0x30, &inner));
+        assert!(m.contains("trailing"), "{m}");
     }
 }
