@@ -106,7 +106,9 @@ impl Ra {
     /// Signs and publishes a fresh CRL over every revoked certificate
     /// (entries stay after the certificates expire).
     pub fn publish_crl(&self, actor: &str) -> Result<StoredCrl, RaError> {
-        let now = self.clock.now();
+        // One publisher at a time: entries, number and times are read and
+        // written together, so a slow publisher never hides a revocation.
+        let _guard = self.crl_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut entries = Vec::new();
         for c in self.store.list_certificates()? {
             if let Some(r) = &c.revocation {
@@ -121,6 +123,7 @@ impl Ra {
             }
         }
         for _ in 0..4 {
+            let now = self.clock.now();
             let number = self.store.next_crl_number()?;
             let next_update = now + CRL_VALIDITY;
             let der = self.ca.sign_crl(&entries, number, now, next_update)?;

@@ -104,6 +104,8 @@ pub struct Ra {
     pub(crate) settings: RaSettings,
     /// Pinned attestation roots; the shipped defaults unless set.
     attestation_trust: std::sync::OnceLock<crate::va::attestation::TrustStore>,
+    /// Serializes CRL publication.
+    crl_lock: std::sync::Mutex<()>,
     /// Where the RA and the front ends record (a private registry unless
     /// [`Ra::with_metrics`] sets the server's).
     pub(crate) metrics: crate::metrics::Metrics,
@@ -127,6 +129,7 @@ impl Ra {
             clock,
             settings,
             attestation_trust: std::sync::OnceLock::new(),
+            crl_lock: std::sync::Mutex::new(()),
             metrics: crate::metrics::Metrics::new(),
             signer: crate::ca::pool::SigningPool::new(ca_for_pool, 0),
         }

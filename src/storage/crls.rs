@@ -42,6 +42,12 @@ impl Store {
             if crl.number <= last {
                 return Ok(false);
             }
+            // a slow publisher must never replace a fresher CRL
+            if let Some(cur) = tx.get::<StoredCrl>(Table::Crls, CURRENT)? {
+                if crl.this_update < cur.this_update {
+                    return Ok(false);
+                }
+            }
             tx.put_raw(Table::Meta, NUMBER, &crl.number.to_be_bytes())?;
             tx.put(Table::Crls, CURRENT, crl)?;
             tx.audit(audit)?;
