@@ -38,6 +38,10 @@ fn cli_builds_the_directory_and_mails_invitations() {
         32
     );
     assert_eq!(inv["directory"], format!("{}/acme/directory", srv.url));
+    assert_eq!(
+        inv["est_url"],
+        format!("{}/.well-known/est/builds", srv.url)
+    );
     assert!(inv["expires"].as_str().is_some());
     assert_eq!(inv["status"], "sent");
 
@@ -49,7 +53,12 @@ fn cli_builds_the_directory_and_mails_invitations() {
         .filter(|m| m.contains("To: dev@acme.example"))
         .collect();
     assert_eq!(mails.len(), 1, "one invitation mail");
-    for needle in [kid, key, inv["directory"].as_str().unwrap()] {
+    for needle in [
+        kid,
+        key,
+        inv["directory"].as_str().unwrap(),
+        inv["est_url"].as_str().unwrap(),
+    ] {
         assert!(
             mails[0].contains(needle),
             "mail lacks {needle}:\n{}",

@@ -121,6 +121,18 @@ impl Ra {
     }
 
     fn issued(&self, inv: &Invitation) -> IssuedInvitation {
+        // EST URL with the endpoint's label, so build agents land on their endpoint
+        let label = self
+            .store
+            .find_account(&inv.account_id)
+            .ok()
+            .flatten()
+            .and_then(|a| self.store.find_endpoint(&a.endpoint_id).ok().flatten())
+            .map(|e| e.label);
+        let est_url = match label {
+            Some(l) => format!("{}/{l}", self.settings.est_url),
+            None => self.settings.est_url.clone(),
+        };
         IssuedInvitation {
             kid: inv.kid.clone(),
             hmac_key: inv.hmac_key.clone(),
@@ -128,7 +140,7 @@ impl Ra {
             account_id: inv.account_id.clone(),
             profile_id: inv.profile_id.clone(),
             directory: self.settings.acme_directory_url.clone(),
-            est_url: self.settings.est_url.clone(),
+            est_url,
             expires: inv.expires_at,
             status: inv.status(self.clock.now()).to_string(),
         }
