@@ -36,6 +36,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
 
+/// Longest an order flow may take before it counts as an error.
+const FLOW_TIMEOUT: Duration = Duration::from_secs(20);
+
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 #[derive(Parser)]
@@ -747,7 +750,16 @@ async fn acme(args: AcmeArgs) -> Result<Value, Error> {
                     break;
                 }
                 let t = Instant::now();
-                match order_flow(&mut client, &order).await {
+                // A stuck server (or a lost response) ends the flow as an error.
+                let flow = tokio::time::timeout(FLOW_TIMEOUT, order_flow(&mut client, &order));
+                let result = match flow.await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        client.conn.sender = None;
+                        Err(format!("flow timed out after {FLOW_TIMEOUT:?}"))
+                    }
+                };
+                match result {
                     Ok(fin) => {
                         s.flows.push(micros(t.elapsed()));
                         s.finalize.push(micros(fin));
