@@ -192,6 +192,7 @@ fn directory(server: &TestServer, approval: bool) {
             postal_code: None,
             country: "DE".into(),
             validation: None,
+            ..Default::default()
         },
         "test",
     )

@@ -117,6 +117,7 @@ pub fn seed(srv: &TestServer) {
             postal_code: None,
             country: "DE".into(),
             validation: None,
+            ..Default::default()
         },
         "test",
     )

@@ -69,6 +69,7 @@ pub(crate) fn env_with(cfg: AcmeConfig, approval: bool, attestation: bool) -> En
             postal_code: None,
             country: "DE".into(),
             validation: None,
+            ..Default::default()
         },
         "t",
     )

@@ -97,8 +97,8 @@ pub(crate) fn check(
         return Err(fail("validity exceeds the Code Signing BR maximum"));
     }
 
-    check_subject(&cert, req)?;
     check_extensions(&cert, req, exp)?;
+    check_subject(&cert, req)?;
 
     // The certificate carries exactly the signature the issuing key produced,
     // over exactly the TBSCertificate bytes it contains ...
@@ -123,6 +123,10 @@ pub(crate) fn check(
     Ok(())
 }
 
+/// The subject is exactly the requested one, in the profile's order, and
+/// meets the subject rules: localityName or stateOrProvinceName (CS BR
+/// 7.1.4.2.2); businessCategory, jurisdictionCountryName and serialNumber in an
+/// EV certificate, none of the EV attributes in an OV one.
 fn check_subject(cert: &X509Certificate<'_>, req: &IssuanceRequest) -> Result<(), CaError> {
     let s = &req.subject;
     const C: ObjectIdentifier = o(oids::AT_C);
@@ -131,7 +135,29 @@ fn check_subject(cert: &X509Certificate<'_>, req: &IssuanceRequest) -> Result<()
     const O: ObjectIdentifier = o(oids::AT_O);
     const OU: ObjectIdentifier = o(oids::AT_OU);
     const CN: ObjectIdentifier = o(oids::AT_CN);
-    let expected: [(&ObjectIdentifier, Option<&str>); 6] = [
+    const BUSINESS_CATEGORY: ObjectIdentifier = o(oids::AT_BUSINESS_CATEGORY);
+    const JURISDICTION_C: ObjectIdentifier = o(oids::AT_JURISDICTION_C);
+    const JURISDICTION_ST: ObjectIdentifier = o(oids::AT_JURISDICTION_ST);
+    const JURISDICTION_L: ObjectIdentifier = o(oids::AT_JURISDICTION_L);
+    const SERIAL_NUMBER: ObjectIdentifier = o(oids::AT_SERIAL_NUMBER);
+    const EV_ATTRIBUTES: [ObjectIdentifier; 5] = [
+        BUSINESS_CATEGORY,
+        JURISDICTION_C,
+        JURISDICTION_ST,
+        JURISDICTION_L,
+        SERIAL_NUMBER,
+    ];
+    const EV_REQUIRED: [(ObjectIdentifier, &str); 3] = [
+        (BUSINESS_CATEGORY, "businessCategory"),
+        (JURISDICTION_C, "jurisdictionCountryName"),
+        (SERIAL_NUMBER, "serialNumber"),
+    ];
+    let expected: [(&ObjectIdentifier, Option<&str>); 11] = [
+        (&BUSINESS_CATEGORY, s.business_category.as_deref()),
+        (&JURISDICTION_C, s.jurisdiction_country.as_deref()),
+        (&JURISDICTION_ST, s.jurisdiction_state.as_deref()),
+        (&JURISDICTION_L, s.jurisdiction_locality.as_deref()),
+        (&SERIAL_NUMBER, s.registration_number.as_deref()),
         (&C, Some(s.country.as_str())),
         (&ST, s.state.as_deref()),
         (&L, s.locality.as_deref()),
@@ -141,11 +167,13 @@ fn check_subject(cert: &X509Certificate<'_>, req: &IssuanceRequest) -> Result<()
     ];
     let mut expected = expected.iter().filter_map(|(oid, v)| v.map(|v| (*oid, v)));
     let mut same = true;
+    let mut present: Vec<&Oid<'_>> = Vec::with_capacity(11);
     for rdn in cert.subject().iter_rdn() {
         let mut attrs = rdn.iter();
         let (Some(attr), None) = (attrs.next(), attrs.next()) else {
             return Err(fail("subject has a multi-valued or empty RDN"));
         };
+        present.push(attr.attr_type());
         let value = attr
             .as_str()
             .map_err(|_| fail("subject attribute is not a string"))?;
@@ -162,6 +190,28 @@ fn check_subject(cert: &X509Certificate<'_>, req: &IssuanceRequest) -> Result<()
             "subject {} differs from the requested subject",
             cert.subject()
         )));
+    }
+    let has = |oid: &ObjectIdentifier| present.iter().any(|p| is(p, oid));
+    if !has(&L) && !has(&ST) {
+        return Err(fail(
+            "subject has neither localityName nor stateOrProvinceName (CS BR 7.1.4.2.2)",
+        ));
+    }
+    match req.template {
+        super::Template::Ev => {
+            if let Some((_, name)) = EV_REQUIRED.iter().find(|(oid, _)| !has(oid)) {
+                return Err(fail(format!(
+                    "EV certificate subject lacks {name} (EV Guidelines 9.2)"
+                )));
+            }
+        }
+        super::Template::Ov => {
+            if let Some(oid) = EV_ATTRIBUTES.iter().find(|oid| has(oid)) {
+                return Err(fail(format!(
+                    "OV certificate subject carries the EV attribute {oid}"
+                )));
+            }
+        }
     }
     Ok(())
 }

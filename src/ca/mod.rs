@@ -78,7 +78,11 @@ impl std::fmt::Display for Serial {
 }
 
 /// The subject distinguished name the RA decided on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The CS BRs (7.1.4.2.2) require localityName or stateOrProvinceName. The
+/// EV fields are required in EV certificates (EV Guidelines 9.2.3-9.2.5) and
+/// refused in OV ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectInfo {
     pub common_name: String,
     pub organization: String,
@@ -87,6 +91,21 @@ pub struct SubjectInfo {
     pub state: Option<String>,
     /// ISO 3166-1 alpha-2
     pub country: String,
+    /// EV: businessCategory (2.5.4.15), e.g. "Private Organization".
+    #[serde(default)]
+    pub business_category: Option<String>,
+    /// EV: jurisdictionCountryName (1.3.6.1.4.1.311.60.2.1.3), ISO 3166-1 alpha-2.
+    #[serde(default)]
+    pub jurisdiction_country: Option<String>,
+    /// EV: jurisdictionStateOrProvinceName (1.3.6.1.4.1.311.60.2.1.2).
+    #[serde(default)]
+    pub jurisdiction_state: Option<String>,
+    /// EV: jurisdictionLocalityName (1.3.6.1.4.1.311.60.2.1.1).
+    #[serde(default)]
+    pub jurisdiction_locality: Option<String>,
+    /// EV: serialNumber (2.5.4.5), the registration number.
+    #[serde(default)]
+    pub registration_number: Option<String>,
 }
 
 /// A decided issuance: everything the CA needs, nothing it must decide.
@@ -299,10 +318,9 @@ impl Ca {
             subject: SubjectInfo {
                 common_name: "Signet CA self-test".into(),
                 organization: "Signet".into(),
-                organizational_unit: None,
-                locality: None,
-                state: None,
+                locality: Some("Self-Test".into()),
                 country: "US".into(),
+                ..SubjectInfo::default()
             },
             email: "self-test@signet.invalid".into(),
             spki_der: key.subject_public_key_info(),

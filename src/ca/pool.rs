@@ -182,9 +182,10 @@ mod tests {
                 common_name: "Pool Test".into(),
                 organization: "Pool Test".into(),
                 organizational_unit: None,
-                locality: None,
+                locality: Some("Berlin".into()),
                 state: None,
                 country: "DE".into(),
+                ..SubjectInfo::default()
             },
             email: "pool@example.com".into(),
             spki_der: spki,

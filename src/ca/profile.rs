@@ -54,6 +54,17 @@ pub(crate) mod oids {
     pub const AT_ST: &str = "2.5.4.8";
     pub const AT_O: &str = "2.5.4.10";
     pub const AT_OU: &str = "2.5.4.11";
+    pub const AT_SERIAL_NUMBER: &str = "2.5.4.5";
+    pub const AT_BUSINESS_CATEGORY: &str = "2.5.4.15";
+    pub const AT_JURISDICTION_L: &str = "1.3.6.1.4.1.311.60.2.1.1";
+    pub const AT_JURISDICTION_ST: &str = "1.3.6.1.4.1.311.60.2.1.2";
+    pub const AT_JURISDICTION_C: &str = "1.3.6.1.4.1.311.60.2.1.3";
+
+    pub const SERIAL_NUMBER: &[u64] = &[2, 5, 4, 5];
+    pub const BUSINESS_CATEGORY: &[u64] = &[2, 5, 4, 15];
+    pub const JURISDICTION_L: &[u64] = &[1, 3, 6, 1, 4, 1, 311, 60, 2, 1, 1];
+    pub const JURISDICTION_ST: &[u64] = &[1, 3, 6, 1, 4, 1, 311, 60, 2, 1, 2];
+    pub const JURISDICTION_C: &[u64] = &[1, 3, 6, 1, 4, 1, 311, 60, 2, 1, 3];
 }
 
 impl Template {
@@ -126,6 +137,7 @@ impl Profiles {
         p.serial_number = Some(SerialNumber::from_slice(&req.serial.0));
         p.not_before = not_before;
         p.not_after = not_after;
+        check_template_subject(req)?;
         p.distinguished_name = subject_dn(&req.subject)?;
         check_email(&req.email)?;
         p.subject_alt_names =
@@ -222,18 +234,112 @@ fn check_attr(name: &str, value: &str, max: usize) -> Result<(), CaError> {
     Ok(())
 }
 
-/// The subject DN in BR order: C, ST, L, O, OU, CN. C is a PrintableString,
-/// the others UTF8String.
-pub(crate) fn subject_dn(s: &SubjectInfo) -> Result<DistinguishedName, CaError> {
-    if s.country.len() != 2 || !s.country.bytes().all(|b| b.is_ascii_uppercase()) {
+/// The EV subject attributes a request carries, by name.
+pub(crate) fn ev_attributes(s: &SubjectInfo) -> [(&'static str, Option<&str>); 5] {
+    [
+        ("businessCategory", s.business_category.as_deref()),
+        ("jurisdictionCountryName", s.jurisdiction_country.as_deref()),
+        (
+            "jurisdictionStateOrProvinceName",
+            s.jurisdiction_state.as_deref(),
+        ),
+        (
+            "jurisdictionLocalityName",
+            s.jurisdiction_locality.as_deref(),
+        ),
+        ("serialNumber", s.registration_number.as_deref()),
+    ]
+}
+
+/// The subject rules that depend on the template: an EV certificate carries
+/// businessCategory, jurisdictionCountryName and serialNumber (EV Guidelines
+/// 9.2.3-9.2.5); an OV certificate carries none of the EV attributes.
+fn check_template_subject(req: &IssuanceRequest) -> Result<(), CaError> {
+    let attrs = ev_attributes(&req.subject);
+    match req.template {
+        Template::Ev => {
+            let missing: Vec<&str> = attrs[..2]
+                .iter()
+                .chain(&attrs[4..])
+                .filter(|(_, v)| v.is_none())
+                .map(|(name, _)| *name)
+                .collect();
+            if !missing.is_empty() {
+                return Err(invalid(format!(
+                    "an EV certificate subject requires {} (EV Guidelines 9.2)",
+                    missing.join(", ")
+                )));
+            }
+        }
+        Template::Ov => {
+            if let Some((name, _)) = attrs.iter().find(|(_, v)| v.is_some()) {
+                return Err(invalid(format!(
+                    "{name} is an EV subject attribute; an OV certificate must not carry it"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_country(name: &str, value: &str) -> Result<rcgen::string::PrintableString, CaError> {
+    if value.len() != 2 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(invalid(format!(
-            "subject country {:?} is not an ISO 3166-1 alpha-2 code",
-            s.country
+            "subject {name} {value:?} is not an ISO 3166-1 alpha-2 code"
         )));
     }
+    rcgen::string::PrintableString::try_from(value)
+        .map_err(|e| invalid(format!("subject {name}: {e}")))
+}
+
+/// The subject DN, in this order: businessCategory, jurisdictionC,
+/// jurisdictionST, jurisdictionL, serialNumber (the EV attributes, when set),
+/// then C, ST, L, O, OU, CN. C, jurisdictionC and serialNumber are
+/// PrintableStrings, the others UTF8String. localityName or
+/// stateOrProvinceName is required (CS BR 7.1.4.2.2).
+pub(crate) fn subject_dn(s: &SubjectInfo) -> Result<DistinguishedName, CaError> {
+    let country = check_country("country", &s.country)?;
+    if s.locality.is_none() && s.state.is_none() {
+        return Err(invalid(
+            "subject requires localityName or stateOrProvinceName (CS BR 7.1.4.2.2)".into(),
+        ));
+    }
     let mut dn = DistinguishedName::new();
-    let country = rcgen::string::PrintableString::try_from(s.country.as_str())
-        .map_err(|e| invalid(format!("subject country: {e}")))?;
+    let custom = |oid: &[u64]| DnType::CustomDnType(oid.to_vec());
+    if let Some(bc) = &s.business_category {
+        check_attr("businessCategory", bc, 128)?;
+        dn.push(
+            custom(oids::BUSINESS_CATEGORY),
+            DnValue::Utf8String(bc.clone()),
+        );
+    }
+    if let Some(jc) = &s.jurisdiction_country {
+        let jc = check_country("jurisdictionCountryName", jc)?;
+        dn.push(custom(oids::JURISDICTION_C), DnValue::PrintableString(jc));
+    }
+    if let Some(jst) = &s.jurisdiction_state {
+        check_attr("jurisdictionStateOrProvinceName", jst, 128)?;
+        dn.push(
+            custom(oids::JURISDICTION_ST),
+            DnValue::Utf8String(jst.clone()),
+        );
+    }
+    if let Some(jl) = &s.jurisdiction_locality {
+        check_attr("jurisdictionLocalityName", jl, 128)?;
+        dn.push(
+            custom(oids::JURISDICTION_L),
+            DnValue::Utf8String(jl.clone()),
+        );
+    }
+    if let Some(sn) = &s.registration_number {
+        check_attr("serialNumber", sn, 64)?;
+        let sn = rcgen::string::PrintableString::try_from(sn.as_str()).map_err(|_| {
+            invalid(format!(
+                "subject serialNumber {sn:?} is not a PrintableString"
+            ))
+        })?;
+        dn.push(custom(oids::SERIAL_NUMBER), DnValue::PrintableString(sn));
+    }
     dn.push(DnType::CountryName, DnValue::PrintableString(country));
     if let Some(st) = &s.state {
         check_attr("stateOrProvinceName", st, 128)?;

@@ -112,14 +112,31 @@ fn subject() -> SubjectInfo {
         locality: Some("München".into()),
         state: Some("Bayern".into()),
         country: "DE".into(),
+        ..SubjectInfo::default()
     }
 }
 
+/// [`subject`] with the EV Guidelines 9.2 attributes.
+fn ev_subject() -> SubjectInfo {
+    SubjectInfo {
+        business_category: Some("Private Organization".into()),
+        jurisdiction_country: Some("DE".into()),
+        jurisdiction_state: Some("Bayern".into()),
+        jurisdiction_locality: Some("München".into()),
+        registration_number: Some("HRB 123456".into()),
+        ..subject()
+    }
+}
+
+/// A request with the subject its template needs ([`ev_subject`] for EV).
 fn request(spki_der: Vec<u8>, template: Template, days: i64) -> IssuanceRequest {
     let now = OffsetDateTime::now_utc();
     IssuanceRequest {
         serial: Serial::random(),
-        subject: subject(),
+        subject: match template {
+            Template::Ov => subject(),
+            Template::Ev => ev_subject(),
+        },
         email: "jane@example.com".into(),
         spki_der,
         template,
@@ -223,9 +240,13 @@ fn issued_certificate_has_exactly_the_code_signing_profile() {
         assert_eq!(cert.version(), x509_parser::x509::X509Version::V3);
         assert_eq!(cert.raw_serial(), req.serial.0.as_slice());
         assert_eq!(cert.issuer().as_raw(), issuing.subject().as_raw());
+        let ev_part = match template {
+            Template::Ov => "",
+            Template::Ev => "businessCategory=Private Organization, msJurisdictionCountry=DE, msJurisdictionStateOrProvince=Bayern, msJurisdictionLocality=München, serialNumber=HRB 123456, ",
+        };
         assert_eq!(
             cert.subject().to_string(),
-            "C=DE, ST=Bayern, L=München, O=Example Widgets GmbH, OU=Release Engineering, CN=Jane Builder"
+            format!("{ev_part}C=DE, ST=Bayern, L=München, O=Example Widgets GmbH, OU=Release Engineering, CN=Jane Builder")
         );
         assert_eq!(
             cert.validity().not_before.timestamp(),
@@ -568,6 +589,239 @@ fn invariant_check_catches_mismatches() {
         p.signed_by(&key, &issuer).unwrap().der().to_vec()
     };
     invariant_error(&tls, &req, &exp);
+}
+
+#[test]
+fn ev_certificates_carry_the_ev_subject_attributes() {
+    let fx = fixture("p256");
+    let dir = tempfile::tempdir().unwrap();
+    let req = request(p256_spki(), Template::Ev, 365);
+    let der = fx.ca.issue(&req).unwrap();
+    openssl_verify(&fx.ca, dir.path(), &der);
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    let attrs: Vec<(String, u8, String)> = cert
+        .subject()
+        .iter_attributes()
+        .map(|a| {
+            (
+                a.attr_type().to_id_string(),
+                a.attr_value().tag().0 as u8,
+                a.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    const PRINTABLE: u8 = 19;
+    const UTF8: u8 = 12;
+    let expected = [
+        ("2.5.4.15", UTF8, "Private Organization"),
+        ("1.3.6.1.4.1.311.60.2.1.3", PRINTABLE, "DE"),
+        ("1.3.6.1.4.1.311.60.2.1.2", UTF8, "Bayern"),
+        ("1.3.6.1.4.1.311.60.2.1.1", UTF8, "München"),
+        ("2.5.4.5", PRINTABLE, "HRB 123456"),
+        ("2.5.4.6", PRINTABLE, "DE"),
+        ("2.5.4.8", UTF8, "Bayern"),
+        ("2.5.4.7", UTF8, "München"),
+        ("2.5.4.10", UTF8, "Example Widgets GmbH"),
+        ("2.5.4.11", UTF8, "Release Engineering"),
+        ("2.5.4.3", UTF8, "Jane Builder"),
+    ];
+    let expected: Vec<(String, u8, String)> = expected
+        .iter()
+        .map(|(o, t, v)| (o.to_string(), *t, v.to_string()))
+        .collect();
+    assert_eq!(attrs, expected);
+    // OpenSSL names them too.
+    let out = openssl(
+        dir.path(),
+        &[
+            "x509", "-in", "leaf.pem", "-noout", "-subject", "-nameopt", "RFC2253",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for part in [
+        "businessCategory=Private Organization",
+        "jurisdictionC=DE",
+        "jurisdictionST=Bayern",
+        "serialNumber=HRB 123456",
+    ] {
+        assert!(text.contains(part), "{text} lacks {part}");
+    }
+    // Without the optional jurisdiction state/locality.
+    let mut r = request(p256_spki(), Template::Ev, 30);
+    r.subject.jurisdiction_state = None;
+    r.subject.jurisdiction_locality = None;
+    let der = fx.ca.issue(&r).unwrap();
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    assert!(cert.subject().to_string().starts_with(
+        "businessCategory=Private Organization, msJurisdictionCountry=DE, serialNumber=HRB 123456, C=DE"
+    ));
+}
+
+#[test]
+fn subject_rules_are_refused_before_signing() {
+    let fx = fixture("p256");
+    let refused = |r: &IssuanceRequest| match fx.ca.issue(r) {
+        Err(CaError::InvalidRequest(m)) => m,
+        other => panic!("expected InvalidRequest, got {other:?}"),
+    };
+    // CS BR 7.1.4.2.2: localityName or stateOrProvinceName.
+    for template in [Template::Ov, Template::Ev] {
+        let mut r = request(p256_spki(), template, 30);
+        r.subject.locality = None;
+        r.subject.state = None;
+        assert!(refused(&r).contains("7.1.4.2.2"));
+    }
+    // Either one suffices.
+    let mut r = request(p256_spki(), Template::Ov, 30);
+    r.subject.locality = None;
+    fx.ca.issue(&r).unwrap();
+    let mut r = request(p256_spki(), Template::Ov, 30);
+    r.subject.state = None;
+    fx.ca.issue(&r).unwrap();
+    // EV: the three required attributes, each named.
+    let mut r = request(p256_spki(), Template::Ev, 30);
+    r.subject.business_category = None;
+    r.subject.registration_number = None;
+    let m = refused(&r);
+    assert!(
+        m.contains("businessCategory")
+            && m.contains("serialNumber")
+            && !m.contains("jurisdictionCountryName"),
+        "{m}"
+    );
+    let mut r = request(p256_spki(), Template::Ev, 30);
+    r.subject.jurisdiction_country = None;
+    assert!(refused(&r).contains("jurisdictionCountryName"));
+    // OV: no EV attribute.
+    let mut r = request(p256_spki(), Template::Ov, 30);
+    r.subject.jurisdiction_locality = Some("Berlin".into());
+    assert!(refused(&r).contains("jurisdictionLocalityName"));
+    // Encodings.
+    let mut r = request(p256_spki(), Template::Ev, 30);
+    r.subject.jurisdiction_country = Some("Germany".into());
+    assert!(refused(&r).contains("jurisdictionCountryName"));
+    let mut r = request(p256_spki(), Template::Ev, 30);
+    r.subject.registration_number = Some("HRB_123@456".into());
+    assert!(refused(&r).contains("PrintableString"));
+    let mut r = request(p256_spki(), Template::Ev, 30);
+    r.subject.business_category = Some(" ".into());
+    assert!(refused(&r).contains("businessCategory"));
+}
+
+/// Signs `req`'s profile with a subject built by hand (bypassing the checks
+/// in [`profile::subject_dn`]), as a buggy profile would.
+fn sign_with_subject(fx: &Fixture, req: &IssuanceRequest, dn: rcgen::DistinguishedName) -> Vec<u8> {
+    let key = pubkey::RequestKey::from_spki_der(&req.spki_der).unwrap();
+    let mut valid = req.clone();
+    valid.subject = match req.template {
+        Template::Ov => subject(),
+        Template::Ev => ev_subject(),
+    };
+    let mut p = fx.ca.profiles.params_for(&valid, key.key_bits()).unwrap();
+    p.distinguished_name = dn;
+    let issuer = rcgen::Issuer::from_params(&fx.ca.issuer_params, &fx.ca.issuing_key);
+    p.signed_by(&key, &issuer).unwrap().der().to_vec()
+}
+
+#[test]
+fn invariant_check_enforces_the_subject_rules() {
+    use rcgen::{DnType, DnValue};
+    let fx = fixture("p256");
+    let exp = fx.ca.expectations(true);
+    let custom = |oid: &[u64]| DnType::CustomDnType(oid.to_vec());
+
+    // A certificate without L and ST, for a request without them.
+    let mut req = request(p256_spki(), Template::Ov, 30);
+    req.subject.locality = None;
+    req.subject.state = None;
+    req.subject.organizational_unit = None;
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(
+        DnType::CountryName,
+        DnValue::PrintableString("DE".try_into().unwrap()),
+    );
+    dn.push(
+        DnType::OrganizationName,
+        DnValue::Utf8String(req.subject.organization.clone()),
+    );
+    dn.push(
+        DnType::CommonName,
+        DnValue::Utf8String(req.subject.common_name.clone()),
+    );
+    let der = sign_with_subject(fx, &req, dn.clone());
+    assert!(invariant_error(&der, &req, &exp).contains("7.1.4.2.2"));
+
+    // An EV certificate without the EV attributes, for a request without them.
+    let mut req = request(p256_spki(), Template::Ev, 30);
+    req.subject = SubjectInfo {
+        organizational_unit: None,
+        state: None,
+        ..subject()
+    };
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(
+        DnType::CountryName,
+        DnValue::PrintableString("DE".try_into().unwrap()),
+    );
+    dn.push(DnType::LocalityName, DnValue::Utf8String("München".into()));
+    dn.push(
+        DnType::OrganizationName,
+        DnValue::Utf8String(req.subject.organization.clone()),
+    );
+    dn.push(
+        DnType::CommonName,
+        DnValue::Utf8String(req.subject.common_name.clone()),
+    );
+    let der = sign_with_subject(fx, &req, dn.clone());
+    let m = invariant_error(&der, &req, &exp);
+    assert!(
+        m.contains("EV certificate subject lacks businessCategory"),
+        "{m}"
+    );
+    // ... with businessCategory and jurisdictionC but no serialNumber.
+    req.subject.business_category = Some("Private Organization".into());
+    req.subject.jurisdiction_country = Some("DE".into());
+    let mut ev_dn = rcgen::DistinguishedName::new();
+    ev_dn.push(
+        custom(&[2, 5, 4, 15]),
+        DnValue::Utf8String("Private Organization".into()),
+    );
+    ev_dn.push(
+        custom(&[1, 3, 6, 1, 4, 1, 311, 60, 2, 1, 3]),
+        DnValue::PrintableString("DE".try_into().unwrap()),
+    );
+    ev_dn.push(
+        DnType::CountryName,
+        DnValue::PrintableString("DE".try_into().unwrap()),
+    );
+    ev_dn.push(DnType::LocalityName, DnValue::Utf8String("München".into()));
+    ev_dn.push(
+        DnType::OrganizationName,
+        DnValue::Utf8String(req.subject.organization.clone()),
+    );
+    ev_dn.push(
+        DnType::CommonName,
+        DnValue::Utf8String(req.subject.common_name.clone()),
+    );
+    let der = sign_with_subject(fx, &req, ev_dn.clone());
+    let m = invariant_error(&der, &req, &exp);
+    assert!(m.contains("lacks serialNumber"), "{m}");
+
+    // An OV certificate carrying EV attributes.
+    let mut ov = req.clone();
+    ov.template = Template::Ov;
+    let der = sign_with_subject(fx, &ov, ev_dn);
+    let m = invariant_error(&der, &ov, &exp);
+    assert!(m.contains("EV attribute 2.5.4.15"), "{m}");
+
+    // The EV subject of a properly issued EV certificate differs from an EV
+    // request without the jurisdiction state: refused as a subject mismatch.
+    let ev = request(p256_spki(), Template::Ev, 30);
+    let der = fx.ca.issue(&ev).unwrap();
+    invariants::check(&der, &ev, &exp, &signed_of(&der)).unwrap();
+    let mut r = ev.clone();
+    r.subject.jurisdiction_state = None;
+    assert!(invariant_error(&der, &r, &exp).contains("differs from the requested subject"));
 }
 
 #[test]

@@ -80,6 +80,8 @@ pub enum AdminCommand {
     Crl(CrlCommand),
 }
 
+// Parsed once per process: the size of the Create variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
     Create {
@@ -98,6 +100,22 @@ pub enum OrgCommand {
         /// ov or ev
         #[arg(long)]
         validation: Option<String>,
+        /// EV: "Private Organization", "Government Entity", "Business Entity"
+        /// or "Non-Commercial Entity" (subject businessCategory).
+        #[arg(long)]
+        business_category: Option<String>,
+        /// EV: country of incorporation, ISO 3166-1 alpha-2 (jurisdictionC).
+        #[arg(long)]
+        jurisdiction_country: Option<String>,
+        /// EV: state of incorporation (jurisdictionST).
+        #[arg(long)]
+        jurisdiction_state: Option<String>,
+        /// EV: locality of incorporation (jurisdictionL).
+        #[arg(long)]
+        jurisdiction_locality: Option<String>,
+        /// EV: registration number (subject serialNumber).
+        #[arg(long)]
+        registration_number: Option<String>,
     },
     List,
     Show {
@@ -426,10 +444,20 @@ pub async fn run(a: AdminArgs) -> Result<ExitCode, Error> {
                 postal_code,
                 country,
                 validation,
+                business_category,
+                jurisdiction_country,
+                jurisdiction_state,
+                jurisdiction_locality,
+                registration_number,
             } => {
                 let v = c.json("POST", "/organizations", Some(json!({
                     "name": name, "street": street, "city": city, "state": state,
                     "postal_code": postal_code, "country": country, "validation": validation,
+                    "business_category": business_category,
+                    "jurisdiction_country": jurisdiction_country,
+                    "jurisdiction_state": jurisdiction_state,
+                    "jurisdiction_locality": jurisdiction_locality,
+                    "registration_number": registration_number,
                 }))).await?;
                 print(&v, j, |o| {
                     format!("created organization {} ({})", s(o, "id"), s(o, "name"))

@@ -12,7 +12,10 @@ use crate::storage::new_id;
 /// Key types a profile may allow.
 pub const KEY_TYPES: [&str; 4] = ["rsa-3072", "rsa-4096", "ecdsa-p256", "ecdsa-p384"];
 
-#[derive(Debug, Clone, Deserialize)]
+/// A new organization. City or state is required (CS BR 7.1.4.2.2). An
+/// EV-validated organization (`validation: ev`) needs business_category,
+/// jurisdiction_country and registration_number (EV Guidelines 9.2).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
     pub name: String,
@@ -23,7 +26,29 @@ pub struct NewOrganization {
     pub country: String,
     #[serde(default)]
     pub validation: Option<Template>,
+    /// EV: "Private Organization", "Government Entity", "Business Entity" or
+    /// "Non-Commercial Entity" (EV Guidelines 7.1.4.2.3).
+    #[serde(default)]
+    pub business_category: Option<String>,
+    /// EV: jurisdiction of incorporation, ISO 3166-1 alpha-2.
+    #[serde(default)]
+    pub jurisdiction_country: Option<String>,
+    #[serde(default)]
+    pub jurisdiction_state: Option<String>,
+    #[serde(default)]
+    pub jurisdiction_locality: Option<String>,
+    /// EV: registration (incorporation) number; PrintableString characters.
+    #[serde(default)]
+    pub registration_number: Option<String>,
 }
+
+/// The businessCategory values the EV Guidelines (7.1.4.2.3) allow.
+pub const BUSINESS_CATEGORIES: [&str; 4] = [
+    "Private Organization",
+    "Government Entity",
+    "Business Entity",
+    "Non-Commercial Entity",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,6 +117,22 @@ fn check_opt(field: &str, value: &Option<String>, max: usize) -> Result<Option<S
     }
 }
 
+fn check_country(field: &str, value: &str) -> Result<String, RaError> {
+    let country = value.trim().to_ascii_uppercase();
+    if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(RaError::invalid(
+            field,
+            "must be an ISO 3166-1 alpha-2 code such as \"DE\"",
+        ));
+    }
+    Ok(country)
+}
+
+/// X.520 PrintableString characters (the encoding of subject serialNumber).
+fn is_printable(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " '()+,-./:=?".contains(c)
+}
+
 fn check_label(field: &str, value: &str) -> Result<String, RaError> {
     let v = check_text(field, value, 64)?;
     if !v
@@ -112,23 +153,78 @@ impl Ra {
         n: &NewOrganization,
         actor: &str,
     ) -> Result<Organization, RaError> {
-        let country = n.country.trim().to_ascii_uppercase();
-        if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+        let country = check_country("country", &n.country)?;
+        let city = check_opt("city", &n.city, 128)?;
+        let state = check_opt("state", &n.state, 128)?;
+        if city.is_none() && state.is_none() {
             return Err(RaError::invalid(
-                "country",
-                "must be an ISO 3166-1 alpha-2 code such as \"DE\"",
+                "city",
+                "a city or a state is required (the certificate subject needs localityName or stateOrProvinceName, CS BR 7.1.4.2.2)",
             ));
+        }
+        let business_category = match check_opt("business_category", &n.business_category, 128)? {
+            Some(b) => Some(
+                BUSINESS_CATEGORIES
+                    .iter()
+                    .find(|c| c.eq_ignore_ascii_case(&b))
+                    .ok_or_else(|| {
+                        RaError::invalid(
+                            "business_category",
+                            format!("must be one of: {}", BUSINESS_CATEGORIES.join(", ")),
+                        )
+                    })?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let jurisdiction_country = match &n.jurisdiction_country {
+            Some(c) if !c.trim().is_empty() => Some(check_country("jurisdiction_country", c)?),
+            _ => None,
+        };
+        let registration_number = check_opt("registration_number", &n.registration_number, 64)?;
+        if registration_number
+            .as_deref()
+            .is_some_and(|r| !r.chars().all(is_printable))
+        {
+            return Err(RaError::invalid(
+                "registration_number",
+                "may contain only letters, digits, spaces and ' ( ) + , - . / : = ?",
+            ));
+        }
+        let validation = n.validation.unwrap_or(Template::Ov);
+        if validation == Template::Ev {
+            for (field, value) in [
+                ("business_category", &business_category),
+                ("jurisdiction_country", &jurisdiction_country),
+                ("registration_number", &registration_number),
+            ] {
+                if value.is_none() {
+                    return Err(RaError::invalid(
+                        field,
+                        "is required for an EV-validated organization (EV Guidelines 9.2)",
+                    ));
+                }
+            }
         }
         let org = Organization {
             id: new_id("org"),
             name: check_text("name", &n.name, 64)?,
             street: check_opt("street", &n.street, 128)?,
-            city: check_opt("city", &n.city, 128)?,
-            state: check_opt("state", &n.state, 128)?,
+            city,
+            state,
             postal_code: check_opt("postal_code", &n.postal_code, 16)?,
             country,
-            validation: n.validation.unwrap_or(Template::Ov),
+            validation,
             created_at: self.clock.now(),
+            business_category,
+            jurisdiction_country,
+            jurisdiction_state: check_opt("jurisdiction_state", &n.jurisdiction_state, 128)?,
+            jurisdiction_locality: check_opt(
+                "jurisdiction_locality",
+                &n.jurisdiction_locality,
+                128,
+            )?,
+            registration_number,
         };
         let ev = self.event(
             actor,

@@ -8,10 +8,10 @@ use serde_json::json;
 use time::Duration;
 
 use super::{Ra, RaError};
-use crate::ca::{IssuanceRequest, Serial, SubjectInfo, MAX_VALIDITY_DAYS};
+use crate::ca::{IssuanceRequest, Serial, SubjectInfo, Template, MAX_VALIDITY_DAYS};
 use crate::csr::{Csr, KeyKind};
 use crate::storage::model::{
-    CertRequest, CertificateRecord, EndpointAccount, Profile, RequestStatus,
+    CertRequest, CertificateRecord, EndpointAccount, Organization, Profile, RequestStatus,
 };
 use crate::storage::{new_id, StorageError};
 
@@ -88,6 +88,64 @@ fn key_allowed(key: &KeyKind, profile: &Profile) -> Result<(), RaError> {
     }
 }
 
+/// The certificate subject of `org` (department `ou`) under `profile`, or why
+/// the organization cannot be the subject: the CS BRs (7.1.4.2.2) need its
+/// city or state; an EV profile needs an EV-validated organization with
+/// businessCategory, jurisdictionCountryName and a registration number (EV
+/// Guidelines 9.2). The EV attributes appear in EV certificates only.
+pub(crate) fn subject_for(
+    org: &Organization,
+    ou: Option<String>,
+    profile: &Profile,
+) -> Result<SubjectInfo, RaError> {
+    if org.city.is_none() && org.state.is_none() {
+        return Err(RaError::Policy(format!(
+            "organization {:?} has neither a city nor a state; the certificate subject needs one (CS BR 7.1.4.2.2)",
+            org.name
+        )));
+    }
+    let ev = profile.template == Template::Ev;
+    if ev {
+        if org.validation != Template::Ev {
+            return Err(RaError::Policy(format!(
+                "profile {:?} issues EV certificates but organization {:?} is not EV-validated",
+                profile.name, org.name
+            )));
+        }
+        let missing: Vec<&str> = [
+            ("business_category", &org.business_category),
+            ("jurisdiction_country", &org.jurisdiction_country),
+            ("registration_number", &org.registration_number),
+        ]
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(name, _)| *name)
+        .collect();
+        if !missing.is_empty() {
+            return Err(RaError::Policy(format!(
+                "profile {:?} issues EV certificates but organization {:?} lacks {} (EV Guidelines 9.2)",
+                profile.name,
+                org.name,
+                missing.join(", ")
+            )));
+        }
+    }
+    let ev_only = |v: &Option<String>| if ev { v.clone() } else { None };
+    Ok(SubjectInfo {
+        common_name: org.name.clone(),
+        organization: org.name.clone(),
+        organizational_unit: ou,
+        locality: org.city.clone(),
+        state: org.state.clone(),
+        country: org.country.clone(),
+        business_category: ev_only(&org.business_category),
+        jurisdiction_country: ev_only(&org.jurisdiction_country),
+        jurisdiction_state: ev_only(&org.jurisdiction_state),
+        jurisdiction_locality: ev_only(&org.jurisdiction_locality),
+        registration_number: ev_only(&org.registration_number),
+    })
+}
+
 pub(crate) fn spki_sha256(spki: &[u8]) -> String {
     hex::encode(digest::digest(&digest::SHA256, spki).as_ref())
 }
@@ -134,6 +192,11 @@ impl Ra {
         let csr = Csr::parse(&req.csr).map_err(|e| RaError::BadCsr(e.to_string()))?;
         let account = self.account(&req.account)?;
         let profile = self.pick_profile(&account, req.profile.as_deref())?;
+        subject_for(
+            &self.organization(&account.organization_id)?,
+            None,
+            &profile,
+        )?;
         key_allowed(&csr.key, &profile)?;
         let key_hash = spki_sha256(&csr.spki_der);
         if self.store.is_key_blocked(&key_hash)? {
@@ -293,14 +356,7 @@ impl Ra {
             Some(d) => self.store.get_department(d)?.map(|d| d.name),
             None => None,
         };
-        let subject = SubjectInfo {
-            common_name: org.name.clone(),
-            organization: org.name.clone(),
-            organizational_unit: ou,
-            locality: org.city.clone(),
-            state: org.state.clone(),
-            country: org.country.clone(),
-        };
+        let subject = subject_for(&org, ou, profile)?;
         let serial = self.reserve_serial(request)?;
         let now = self.clock.now();
         let issuance = IssuanceRequest {
@@ -384,5 +440,16 @@ fn subject_line(s: &SubjectInfo) -> String {
         parts.push(format!("ST={st}"));
     }
     parts.push(format!("C={}", s.country));
+    for (name, value) in [
+        ("serialNumber", &s.registration_number),
+        ("jurisdictionL", &s.jurisdiction_locality),
+        ("jurisdictionST", &s.jurisdiction_state),
+        ("jurisdictionC", &s.jurisdiction_country),
+        ("businessCategory", &s.business_category),
+    ] {
+        if let Some(v) = value {
+            parts.push(format!("{name}={v}"));
+        }
+    }
     parts.join(", ")
 }

@@ -63,6 +63,7 @@ fn directory(ra: &Ra, approval: bool, attestation_required: bool) {
             postal_code: Some("10115".into()),
             country: "de".into(),
             validation: None,
+            ..Default::default()
         },
         "t",
     )

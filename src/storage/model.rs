@@ -21,6 +21,22 @@ pub struct Organization {
     pub validation: Template,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// EV subject: businessCategory ("Private Organization", "Government
+    /// Entity", "Business Entity" or "Non-Commercial Entity").
+    #[serde(default)]
+    pub business_category: Option<String>,
+    /// EV subject: jurisdictionCountryName (ISO 3166-1 alpha-2).
+    #[serde(default)]
+    pub jurisdiction_country: Option<String>,
+    /// EV subject: jurisdictionStateOrProvinceName.
+    #[serde(default)]
+    pub jurisdiction_state: Option<String>,
+    /// EV subject: jurisdictionLocalityName.
+    #[serde(default)]
+    pub jurisdiction_locality: Option<String>,
+    /// EV subject: serialNumber, the registration (incorporation) number.
+    #[serde(default)]
+    pub registration_number: Option<String>,
 }
 
 /// A department of an organization: the subject's OU.

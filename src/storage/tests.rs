@@ -198,6 +198,11 @@ fn names_are_unique_and_lookups_take_id_or_name() {
         country: "DE".into(),
         validation: crate::ca::Template::Ov,
         created_at: t0(),
+        business_category: None,
+        jurisdiction_country: None,
+        jurisdiction_state: None,
+        jurisdiction_locality: None,
+        registration_number: None,
     };
     s.create_organization(&org, &ev("org")).unwrap();
     assert_eq!(s.find_organization("acme").unwrap().unwrap().id, "org_1");
