@@ -581,3 +581,187 @@ fn real_yubikey_csr_is_accepted_by_an_attestation_profile_and_refused_when_fips_
     let audit = srv.admin(&["audit", "export"]);
     assert!(String::from_utf8_lossy(&audit.stdout).contains("attestation.refused"));
 }
+
+/// (dotted OID, string value) of each subject attribute, in order.
+fn subject_attributes(cert: &X509Certificate<'_>) -> Vec<(String, String)> {
+    cert.subject()
+        .iter_attributes()
+        .map(|a| {
+            (
+                a.attr_type().to_id_string(),
+                a.as_str().expect("string attribute").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn ev_certificate_via_the_cli_carries_the_ev_subject_attributes() {
+    let srv = AdminServer::start();
+    srv.standard_directory(false);
+    // CS BR 7.1.4.2.2 and the EV Guidelines details are checked at creation.
+    let err = srv.admin_fails(&["org", "create", "--name", "Nowhere", "--country", "DE"]);
+    assert!(err.contains("field city"), "{err}");
+    let ev_org = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "org",
+            "create",
+            "--name",
+            name,
+            "--street",
+            "1 Main St",
+            "--city",
+            "Springfield",
+            "--state",
+            "Oregon",
+            "--country",
+            "US",
+            "--validation",
+            "ev",
+            "--business-category",
+            "Private Organization",
+            "--jurisdiction-country",
+            "US",
+        ];
+        args.extend_from_slice(extra);
+        srv.admin(&args)
+    };
+    let half = ev_org("Half EV", &[]);
+    assert!(!half.status.success());
+    let err = String::from_utf8_lossy(&half.stderr);
+    assert!(err.contains("field registration_number"), "{err}");
+    let out = ev_org(
+        "Acme EV Inc",
+        &[
+            "--jurisdiction-state",
+            "Delaware",
+            "--registration-number",
+            "5551234",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let org: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(org["validation"], "ev");
+    let shown = srv.admin_json(&["org", "show", org["id"].as_str().unwrap()]);
+    assert_eq!(shown["registration_number"], "5551234");
+    assert_eq!(shown["jurisdiction_state"], "Delaware");
+    assert_eq!(shown["business_category"], "Private Organization");
+
+    srv.admin_json(&[
+        "profile",
+        "create",
+        "--name",
+        "ev",
+        "--template",
+        "ev",
+        "--term",
+        "365",
+        "--key-type",
+        "ecdsa-p256",
+        "--attestation",
+        "optional",
+    ]);
+    for (account, org) in [("ev", "Acme EV Inc"), ("ov-ev", "Acme Corp")] {
+        srv.admin_json(&[
+            "account",
+            "create",
+            "--name",
+            account,
+            "--endpoint",
+            "builds",
+            "--org",
+            org,
+            "--profile",
+            "ev",
+            "--auto-approve",
+        ]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_key, csr) = openssl_csr(dir.path(), "ev", "p256", &[]);
+    let request = |account: &str| {
+        srv.admin(&[
+            "cert",
+            "request",
+            "--account",
+            account,
+            "--profile",
+            "ev",
+            "--email",
+            "dev@acme.example",
+            "--csr",
+            csr.to_str().unwrap(),
+        ])
+    };
+    // An OV-validated organization gets no EV certificate.
+    let refused = request("ov-ev");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("not EV-validated"), "{err}");
+
+    let out = request("ev");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chain = dir.path().join("ev-chain.pem");
+    std::fs::write(&chain, v["pem_chain"].as_str().unwrap()).unwrap();
+    let pems = ::pem::parse_many(std::fs::read(&chain).unwrap()).unwrap();
+    let leaf = dir.path().join("ev-leaf.pem");
+    std::fs::write(&leaf, ::pem::encode(&pems[0])).unwrap();
+    let verified = run(Command::new("openssl")
+        .args(["verify", "-x509_strict", "-CAfile"])
+        .arg(srv.root_pem())
+        .arg("-untrusted")
+        .arg(&chain)
+        .arg(&leaf));
+    assert!(verified.contains(": OK"), "{verified}");
+
+    let (_, cert) = X509Certificate::from_der(pems[0].contents()).unwrap();
+    let expected = [
+        ("2.5.4.15", "Private Organization"),
+        ("1.3.6.1.4.1.311.60.2.1.3", "US"),
+        ("1.3.6.1.4.1.311.60.2.1.2", "Delaware"),
+        ("2.5.4.5", "5551234"),
+        ("2.5.4.6", "US"),
+        ("2.5.4.8", "Oregon"),
+        ("2.5.4.7", "Springfield"),
+        ("2.5.4.10", "Acme EV Inc"),
+        ("2.5.4.3", "Acme EV Inc"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(o, v)| (o.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(subject_attributes(&cert), expected);
+    let policies: Vec<String> = cert
+        .extensions()
+        .iter()
+        .filter_map(|e| match e.parsed_extension() {
+            ParsedExtension::CertificatePolicies(p) => Some(
+                p.iter()
+                    .map(|x| x.policy_id.to_id_string())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(policies, ["2.23.140.1.3"]);
+    let text = run(Command::new("openssl")
+        .args(["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in"])
+        .arg(&leaf));
+    for part in [
+        "businessCategory=Private Organization",
+        "jurisdictionC=US",
+        "jurisdictionST=Delaware",
+        "serialNumber=5551234",
+    ] {
+        assert!(text.contains(part), "{text} lacks {part}");
+    }
+}

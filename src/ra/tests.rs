@@ -459,3 +459,321 @@ fn renewal_window_for_fresh_old_and_revoked_certificates() {
     let w = e.ra.renewal_window(&r);
     assert!(w.end <= e.clock.now() && w.start < w.end);
 }
+
+fn field_of(err: RaError) -> String {
+    match err {
+        RaError::Invalid { field, .. } => field,
+        other => panic!("expected an invalid field, got {other}"),
+    }
+}
+
+fn org(name: &str) -> NewOrganization {
+    NewOrganization {
+        name: name.into(),
+        city: Some("Berlin".into()),
+        country: "DE".into(),
+        ..NewOrganization::default()
+    }
+}
+
+fn ev_org(name: &str) -> NewOrganization {
+    NewOrganization {
+        state: Some("Berlin".into()),
+        validation: Some(Template::Ev),
+        business_category: Some("private organization".into()),
+        jurisdiction_country: Some("de".into()),
+        jurisdiction_state: Some("Berlin".into()),
+        registration_number: Some("HRB 12345 B".into()),
+        ..org(name)
+    }
+}
+
+#[test]
+fn organizations_need_a_city_or_a_state() {
+    let e = env();
+    let ra = &e.ra;
+    for (city, state) in [(None, None), (Some("  "), None), (None, Some(""))] {
+        let n = NewOrganization {
+            city: city.map(Into::into),
+            state: state.map(Into::into),
+            ..org("Nowhere Ltd")
+        };
+        let err = ra.create_organization(&n, "t").unwrap_err();
+        assert!(format!("{err}").contains("7.1.4.2.2"), "{err}");
+        assert_eq!(field_of(err), "city");
+    }
+    assert!(ra
+        .store()
+        .find_organization("Nowhere Ltd")
+        .unwrap()
+        .is_none());
+    let only_state = NewOrganization {
+        city: None,
+        state: Some("Bayern".into()),
+        ..org("State Only GmbH")
+    };
+    let o = ra.create_organization(&only_state, "t").unwrap();
+    assert_eq!((o.city, o.state.as_deref()), (None, Some("Bayern")));
+    let o = ra.create_organization(&org("City Only GmbH"), "t").unwrap();
+    assert_eq!(o.city.as_deref(), Some("Berlin"));
+    // The country is still checked first.
+    let n = NewOrganization {
+        country: "Germany".into(),
+        city: None,
+        ..org("X")
+    };
+    assert_eq!(
+        field_of(ra.create_organization(&n, "t").unwrap_err()),
+        "country"
+    );
+}
+
+#[test]
+fn ev_organization_details_are_checked_and_stored() {
+    let e = env();
+    let ra = &e.ra;
+    let o = ra
+        .create_organization(&ev_org("Acme EV GmbH"), "t")
+        .unwrap();
+    assert_eq!(o.validation, Template::Ev);
+    assert_eq!(o.business_category.as_deref(), Some("Private Organization"));
+    assert_eq!(o.jurisdiction_country.as_deref(), Some("DE"));
+    assert_eq!(o.jurisdiction_state.as_deref(), Some("Berlin"));
+    assert_eq!(o.jurisdiction_locality, None);
+    assert_eq!(o.registration_number.as_deref(), Some("HRB 12345 B"));
+    assert_eq!(ra.organization("Acme EV GmbH").unwrap(), o);
+
+    // An EV-validated organization needs the three EV Guidelines details.
+    for (field, edit) in [
+        (
+            "business_category",
+            (|n: &mut NewOrganization| n.business_category = None) as fn(&mut NewOrganization),
+        ),
+        ("jurisdiction_country", |n| {
+            n.jurisdiction_country = Some(" ".into())
+        }),
+        ("registration_number", |n| n.registration_number = None),
+    ] {
+        let mut n = ev_org("Missing EV");
+        edit(&mut n);
+        let err = ra.create_organization(&n, "t").unwrap_err();
+        assert!(format!("{err}").contains("EV"), "{err}");
+        assert_eq!(field_of(err), field);
+    }
+    // Malformed values, whatever the validation level.
+    for (field, edit) in [
+        (
+            "business_category",
+            (|n: &mut NewOrganization| n.business_category = Some("Startup".into()))
+                as fn(&mut NewOrganization),
+        ),
+        ("jurisdiction_country", |n| {
+            n.jurisdiction_country = Some("Deutschland".into())
+        }),
+        ("registration_number", |n| {
+            n.registration_number = Some("HRB_1@2".into())
+        }),
+        ("registration_number", |n| {
+            n.registration_number = Some("1".repeat(65))
+        }),
+        ("jurisdiction_locality", |n| {
+            n.jurisdiction_locality = Some("a\u{7}b".into())
+        }),
+    ] {
+        for validation in [Some(Template::Ev), None] {
+            let mut n = ev_org("Malformed EV");
+            n.validation = validation;
+            edit(&mut n);
+            assert_eq!(
+                field_of(ra.create_organization(&n, "t").unwrap_err()),
+                field
+            );
+        }
+    }
+    assert!(ra
+        .store()
+        .find_organization("Missing EV")
+        .unwrap()
+        .is_none());
+    assert!(ra
+        .store()
+        .find_organization("Malformed EV")
+        .unwrap()
+        .is_none());
+}
+
+/// The standard directory plus an EV-validated organization, an EV profile
+/// and accounts: `ov-org` (Acme Corp, profiles ev + cs) and `ev-org`
+/// (Acme EV GmbH, profiles ev + cs).
+fn ev_directory(ra: &Ra) {
+    directory(ra, false, false);
+    ra.create_organization(&ev_org("Acme EV GmbH"), "t")
+        .unwrap();
+    ra.create_profile(
+        &NewProfile {
+            name: "ev".into(),
+            template: Template::Ev,
+            terms_days: vec![365],
+            key_types: vec!["ecdsa-p256".into()],
+            requires_approval: false,
+            attestation: Some(AttestationPolicy {
+                required: false,
+                ..AttestationPolicy::default()
+            }),
+        },
+        "t",
+    )
+    .unwrap();
+    for (name, org) in [("ov-org", "Acme Corp"), ("ev-org", "Acme EV GmbH")] {
+        ra.create_account(
+            &NewAccount {
+                name: name.into(),
+                endpoint: "builds".into(),
+                organization: org.into(),
+                department: None,
+                profiles: vec!["ev".into(), "cs".into()],
+                auto_approve: true,
+            },
+            "t",
+        )
+        .unwrap();
+    }
+}
+
+fn enroll_with(ra: &Ra, account: &str, profile: &str) -> Result<EnrollmentOutcome, RaError> {
+    ra.enroll(&EnrollmentRequest {
+        account: account.into(),
+        profile: Some(profile.into()),
+        ..request(p256_csr_pem(), None)
+    })
+}
+
+/// (dotted OID, string value) of each subject attribute of a stored certificate.
+fn subject_attributes(c: &crate::storage::model::CertificateRecord) -> Vec<(String, String)> {
+    use base64::Engine;
+    use x509_parser::prelude::FromDer;
+    let der = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&c.der)
+        .unwrap();
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der).unwrap();
+    cert.subject()
+        .iter_attributes()
+        .map(|a| {
+            (
+                a.attr_type().to_id_string(),
+                a.as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn ev_profiles_issue_ev_subjects_for_ev_validated_organizations_only() {
+    let e = env();
+    let ra = &e.ra;
+    ev_directory(ra);
+
+    let err = enroll_with(ra, "ov-org", "ev").unwrap_err();
+    assert!(
+        matches!(&err, RaError::Policy(m) if m.contains("not EV-validated") && m.contains("Acme Corp")),
+        "{err}"
+    );
+    assert_nothing_stored(ra);
+
+    let ev = issued(enroll_with(ra, "ev-org", "ev").unwrap());
+    let attrs = subject_attributes(&ev);
+    let expected = [
+        ("2.5.4.15", "Private Organization"),
+        ("1.3.6.1.4.1.311.60.2.1.3", "DE"),
+        ("1.3.6.1.4.1.311.60.2.1.2", "Berlin"),
+        ("2.5.4.5", "HRB 12345 B"),
+        ("2.5.4.6", "DE"),
+        ("2.5.4.8", "Berlin"),
+        ("2.5.4.7", "Berlin"),
+        ("2.5.4.10", "Acme EV GmbH"),
+        ("2.5.4.3", "Acme EV GmbH"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(o, v)| (o.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(attrs, expected);
+    assert!(
+        ev.subject.contains("serialNumber=HRB 12345 B"),
+        "{}",
+        ev.subject
+    );
+    assert!(ev.subject.contains("businessCategory=Private Organization"));
+
+    // The same EV organization under an OV profile: no EV attribute.
+    let ov = issued(enroll_with(ra, "ev-org", "cs").unwrap());
+    let attrs = subject_attributes(&ov);
+    assert!(
+        attrs
+            .iter()
+            .all(|(oid, _)| oid.starts_with("2.5.4.") && oid != "2.5.4.5" && oid != "2.5.4.15"),
+        "{attrs:?}"
+    );
+    assert!(!ov.subject.contains("serialNumber"), "{}", ov.subject);
+}
+
+#[test]
+fn stored_organizations_lacking_subject_details_are_refused_by_policy() {
+    let e = env();
+    let ra = &e.ra;
+    ev_directory(ra);
+    // Records written before these rules existed (or by another tool).
+    let legacy = |name: &str, validation: Template, city: Option<&str>| {
+        let o = crate::storage::model::Organization {
+            id: crate::storage::new_id("org"),
+            name: name.into(),
+            street: None,
+            city: city.map(Into::into),
+            state: None,
+            postal_code: None,
+            country: "DE".into(),
+            validation,
+            created_at: e.clock.now(),
+            business_category: None,
+            jurisdiction_country: Some("DE".into()),
+            jurisdiction_state: None,
+            jurisdiction_locality: None,
+            registration_number: None,
+        };
+        ra.store()
+            .create_organization(
+                &o,
+                &ra.event("t", "organization.create", serde_json::json!({})),
+            )
+            .unwrap();
+        ra.create_account(
+            &NewAccount {
+                name: format!("acct-{}", o.id),
+                endpoint: "builds".into(),
+                organization: name.into(),
+                department: None,
+                profiles: vec!["ev".into(), "cs".into()],
+                auto_approve: true,
+            },
+            "t",
+        )
+        .unwrap()
+        .name
+    };
+    let ev_without_details = legacy("Legacy EV", Template::Ev, Some("Köln"));
+    let err = enroll_with(ra, &ev_without_details, "ev").unwrap_err();
+    assert!(
+        matches!(&err, RaError::Policy(m) if m.contains("lacks business_category, registration_number")),
+        "{err}"
+    );
+    // ... its OV certificates are fine.
+    issued(enroll_with(ra, &ev_without_details, "cs").unwrap());
+
+    let no_place = legacy("Legacy Nowhere", Template::Ov, None);
+    let err = enroll_with(ra, &no_place, "cs").unwrap_err();
+    assert!(
+        matches!(&err, RaError::Policy(m) if m.contains("7.1.4.2.2")),
+        "{err}"
+    );
+    assert_eq!(ra.store().list_certificates().unwrap().len(), 1);
+}
