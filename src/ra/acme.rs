@@ -60,30 +60,7 @@ impl Ra {
         account: &AcmeAccount,
         wanted: Option<&str>,
     ) -> Result<Profile, RaError> {
-        match wanted {
-            Some(w) => {
-                let prof = self
-                    .store
-                    .find_profile(w)?
-                    .ok_or_else(|| RaError::Policy(format!("there is no profile {w:?}")))?;
-                if !account.profile_ids.contains(&prof.id) {
-                    return Err(RaError::Policy(format!(
-                        "profile {:?} is not allowed for this account",
-                        prof.name
-                    )));
-                }
-                Ok(prof)
-            }
-            None => {
-                let id = account
-                    .profile_ids
-                    .first()
-                    .ok_or_else(|| RaError::Policy("the account allows no profile".into()))?;
-                self.store
-                    .find_profile(id)?
-                    .ok_or_else(|| RaError::NotFound(format!("profile {id:?}")))
-            }
-        }
+        self.pick_profile(&account.profile_ids, wanted)
     }
 
     /// The profiles `account` may use.

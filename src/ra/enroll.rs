@@ -191,7 +191,7 @@ impl Ra {
     fn enroll_decided(&self, req: &EnrollmentRequest) -> Result<EnrollmentOutcome, RaError> {
         let csr = Csr::parse(&req.csr).map_err(|e| RaError::BadCsr(e.to_string()))?;
         let account = self.account(&req.account)?;
-        let profile = self.pick_profile(&account, req.profile.as_deref())?;
+        let profile = self.pick_profile(&account.profile_ids, req.profile.as_deref())?;
         subject_for(
             &self.organization(&account.organization_id)?,
             None,
@@ -245,9 +245,11 @@ impl Ra {
             .map(EnrollmentOutcome::Issued)
     }
 
-    fn pick_profile(
+    /// The profile a request uses: `wanted` (name or id) if it is among
+    /// `allowed` (profile ids), else the first allowed profile.
+    pub(crate) fn pick_profile(
         &self,
-        account: &EndpointAccount,
+        allowed: &[String],
         wanted: Option<&str>,
     ) -> Result<Profile, RaError> {
         match wanted {
@@ -255,8 +257,8 @@ impl Ra {
                 let prof = self
                     .store
                     .find_profile(p)?
-                    .ok_or_else(|| RaError::Policy(format!("no profile {p:?}")))?;
-                if !account.profile_ids.contains(&prof.id) {
+                    .ok_or_else(|| RaError::Policy(format!("there is no profile {p:?}")))?;
+                if !allowed.contains(&prof.id) {
                     return Err(RaError::Policy(format!(
                         "profile {:?} is not allowed for this account",
                         prof.name
@@ -265,8 +267,7 @@ impl Ra {
                 Ok(prof)
             }
             None => {
-                let id = account
-                    .profile_ids
+                let id = allowed
                     .first()
                     .ok_or_else(|| RaError::Policy("the account allows no profile".into()))?;
                 self.store
