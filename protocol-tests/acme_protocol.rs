@@ -424,6 +424,18 @@ fn revocation_catalogue() {
             .reason_code,
         1
     );
+    // and published: the next CRL lists the serial with reason keyCompromise
+    let crl = srv.http_get("/crl/issuing.crl");
+    assert_eq!(crl.status, 200);
+    let (_, parsed) = x509_parser::parse_x509_crl(&crl.body).expect("CRL parses");
+    let entry = parsed
+        .iter_revoked_certificates()
+        .find(|e| {
+            hex::encode(e.raw_serial()).trim_start_matches('0') == serial.trim_start_matches('0')
+        })
+        .expect("revoked serial is on the CRL");
+    let reason = entry.reason_code().expect("reason code present").1;
+    assert_eq!(reason.0, 1, "keyCompromise");
 }
 
 #[test]
