@@ -104,6 +104,34 @@ fn full_email_flow_over_https_with_mail_ingest() {
     );
     assert_eq!(r.header("content-type"), Some("application/pkcs7-mime"));
     assert_eq!(r.body[0], 0x30);
+    // The whole enrollment is in the audit log, in order, and the chain verifies.
+    let actions: Vec<String> = srv
+        .app
+        .store
+        .audit_records()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    let expected = [
+        "invitation.create",
+        "acme.account.create",
+        "acme.order.create",
+        "acme.challenge.mail_sent",
+        "acme.challenge.valid",
+        "certificate.issue",
+    ];
+    let mut it = actions.iter();
+    for want in expected {
+        assert!(
+            it.any(|a| a == want),
+            "{want} missing or out of order in {actions:?}"
+        );
+    }
+    assert!(matches!(
+        srv.app.store.verify_audit().unwrap(),
+        signet::storage::audit::AuditVerdict::Intact { .. }
+    ));
 }
 
 #[test]

@@ -114,7 +114,15 @@ impl Inner {
             error: None,
             replaces,
         };
-        self.store.create_acme_order(&order, &new_authzs)?;
+        let audit = crate::storage::model::AuditEvent {
+            at: now,
+            actor: crate::ra::acme::acme_requester(&acct.id),
+            action: "acme.order.create".into(),
+            details: serde_json::json!({"order": order.id, "email": order.email,
+                "profile": order.profile, "authorization": order.authz_ids,
+                "reused_authorization": new_authzs.is_empty(), "replaces": order.replaces}),
+        };
+        self.store.create_acme_order(&order, &new_authzs, &audit)?;
         let m = self.ra.metrics();
         m.acme_order(&status_name(&order.status));
         for a in &new_authzs {

@@ -268,6 +268,7 @@ impl Store {
         &self,
         order: &AcmeOrder,
         new_authzs: &[AcmeAuthorization],
+        audit: &AuditEvent,
     ) -> Result<()> {
         let list_key = format!(
             "a/{}/{:020}/{}",
@@ -286,6 +287,7 @@ impl Store {
                     a.id.as_bytes(),
                 )?;
             }
+            tx.audit(audit)?;
             Ok(())
         })
     }
@@ -557,7 +559,13 @@ mod tests {
                 error: None,
                 replaces: None,
             };
-            store.create_acme_order(&o, &[]).unwrap();
+            let ev = AuditEvent {
+                at: now(),
+                actor: "test".into(),
+                action: "acme.order.create".into(),
+                details: serde_json::json!({}),
+            };
+            store.create_acme_order(&o, &[], &ev).unwrap();
         }
         let (ids, more) = store.list_acme_order_ids("acct_a", 0, 2).unwrap();
         assert_eq!(ids, vec!["ord_0", "ord_1"]);
