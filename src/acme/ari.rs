@@ -3,7 +3,6 @@
 
 use http::StatusCode;
 use serde_json::json;
-use time::Duration;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -60,16 +59,9 @@ impl Inner {
     pub(crate) fn renewal_info(&self, id: &str) -> Result<Reply, Problem> {
         let cert = self.cert_by_id(id)?;
         let now = self.clock.now();
-        let (start, end) = if cert.revocation.is_some() {
-            // Renew at once: the whole window lies in the past.
-            (now - Duration::hours(2), now - Duration::hours(1))
-        } else {
-            let life = cert.not_after - cert.not_before;
-            (
-                cert.not_before + life * 2 / 3,
-                cert.not_before + life * 5 / 6,
-            )
-        };
+        // The RA decides the window (revoked: already past, renew at once).
+        let w = self.ra.renewal_window(&cert);
+        let (start, end) = (w.start, w.end);
         let mut r = Reply::json(
             StatusCode::OK,
             &json!({"suggestedWindow": {"start": rfc3339(start), "end": rfc3339(end)}}),

@@ -243,9 +243,10 @@ impl Ra {
     pub fn renewal_window(&self, cert: &CertificateRecord) -> RenewalWindow {
         let now = self.clock.now();
         if cert.revocation.is_some() {
+            // the whole window lies in the past: renew at once
             return RenewalWindow {
-                start: now - Duration::hours(1),
-                end: now,
+                start: now - Duration::hours(2),
+                end: now - Duration::hours(1),
             };
         }
         let validity = cert.not_after - cert.not_before;
