@@ -58,7 +58,6 @@ impl Inner {
 
     pub(crate) fn renewal_info(&self, id: &str) -> Result<Reply, Problem> {
         let cert = self.cert_by_id(id)?;
-        let now = self.clock.now();
         // The RA decides the window (revoked: already past, renew at once).
         let w = self.ra.renewal_window(&cert);
         let (start, end) = (w.start, w.end);
