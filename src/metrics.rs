@@ -91,6 +91,8 @@ pub struct Metrics {
     pub storage_flush_duration: Histogram,
     /// `signet_storage_flush_batch_size`
     pub storage_flush_batch: Histogram,
+    /// `signet_storage_transaction_duration_seconds`
+    pub storage_transaction_duration: Histogram,
     /// `signet_crl_age_seconds` / `signet_crl_next_update_seconds` (computed at scrape time)
     crl_source: Arc<Mutex<Option<CrlSource>>>,
     dynamic: Arc<Mutex<HashMap<String, Box<dyn Any + Send + Sync>>>>,
@@ -260,6 +262,14 @@ impl Metrics {
             .buckets(BATCH_BUCKETS.to_vec()),
         )?;
         registry.register(Box::new(storage_flush_batch.clone()))?;
+        let storage_transaction_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "signet_storage_transaction_duration_seconds",
+                "Time of one multi-record store transaction, including waiting for the store's transaction lock.",
+            )
+            .buckets(FAST_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(storage_transaction_duration.clone()))?;
         // Known label values start at 0, so every family is present from the
         // first scrape and rate() sees the first increment.
         for outcome in ["validated", "rejected", "unmatched"] {
@@ -311,6 +321,7 @@ impl Metrics {
             invitation_redemptions,
             storage_flush_duration,
             storage_flush_batch,
+            storage_transaction_duration,
             crl_source,
             dynamic: Arc::new(Mutex::new(HashMap::new())),
         })
@@ -414,6 +425,12 @@ impl Metrics {
     pub fn storage_flush(&self, elapsed: Duration, batch: usize) {
         self.storage_flush_duration.observe(elapsed.as_secs_f64());
         self.storage_flush_batch.observe(batch as f64);
+    }
+
+    /// Records one store transaction.
+    pub fn storage_transaction(&self, elapsed: Duration) {
+        self.storage_transaction_duration
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Sets where `signet_crl_age_seconds` comes from: a function returning the

@@ -36,8 +36,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
 
-/// Longest an order flow may take before it counts as an error.
-const FLOW_TIMEOUT: Duration = Duration::from_secs(20);
+/// Interval of status polls while a server validates or issues.
+const POLL_MS: u64 = 10;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -96,6 +96,9 @@ struct AcmeArgs {
     /// Flows started per second in total (0: as fast as possible).
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
+    /// Seconds a flow may take before it counts as an error (a stuck server).
+    #[arg(long, default_value_t = 20.0)]
+    flow_timeout: f64,
 }
 
 #[derive(Parser, Clone)]
@@ -533,10 +536,16 @@ async fn directory(conn: &mut Conn, url: &str) -> Result<Directory, Error> {
     })
 }
 
-/// What one account orders: identifier and a CSR made for it once.
+/// What one account orders: identifier and a CSR made for it once; with
+/// `dns_suffix`, a fresh name (and CSR) per order instead: Pebble reuses valid
+/// authorizations for a repeated name, and with `PEBBLE_VA_ALWAYS_VALID` an
+/// order that reuses one sometimes never leaves `pending` (seen with Debian's
+/// Pebble 2.4 after a few dozen orders per account).
 struct Ordering_ {
     identifier: Value,
     csr_b64: String,
+    dns_suffix: Option<String>,
+    count: u64,
 }
 
 fn csr_for(identifier_type: &str, value: &str) -> Result<String, Error> {
@@ -562,6 +571,8 @@ struct Samples {
     errors: u64,
     first_error: Option<String>,
     requests: u64,
+    /// When the last successful flow ended (since the timed phase began).
+    last_ok: Duration,
 }
 
 fn micros(d: Duration) -> u32 {
@@ -569,17 +580,26 @@ fn micros(d: Duration) -> u32 {
 }
 
 async fn pause(resp: &Resp) {
-    // Follow Retry-After, but never wait long in a benchmark (Pebble: 0-3 s).
-    let ms = resp
+    // Retry-After is in whole seconds (Pebble: 0-3 s): far too coarse for a
+    // benchmark, so poll every POLL_MS, or sooner when the server says 0.
+    let ms = match resp
         .header("retry-after")
         .and_then(|s| s.parse::<u64>().ok())
-        .map(|s| (s * 1000).min(5))
-        .unwrap_or(2);
-    tokio::time::sleep(Duration::from_millis(ms.max(1))).await;
+    {
+        Some(0) => 1,
+        _ => POLL_MS,
+    };
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 /// One full order flow; returns the finalize latency.
-async fn order_flow(c: &mut AcmeClient, o: &Ordering_) -> Result<Duration, Error> {
+async fn order_flow(c: &mut AcmeClient, o: &mut Ordering_) -> Result<Duration, Error> {
+    if let Some(suffix) = &o.dns_suffix {
+        let name = format!("o{}.{suffix}", o.count);
+        o.identifier = json!({"type": "dns", "value": name});
+        o.csr_b64 = csr_for("dns", &name)?;
+    }
+    o.count += 1;
     let new_order = c.dir.new_order.clone();
     let r = c
         .post(&new_order, Some(&json!({"identifiers": [o.identifier]})))
@@ -596,6 +616,7 @@ async fn order_flow(c: &mut AcmeClient, o: &Ordering_) -> Result<Duration, Error
         .iter()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
+    let mut pending_authz = false;
     for authz in &authzs {
         let r = c.post(authz, None).await?;
         let a = r.json()?;
@@ -616,13 +637,20 @@ async fn order_flow(c: &mut AcmeClient, o: &Ordering_) -> Result<Duration, Error
             .ok_or("authorization without challenge")?
             .to_string();
         c.post(&chall, Some(&json!({}))).await?;
+        pending_authz = true;
+    }
+    if pending_authz {
+        // Wait for the order to become ready (polling the order, not the
+        // authorization: Debian's Pebble 2.4 could stall for good when its
+        // validation finished while the authorization was being polled).
         loop {
-            let r = c.post(authz, None).await?;
-            let a = r.json()?;
-            match a["status"].as_str() {
-                Some("valid") => break,
-                Some("pending") => pause(&r).await,
-                other => return Err(format!("authorization became {other:?}")),
+            tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
+            let r = c.post(&order_url, None).await?;
+            let o = r.json()?;
+            match o["status"].as_str() {
+                Some("ready") => break,
+                Some("pending") => {}
+                other => return Err(format!("order became {other:?} while validating")),
             }
         }
     }
@@ -711,6 +739,8 @@ async fn acme(args: AcmeArgs) -> Result<Value, Error> {
                     Ordering_ {
                         identifier: json!({"type": "email", "value": email}),
                         csr_b64: csr_for("email", email)?,
+                        dns_suffix: None,
+                        count: 0,
                     }
                 }
                 None => {
@@ -718,7 +748,9 @@ async fn acme(args: AcmeArgs) -> Result<Value, Error> {
                     let name = format!("vu{i}-{run}.bench.test");
                     Ordering_ {
                         identifier: json!({"type": "dns", "value": name}),
-                        csr_b64: csr_for("dns", &name)?,
+                        csr_b64: String::new(),
+                        dns_suffix: Some(name),
+                        count: 0,
                     }
                 }
             };
@@ -738,8 +770,9 @@ async fn acme(args: AcmeArgs) -> Result<Value, Error> {
         rate: args.rate,
         next: AtomicU64::new(0),
     });
+    let flow_timeout = Duration::from_secs_f64(args.flow_timeout.max(0.1));
     let mut tasks = Vec::new();
-    for (mut client, order) in clients {
+    for (mut client, mut order) in clients {
         let pace = pace.clone();
         tasks.push(tokio::spawn(async move {
             let mut s = Samples::default();
@@ -751,18 +784,19 @@ async fn acme(args: AcmeArgs) -> Result<Value, Error> {
                 }
                 let t = Instant::now();
                 // A stuck server (or a lost response) ends the flow as an error.
-                let flow = tokio::time::timeout(FLOW_TIMEOUT, order_flow(&mut client, &order));
+                let flow = tokio::time::timeout(flow_timeout, order_flow(&mut client, &mut order));
                 let result = match flow.await {
                     Ok(r) => r,
                     Err(_) => {
                         client.conn.sender = None;
-                        Err(format!("flow timed out after {FLOW_TIMEOUT:?}"))
+                        Err(format!("flow timed out after {flow_timeout:?}"))
                     }
                 };
                 match result {
                     Ok(fin) => {
                         s.flows.push(micros(t.elapsed()));
                         s.finalize.push(micros(fin));
+                        s.last_ok = start.elapsed();
                     }
                     Err(e) => {
                         s.errors += 1;
@@ -784,6 +818,7 @@ async fn acme(args: AcmeArgs) -> Result<Value, Error> {
         all.finalize.extend(s.finalize);
         all.errors += s.errors;
         all.requests += s.requests;
+        all.last_ok = all.last_ok.max(s.last_ok);
         if all.first_error.is_none() {
             all.first_error = s.first_error;
         }
@@ -797,6 +832,9 @@ async fn acme(args: AcmeArgs) -> Result<Value, Error> {
         "seconds": elapsed,
         "flows": n,
         "flows_per_sec": n as f64 / elapsed,
+        // Rate while the server answered: up to the last completed flow (a
+        // server that stalls mid-run is measured over the time it ran).
+        "active_flows_per_sec": if n > 0 { n as f64 / all.last_ok.as_secs_f64().max(1e-3) } else { 0.0 },
         "requests_per_flow": if n > 0 { all.requests as f64 / n as f64 } else { 0.0 },
         "errors": all.errors,
         "first_error": all.first_error,

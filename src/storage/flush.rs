@@ -45,6 +45,11 @@ impl FlushCoordinator {
         let _ = self.metrics.set(metrics.clone());
     }
 
+    /// The store's metrics, once set.
+    pub(crate) fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.get()
+    }
+
     /// Returns once a flush that started after this call has completed
     /// (`Err` with its message if that flush failed). `flush` performs one
     /// flush; it is called by at most one caller at a time.

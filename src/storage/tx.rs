@@ -108,6 +108,7 @@ impl Store {
     /// Runs `f` as one atomic transaction over every table. `f` may run more
     /// than once (on conflicts), so it must not have side effects outside `tx`.
     pub fn transact<R>(&self, f: impl Fn(&Tx<'_>) -> TxResult<R>) -> Result<R> {
+        let start = std::time::Instant::now();
         let trees: Vec<&sled::Tree> = Table::ALL.iter().map(|t| self.tree(*t)).collect();
         let result = trees
             .as_slice()
@@ -116,6 +117,9 @@ impl Store {
                     trees: views.as_slice(),
                 })
             });
+        if let Some(m) = self.flusher.metrics() {
+            m.storage_transaction(start.elapsed());
+        }
         match result {
             Ok(r) => Ok(r),
             Err(TransactionError::Abort(e)) => Err(e),
