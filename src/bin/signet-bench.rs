@@ -918,10 +918,8 @@ async fn est(args: EstArgs) -> Result<Value, Error> {
                 }
             };
             let csr = csrs[i % csrs.len()].clone();
-            loop {
-                let Some(auth) = queue.lock().ok().and_then(|mut q| q.pop()) else {
-                    break;
-                };
+            // (the guard moves into the closure and is dropped there)
+            while let Some(auth) = queue.lock().ok().and_then(|mut q| q.pop()) {
                 let t = Instant::now();
                 let r = conn
                     .request(
