@@ -83,7 +83,16 @@ fn sigkill_right_after_issuance_loses_nothing() {
     // the CLI finds URL, token and root in the data directory
     admin(
         &data,
-        &["org", "create", "--name", "Acme", "--city", "Springfield", "--country", "US"],
+        &[
+            "org",
+            "create",
+            "--name",
+            "Acme",
+            "--city",
+            "Springfield",
+            "--country",
+            "US",
+        ],
     );
     admin(
         &data,

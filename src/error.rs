@@ -2,7 +2,9 @@
 //! command fails. Each component has its own precise error enum; this one
 //! wraps them at the edges (CLI, server start-up).
 
-use crate::{ca::CaError, config::ConfigError, mail::MailError, ra::RaError, storage::StorageError};
+use crate::{
+    ca::CaError, config::ConfigError, mail::MailError, ra::RaError, storage::StorageError,
+};
 
 /// Every way a Signet command can fail.
 #[derive(Debug, thiserror::Error)]
