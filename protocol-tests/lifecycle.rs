@@ -37,6 +37,9 @@ fn request(srv: &AdminServer, dir: &std::path::Path, name: &str) -> serde_json::
 }
 
 fn outbox_to(srv: &AdminServer, to: &str, subject_part: &str) -> usize {
+    // notifications are written by a background thread: wait for the queue
+    let ra = &srv.server.as_ref().unwrap().app.ra;
+    assert!(ra.flush_notifications(std::time::Duration::from_secs(10)));
     std::fs::read_dir(srv.data_dir().join("outbox"))
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())

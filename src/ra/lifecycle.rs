@@ -207,8 +207,8 @@ impl Ra {
         Ok(sent)
     }
 
-    /// Sends a notification; a mail failure is logged, never fails the action
-    /// that caused it (the action is already durable and audited).
+    /// Queues a notification (sent by a background thread); a mail failure is
+    /// logged, never fails the action that caused it (already durable and audited).
     pub(crate) fn notify(&self, to: &str, subject: &str, body: String) {
         let mail = OutgoingMail {
             to: to.to_string(),
@@ -216,9 +216,13 @@ impl Ra {
             body,
             headers: vec![("Auto-Submitted".into(), "auto-generated".into())],
         };
-        if let Err(e) = self.mailer.send(&mail) {
-            tracing::warn!(error = %e, "notification could not be sent");
-        }
+        self.notifier.send(mail);
+    }
+
+    /// Waits (at most `timeout`) until queued notifications are written or
+    /// handed to the relay; true when none is left (shutdown, tests).
+    pub fn flush_notifications(&self, timeout: std::time::Duration) -> bool {
+        self.notifier.flush(timeout)
     }
 
     /// Mails every configured administrator.

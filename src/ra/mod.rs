@@ -10,6 +10,7 @@ mod enroll;
 pub mod est;
 pub mod invitations;
 pub mod lifecycle;
+mod notifier;
 pub mod revoke;
 
 use std::sync::Arc;
@@ -106,6 +107,8 @@ pub struct Ra {
     attestation_trust: std::sync::OnceLock<crate::va::attestation::TrustStore>,
     /// Serializes CRL publication.
     crl_lock: std::sync::Mutex<()>,
+    /// Sends notification mail off the request path.
+    notifier: notifier::Notifier,
     /// Where the RA and the front ends record (a private registry unless
     /// [`Ra::with_metrics`] sets the server's).
     pub(crate) metrics: crate::metrics::Metrics,
@@ -122,6 +125,7 @@ impl Ra {
         settings: RaSettings,
     ) -> Ra {
         let ca_for_pool = ca.clone();
+        let notifier = notifier::Notifier::new(mailer.clone());
         Ra {
             store,
             ca,
@@ -130,6 +134,7 @@ impl Ra {
             settings,
             attestation_trust: std::sync::OnceLock::new(),
             crl_lock: std::sync::Mutex::new(()),
+            notifier,
             metrics: crate::metrics::Metrics::new(),
             signer: crate::ca::pool::SigningPool::new(ca_for_pool, 0),
         }

@@ -234,6 +234,9 @@ impl RunningServer {
                 tracing::error!(error = %e, "listener task failed");
             }
         }
+        let ra = self.app.ra.clone();
+        let _ = tokio::task::spawn_blocking(move || ra.flush_notifications(Duration::from_secs(5)))
+            .await;
         let store = self.app.store.clone();
         tokio::task::spawn_blocking(move || store.flush())
             .await
