@@ -69,7 +69,7 @@ impl Notifier {
         if let Some(tx) = tx.as_ref() {
             self.pending.add(1);
             match tx.send(mail) {
-                Ok(()) => return,
+                Ok(()) => {}
                 Err(mpsc::SendError(mail)) => {
                     self.pending.add(-1);
                     self.send_inline(&mail);
