@@ -288,3 +288,39 @@ fn search<'a>(
     }
     false
 }
+
+/// The device certificate of a two-level vendor attestation: the one among
+/// `others` (the evidence after the leaf) that `leaf` names as issuer and
+/// whose key verifies the leaf's signature. `what` names it in errors.
+pub(crate) fn device_issuer<'a>(
+    leaf: &Cert,
+    others: &'a [Cert],
+    format: Format,
+    what: &str,
+) -> Result<&'a Cert, AttestationError> {
+    let mut last_err = None;
+    let mut named = false;
+    for c in others
+        .iter()
+        .filter(|c| leaf.issued_by_name(c) && !c.self_issued())
+    {
+        named = true;
+        match check_link(leaf, c, false) {
+            Ok(_) => return Ok(c),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    if !named {
+        return Err(AttestationError::Missing {
+            format,
+            what: format!(
+                "{what} (the attested key's certificate names issuer '{}')",
+                leaf.issuer
+            ),
+        });
+    }
+    Err(last_err.unwrap_or_else(|| AttestationError::Missing {
+        format,
+        what: what.to_string(),
+    }))
+}

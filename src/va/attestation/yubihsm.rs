@@ -212,36 +212,7 @@ pub(crate) fn verify(
     }
     chain::check_valid(leaf, now)?;
 
-    let candidates: Vec<&Cert> = certs[1..]
-        .iter()
-        .filter(|c| leaf.issued_by_name(c) && !c.self_issued())
-        .collect();
-    if candidates.is_empty() {
-        return Err(AttestationError::Missing {
-            format: FORMAT,
-            what: format!(
-                "device certificate (the key certificate names issuer '{}')",
-                leaf.issuer
-            ),
-        });
-    }
-    let mut device = None;
-    let mut last_err = None;
-    for c in candidates {
-        match chain::check_link(leaf, c, false) {
-            Ok(_) => {
-                device = Some(c);
-                break;
-            }
-            Err(e) => last_err = Some(e),
-        }
-    }
-    let Some(device) = device else {
-        return Err(last_err.unwrap_or_else(|| AttestationError::Missing {
-            format: FORMAT,
-            what: "device certificate".into(),
-        }));
-    };
+    let device = chain::device_issuer(leaf, &certs[1..], FORMAT, "device certificate")?;
     if !device.subject_cn.as_deref().is_some_and(is_device_cn) {
         return Err(structure(format!(
             "the certificate that signed the key attestation certificate, '{}', is not a YubiHSM device certificate (CN=YubiHSM Attestation (<serial>))",

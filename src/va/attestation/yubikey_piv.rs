@@ -175,36 +175,7 @@ pub(crate) fn verify(
     chain::check_valid(leaf, now)?;
 
     // The device (f9) certificate: from the evidence, named by the leaf.
-    let candidates: Vec<&Cert> = certs[1..]
-        .iter()
-        .filter(|c| leaf.issued_by_name(c) && !c.self_issued())
-        .collect();
-    if candidates.is_empty() {
-        return Err(AttestationError::Missing {
-            format: FORMAT,
-            what: format!(
-                "f9 device certificate (the slot certificate names issuer '{}')",
-                leaf.issuer
-            ),
-        });
-    }
-    let mut device = None;
-    let mut last_err = None;
-    for c in candidates {
-        match chain::check_link(leaf, c, false) {
-            Ok(_) => {
-                device = Some(c);
-                break;
-            }
-            Err(e) => last_err = Some(e),
-        }
-    }
-    let Some(device) = device else {
-        return Err(last_err.unwrap_or_else(|| AttestationError::Missing {
-            format: FORMAT,
-            what: "f9 device certificate".into(),
-        }));
-    };
+    let device = chain::device_issuer(leaf, &certs[1..], FORMAT, "f9 device certificate")?;
     let device_cn = device.subject_cn.clone().unwrap_or_default();
     if !DEVICE_CNS.contains(&device_cn.as_str()) {
         return Err(structure(format!(
