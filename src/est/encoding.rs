@@ -1,22 +1,12 @@
 //! EST wire encodings (RFC 7030 + RFC 8951): base64 of DER in both
-//! directions, certs-only PKCS#7 built with the `cms` crate, and the CSR
-//! attributes structure.
+//! directions, certs-only PKCS#7 (the CA core's encoder, in DER SET OF
+//! order), and the CSR attributes structure.
 
 use base64::Engine;
-use cms::cert::CertificateChoices;
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{
-    CertificateSet, DigestAlgorithmIdentifiers, EncapsulatedContentInfo, SignedData, SignerInfos,
-};
 use der::asn1::{Any, ObjectIdentifier, SetOfVec};
 use der::{Decode, Encode};
 
 use crate::ra::est::EstCsrPolicy;
-
-/// id-signedData (RFC 5652).
-const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-/// id-data (RFC 5652).
-const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
 
 /// Why a request body could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -99,30 +89,17 @@ pub fn media_type(content_type: &str) -> String {
 }
 
 /// A degenerate certs-only CMS SignedData (RFC 5652; RFC 7030 section 4.1.3)
-/// holding `certs` (each DER), built with the `cms` crate. The certificates
-/// are a DER SET OF, so they come out in DER order whatever order is given.
+/// holding `certs` (each DER, checked to be a certificate). The certificates
+/// are a DER SET OF, so they are put in DER order whatever order is given;
+/// the encoding itself is the CA core's (`ca::pkcs7`).
 pub fn certs_only(certs: &[&[u8]]) -> Result<Vec<u8>, der::Error> {
-    let mut set = SetOfVec::new();
     for der in certs {
-        let cert = x509_cert::Certificate::from_der(der)?;
-        set.insert(CertificateChoices::Certificate(cert))?;
+        x509_cert::Certificate::from_der(der)?;
     }
-    let signed = SignedData {
-        version: CmsVersion::V1,
-        digest_algorithms: DigestAlgorithmIdentifiers::new(),
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: ID_DATA,
-            econtent: None,
-        },
-        certificates: Some(CertificateSet(set)),
-        crls: None,
-        signer_infos: SignerInfos(SetOfVec::new()),
-    };
-    ContentInfo {
-        content_type: ID_SIGNED_DATA,
-        content: Any::encode_from(&signed)?,
-    }
-    .to_der()
+    let mut sorted = certs.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    Ok(crate::ca::pkcs7::certs_only_der(&sorted))
 }
 
 mod oid {
