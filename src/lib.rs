@@ -27,6 +27,8 @@
 //! - [`clock`]: the one source of time, fakeable in tests.
 //! - [`error`]: the crate-level error type.
 
+#![forbid(unsafe_code)]
+
 pub mod acme;
 pub mod admin;
 pub mod ca;
