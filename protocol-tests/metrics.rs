@@ -202,32 +202,9 @@ fn every_documented_family_is_exposed_after_one_enrollment_and_promtool_is_clean
     );
 
     // promtool's lint: naming, units, _total, help texts, histogram shapes.
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "promtool is missing ({e}): run scripts/install-test-deps (Debian package prometheus)"
-        ),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, report) = promtool_check(&text);
     assert!(
-        out.status.success() && report.trim().is_empty(),
+        ok && report.trim().is_empty(),
         "promtool check metrics: {report}"
     );
 }
@@ -236,6 +213,12 @@ fn every_documented_family_is_exposed_after_one_enrollment_and_promtool_is_clean
 fn promtool_rejects_a_badly_named_family() {
     // The lint the test above relies on is real: a counter without _total fails.
     let bad = "# HELP signet_bad A counter.\n# TYPE signet_bad counter\nsignet_bad 1\n";
+    let (ok, report) = promtool_check(bad);
+    assert!(!ok || !report.trim().is_empty(), "{report}");
+}
+
+/// Runs `promtool check metrics` over `exposition`: (exit success, its report).
+fn promtool_check(exposition: &str) -> (bool, String) {
     let mut child = match Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -252,7 +235,7 @@ fn promtool_rejects_a_badly_named_family() {
         .stdin
         .take()
         .unwrap()
-        .write_all(bad.as_bytes())
+        .write_all(exposition.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let report = format!(
@@ -260,8 +243,5 @@ fn promtool_rejects_a_badly_named_family() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        !out.status.success() || !report.trim().is_empty(),
-        "{report}"
-    );
+    (out.status.success(), report)
 }
