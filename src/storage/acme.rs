@@ -176,28 +176,36 @@ impl Store {
         build: impl Fn(&Invitation, &EndpointAccount) -> AcmeAccount,
         audit: impl Fn(&AcmeAccount) -> AuditEvent,
     ) -> Result<AcmeAccount> {
-        self.transact(|tx| {
-            let inv = redeem_in(tx, kid, now, &format!("acme:{account_id}"))?;
-            let endpoint_account: EndpointAccount =
-                tx.need(Table::Accounts, "endpoint account", &inv.account_id)?;
-            let acct = build(&inv, &endpoint_account);
-            if tx
-                .get_raw(Table::AcmeAccountKeys, acct.thumbprint.as_bytes())?
-                .is_some()
-            {
-                return Err(abort(StorageError::Conflict(
-                    "this key already belongs to an account".into(),
-                )));
-            }
-            tx.insert_new(Table::AcmeAccounts, &acct.id, &acct)?;
-            tx.put_raw(
+        self.transact_on(
+            &[
+                Table::Invitations,
+                Table::Accounts,
+                Table::AcmeAccounts,
                 Table::AcmeAccountKeys,
-                acct.thumbprint.as_bytes(),
-                acct.id.as_bytes(),
-            )?;
-            tx.audit(&audit(&acct))?;
-            Ok(acct)
-        })
+            ],
+            |tx| {
+                let inv = redeem_in(tx, kid, now, &format!("acme:{account_id}"))?;
+                let endpoint_account: EndpointAccount =
+                    tx.need(Table::Accounts, "endpoint account", &inv.account_id)?;
+                let acct = build(&inv, &endpoint_account);
+                if tx
+                    .get_raw(Table::AcmeAccountKeys, acct.thumbprint.as_bytes())?
+                    .is_some()
+                {
+                    return Err(abort(StorageError::Conflict(
+                        "this key already belongs to an account".into(),
+                    )));
+                }
+                tx.insert_new(Table::AcmeAccounts, &acct.id, &acct)?;
+                tx.put_raw(
+                    Table::AcmeAccountKeys,
+                    acct.thumbprint.as_bytes(),
+                    acct.id.as_bytes(),
+                )?;
+                tx.audit(&audit(&acct))?;
+                Ok(acct)
+            },
+        )
     }
 
     pub fn get_acme_account(&self, id: &str) -> Result<Option<AcmeAccount>> {
@@ -276,7 +284,7 @@ impl Store {
             order.created_at.unix_timestamp_nanos().max(0),
             order.id
         );
-        self.transact(|tx| {
+        self.transact_on(&[Table::AcmeOrders, Table::AcmeAuthorizations], |tx| {
             tx.insert_new(Table::AcmeOrders, &order_key(&order.id), order)?;
             tx.put_raw(Table::AcmeOrders, list_key.as_bytes(), order.id.as_bytes())?;
             for a in new_authzs {
@@ -332,7 +340,7 @@ impl Store {
         id: &str,
         change: impl Fn(&mut AcmeOrder) -> std::result::Result<(), String>,
     ) -> Result<AcmeOrder> {
-        self.transact(|tx| {
+        self.transact_on(&[Table::AcmeOrders], |tx| {
             let mut order: AcmeOrder = tx.need(Table::AcmeOrders, "ACME order", &order_key(id))?;
             change(&mut order).map_err(reject)?;
             tx.put(Table::AcmeOrders, &order_key(id), &order)?;
@@ -352,7 +360,7 @@ impl Store {
         change: impl Fn(&mut AcmeAuthorization) -> std::result::Result<(), String>,
         audit: impl Fn(&AcmeAuthorization) -> Option<AuditEvent>,
     ) -> Result<AcmeAuthorization> {
-        self.transact(|tx| {
+        self.transact_on(&[Table::AcmeAuthorizations], |tx| {
             let mut a: AcmeAuthorization = tx.need(
                 Table::AcmeAuthorizations,
                 "ACME authorization",

@@ -8,7 +8,7 @@ use super::{Result, StorageError, Store, Table};
 impl Store {
     /// Stores a request that waits for an administrator (status applied).
     pub fn create_request(&self, req: &CertRequest, audit: &AuditEvent) -> Result<()> {
-        self.transact(|tx| {
+        self.transact_on(&[Table::Requests], |tx| {
             tx.insert_new(Table::Requests, &req.id, req)?;
             tx.audit(audit)?;
             Ok(())
@@ -27,7 +27,7 @@ impl Store {
     /// with its serial and reserves the serial. Fails with `Conflict` if the
     /// serial was ever reserved before.
     pub fn begin_issuance(&self, req: &CertRequest, serial_hex: &str) -> Result<()> {
-        self.transact(|tx| {
+        self.transact_on(&[Table::Serials, Table::Requests], |tx| {
             if tx.get_raw(Table::Serials, serial_hex.as_bytes())?.is_some() {
                 return Err(super::tx::abort(StorageError::Conflict(format!(
                     "serial {serial_hex} is already reserved"
@@ -45,7 +45,7 @@ impl Store {
     /// Stores the issued certificate, marks its request issued, audits, and
     /// flushes to disk before returning: only then may it be handed out.
     pub fn record_issuance(&self, cert: &CertificateRecord, audit: &AuditEvent) -> Result<()> {
-        self.transact(|tx| {
+        self.transact_on(&[Table::Requests, Table::Certificates], |tx| {
             let mut req: CertRequest = tx.need(Table::Requests, "request", &cert.request_id)?;
             req.status = RequestStatus::Issued;
             req.serial = Some(cert.serial.clone());
@@ -66,7 +66,7 @@ impl Store {
         message: Option<&str>,
         audit: &AuditEvent,
     ) -> Result<CertRequest> {
-        self.transact(|tx| {
+        self.transact_on(&[Table::Requests], |tx| {
             let mut req: CertRequest = tx.need(Table::Requests, "request", id)?;
             if req.status != RequestStatus::Applied {
                 return Err(reject(format!(
@@ -106,7 +106,7 @@ impl Store {
         block_key: bool,
         audit: &AuditEvent,
     ) -> Result<CertificateRecord> {
-        self.transact(|tx| {
+        self.transact_on(&[Table::Certificates, Table::BlockedKeys], |tx| {
             let mut cert: CertificateRecord =
                 tx.need(Table::Certificates, "certificate", serial_hex)?;
             if cert.revocation.is_some() {

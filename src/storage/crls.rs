@@ -34,7 +34,7 @@ impl Store {
     /// Publishes `crl` as current if its number is above the last one
     /// (a concurrent publisher with a higher number wins); audits; flushes.
     pub fn publish_crl(&self, crl: &StoredCrl, audit: &AuditEvent) -> Result<bool> {
-        let published = self.transact(|tx| {
+        let published = self.transact_on(&[Table::Crls], |tx| {
             let last = tx
                 .get_raw(Table::Meta, NUMBER)?
                 .map(|v| u64::from_be_bytes(v.as_slice().try_into().unwrap_or([0; 8])))

@@ -44,7 +44,7 @@ impl Store {
         let key = binding_key(&binding.auth, &binding.key_sha256);
         let value = super::encode(binding);
         let first = binding.auth.strip_prefix("inv:").map(first_key);
-        self.transact(|tx| {
+        self.transact_on(&[Table::Meta], |tx| {
             tx.put_raw(Table::Meta, key.as_bytes(), &value)?;
             if let Some(first) = &first {
                 tx.put_raw(Table::Meta, first.as_bytes(), binding.key_sha256.as_bytes())?;
@@ -69,7 +69,7 @@ impl Store {
     pub fn est_release_invitation(&self, kid: &str, audit: &AuditEvent) -> Result<Invitation> {
         let first = first_key(kid);
         let by = format!("est:{kid}");
-        self.transact(|tx| {
+        self.transact_on(&[Table::Invitations], |tx| {
             let mut inv: Invitation = tx.need(Table::Invitations, "invitation", kid)?;
             if inv.state != InvitationState::Redeemed || inv.redeemed_by.as_deref() != Some(&by) {
                 return Err(reject("invitation was not redeemed by this EST enrollment"));

@@ -8,7 +8,7 @@ use super::{Result, Store, Table};
 
 impl Store {
     pub fn create_invitation(&self, inv: &Invitation, audit: &AuditEvent) -> Result<()> {
-        self.transact(|tx| {
+        self.transact_on(&[Table::Invitations], |tx| {
             tx.insert_new(Table::Invitations, &inv.kid, inv)?;
             tx.audit(audit)?;
             Ok(())
@@ -30,7 +30,7 @@ impl Store {
         now: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<Invitation> {
-        self.transact(|tx| {
+        self.transact_on(&[Table::Invitations], |tx| {
             let mut inv: Invitation = tx.need(Table::Invitations, "invitation", kid)?;
             match inv.state {
                 InvitationState::Revoked => return Err(reject("invitation is already revoked")),
@@ -55,7 +55,7 @@ impl Store {
         redeemed_by: &str,
         audit: &AuditEvent,
     ) -> Result<Invitation> {
-        self.transact(|tx| {
+        self.transact_on(&[Table::Invitations], |tx| {
             let inv = redeem_in(tx, kid, now, redeemed_by)?;
             tx.audit(audit)?;
             Ok(inv)

@@ -216,3 +216,24 @@ fn names_are_unique_and_lookups_take_id_or_name() {
         Err(StorageError::Rejected(_))
     ));
 }
+
+#[test]
+fn a_transaction_touches_only_the_tables_it_names() {
+    let s = Store::temporary().unwrap();
+    let r = s.transact_on(&[Table::Invitations], |tx| {
+        tx.put(Table::Invitations, "k", &1u8)?;
+        tx.put(Table::Certificates, "c", &1u8)?;
+        Ok(())
+    });
+    assert!(matches!(r, Err(StorageError::Conflict(m)) if m.contains("certificates")));
+    // nothing of the aborted transaction is visible
+    assert!(s.tree(Table::Invitations).get("k").unwrap().is_none());
+    // the audit log is always part of it
+    s.transact_on(&[Table::Invitations], |tx| {
+        tx.put(Table::Invitations, "k", &1u8)?;
+        tx.audit(&ev("narrow"))?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(s.audit_records().unwrap().len(), 1);
+}
