@@ -1,7 +1,7 @@
 //! RFC 5280 v2 CRLs signed by the issuing CA.
 
 use rcgen::{
-    CertificateParams, CertificateRevocationListParams, KeyIdMethod, KeyPair, RevocationReason,
+    CertificateParams, CertificateRevocationListParams, KeyIdMethod, RevocationReason,
     RevokedCertParams, SerialNumber,
 };
 use time::OffsetDateTime;
@@ -40,7 +40,7 @@ fn minimal_be(n: u64) -> Vec<u8> {
 
 pub(crate) fn sign(
     issuer_params: &CertificateParams,
-    issuer_key: &KeyPair,
+    issuer_key: &impl rcgen::SigningKey,
     entries: &[RevokedEntry],
     crl_number: u64,
     this_update: OffsetDateTime,

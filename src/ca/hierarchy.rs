@@ -1,6 +1,8 @@
 //! Where the CA's keys and certificates come from: a development hierarchy
 //! (root + issuing CA) generated in the CA directory on first start and reused
-//! afterwards, or PEM files of an existing issuing CA named in the configuration.
+//! afterwards, or PEM files of an existing issuing CA named in the configuration,
+//! or an existing issuing CA whose certificate is a PEM file and whose key is
+//! held in a PKCS#11 token (`ca.pkcs11_*`, see [`super::pkcs11`]).
 //!
 //! Development CA files in `dir`:
 //! `root.pem`, `root.key.pem`, `issuing.pem`, `issuing.key.pem` (keys mode 0600).
@@ -63,13 +65,46 @@ impl Algorithm {
     }
 }
 
+/// The issuing CA's private key: a PEM file (or the development CA), or a
+/// PKCS#11 token. Signs like any rcgen key (certificates, CRLs, the TLS
+/// identity) and may be used from many threads at once.
+pub(crate) enum IssuingKey {
+    File(KeyPair),
+    Pkcs11(super::pkcs11::Pkcs11Key),
+}
+
+impl PublicKeyData for IssuingKey {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            IssuingKey::File(k) => k.der_bytes(),
+            IssuingKey::Pkcs11(k) => k.der_bytes(),
+        }
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            IssuingKey::File(k) => PublicKeyData::algorithm(k),
+            IssuingKey::Pkcs11(k) => k.algorithm(),
+        }
+    }
+}
+
+impl rcgen::SigningKey for IssuingKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        match self {
+            IssuingKey::File(k) => rcgen::SigningKey::sign(k, msg),
+            IssuingKey::Pkcs11(k) => rcgen::SigningKey::sign(k, msg),
+        }
+    }
+}
+
 /// Keys and certificates as loaded from disk.
 pub(crate) struct Loaded {
     pub root_der: Vec<u8>,
     /// Present for the development CA (used for the HTTPS server certificate).
     pub root_key: Option<KeyPair>,
     pub issuing_der: Vec<u8>,
-    pub issuing_key: KeyPair,
+    pub issuing_key: IssuingKey,
 }
 
 pub(crate) fn load_or_create(
@@ -77,6 +112,9 @@ pub(crate) fn load_or_create(
     cfg: &CaConfig,
     now: OffsetDateTime,
 ) -> Result<Loaded, CaError> {
+    if let Some(module) = &cfg.pkcs11_module {
+        return load_pkcs11(cfg, module);
+    }
     match (&cfg.issuer_cert_file, &cfg.issuer_key_file) {
         (Some(cert), Some(key)) => return load_external(cfg, Path::new(cert), Path::new(key)),
         (Some(_), None) => {
@@ -131,7 +169,7 @@ pub(crate) fn load_or_create(
         root_der,
         root_key: Some(root_key),
         issuing_der,
-        issuing_key,
+        issuing_key: IssuingKey::File(issuing_key),
     })
 }
 
@@ -140,16 +178,59 @@ fn load_external(cfg: &CaConfig, cert_path: &Path, key_path: &Path) -> Result<Lo
     check_can_issue_code_signing(&issuing_der, cert_path)?;
     let issuing_key = read_key(key_path)?;
     check_key_matches(&issuing_key, &issuing_der, key_path)?;
-    let root_der = match &cfg.root_cert_file {
-        Some(p) => read_cert(Path::new(p))?,
-        // Without a separate root the issuing CA is the trust anchor.
-        None => issuing_der.clone(),
-    };
     Ok(Loaded {
-        root_der,
+        root_der: external_root(cfg, &issuing_der)?,
         root_key: None,
         issuing_der,
-        issuing_key,
+        issuing_key: IssuingKey::File(issuing_key),
+    })
+}
+
+/// The configured root, or (without a separate root) the issuing CA as trust anchor.
+fn external_root(cfg: &CaConfig, issuing_der: &[u8]) -> Result<Vec<u8>, CaError> {
+    match &cfg.root_cert_file {
+        Some(p) => read_cert(Path::new(p)),
+        None => Ok(issuing_der.to_vec()),
+    }
+}
+
+/// The issuing CA certificate from `ca.issuer_cert_file`, its key in a PKCS#11 token.
+fn load_pkcs11(cfg: &CaConfig, module: &str) -> Result<Loaded, CaError> {
+    let required = |key: &str| CaError::Config(format!("{key} is required with ca.pkcs11_module"));
+    if cfg.issuer_key_file.is_some() {
+        return Err(CaError::Config(
+            "ca.issuer_key_file and ca.pkcs11_module are exclusive (the key is either a file or in a token)"
+                .into(),
+        ));
+    }
+    let cert_path = cfg
+        .issuer_cert_file
+        .as_deref()
+        .ok_or_else(|| required("ca.issuer_cert_file"))?;
+    let settings = super::pkcs11::Settings {
+        module,
+        token_label: cfg
+            .pkcs11_token_label
+            .as_deref()
+            .ok_or_else(|| required("ca.pkcs11_token_label"))?,
+        key_label: cfg
+            .pkcs11_key_label
+            .as_deref()
+            .ok_or_else(|| required("ca.pkcs11_key_label"))?,
+        pin: cfg
+            .pkcs11_pin
+            .as_ref()
+            .ok_or_else(|| required("ca.pkcs11_pin"))?,
+    };
+    let cert_path = Path::new(cert_path);
+    let issuing_der = read_cert(cert_path)?;
+    check_can_issue_code_signing(&issuing_der, cert_path)?;
+    let key = super::pkcs11::Pkcs11Key::open(&settings, &issuing_der)?;
+    Ok(Loaded {
+        root_der: external_root(cfg, &issuing_der)?,
+        root_key: None,
+        issuing_der,
+        issuing_key: IssuingKey::Pkcs11(key),
     })
 }
 

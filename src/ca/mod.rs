@@ -17,6 +17,7 @@ use crate::csr::KeyKind;
 mod crl;
 mod hierarchy;
 mod invariants;
+mod pkcs11;
 pub mod pkcs7;
 pub mod pool;
 mod profile;
@@ -142,6 +143,16 @@ pub struct CaConfig {
     pub issuer_key_file: Option<String>,
     /// Optional PEM root certificate matching `issuer_cert_file`.
     pub root_cert_file: Option<String>,
+    /// PKCS#11 module (shared library) holding the key of `issuer_cert_file`
+    /// (instead of `issuer_key_file`); with `pkcs11_token_label`,
+    /// `pkcs11_key_label` and `pkcs11_pin`.
+    pub pkcs11_module: Option<String>,
+    /// Label of the token (CKA_LABEL of the token info) holding the key.
+    pub pkcs11_token_label: Option<String>,
+    /// Label (CKA_LABEL) of the private key object.
+    pub pkcs11_key_label: Option<String>,
+    /// User PIN of the token (secret; `SIGNET_CA__PKCS11_PIN` keeps it out of the file).
+    pub pkcs11_pin: Option<crate::config::Secret>,
     /// Verify every issued certificate's signature with the issuing CA public key
     /// (default true). The post-signing check always asserts that the certificate
     /// carries exactly the signature the issuing key returned over exactly its
@@ -162,6 +173,10 @@ impl Default for CaConfig {
             issuer_cert_file: None,
             issuer_key_file: None,
             root_cert_file: None,
+            pkcs11_module: None,
+            pkcs11_token_label: None,
+            pkcs11_key_label: None,
+            pkcs11_pin: None,
             verify_signatures: true,
         }
     }
@@ -205,7 +220,7 @@ pub struct Ca {
     root_issuer_params: Option<CertificateParams>,
     issuing_der: Vec<u8>,
     issuing_pem: String,
-    issuing_key: KeyPair,
+    issuing_key: hierarchy::IssuingKey,
     /// Issuer name + key identifier of the issuing CA, as rcgen needs them.
     issuer_params: CertificateParams,
     issuer_subject_raw: Vec<u8>,
@@ -494,12 +509,12 @@ impl Ca {
 /// signature it returned, so the invariant check can assert that the
 /// certificate carries exactly that signature over exactly those TBS bytes.
 struct RecordingSigner<'a> {
-    key: &'a KeyPair,
+    key: &'a hierarchy::IssuingKey,
     signed: std::cell::RefCell<Option<invariants::Signed>>,
 }
 
 impl<'a> RecordingSigner<'a> {
-    fn new(key: &'a KeyPair) -> Self {
+    fn new(key: &'a hierarchy::IssuingKey) -> Self {
         RecordingSigner {
             key,
             signed: std::cell::RefCell::new(None),

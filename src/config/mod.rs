@@ -343,11 +343,12 @@ fn validate_ca(ca: &CaConfig) -> Result<(), ConfigError> {
     if !ca.issuer_url.is_empty() {
         check_url("ca.issuer_url", &ca.issuer_url, &["http", "https"])?;
     }
+    validate_ca_pkcs11(ca)?;
     match (&ca.issuer_cert_file, &ca.issuer_key_file) {
-        (Some(_), None) => {
+        (Some(_), None) if ca.pkcs11_module.is_none() => {
             return Err(ConfigError::invalid(
                 "ca.issuer_key_file",
-                "required when ca.issuer_cert_file is set",
+                "required when ca.issuer_cert_file is set (or set ca.pkcs11_module)",
             ))
         }
         (None, Some(_)) => {
@@ -371,6 +372,53 @@ fn validate_ca(ca: &CaConfig) -> Result<(), ConfigError> {
     ] {
         if let Some(file) = file {
             check_file(key, Path::new(file))?;
+        }
+    }
+    Ok(())
+}
+
+/// `ca.pkcs11_*`: the issuing CA key in a PKCS#11 token, with the certificate
+/// from `ca.issuer_cert_file`.
+fn validate_ca_pkcs11(ca: &CaConfig) -> Result<(), ConfigError> {
+    let Some(module) = &ca.pkcs11_module else {
+        for (key, set) in [
+            ("ca.pkcs11_token_label", ca.pkcs11_token_label.is_some()),
+            ("ca.pkcs11_key_label", ca.pkcs11_key_label.is_some()),
+            ("ca.pkcs11_pin", ca.pkcs11_pin.is_some()),
+        ] {
+            if set {
+                return Err(ConfigError::invalid(
+                    key,
+                    "only meaningful with ca.pkcs11_module",
+                ));
+            }
+        }
+        return Ok(());
+    };
+    check_file("ca.pkcs11_module", Path::new(module))?;
+    if ca.issuer_key_file.is_some() {
+        return Err(ConfigError::invalid(
+            "ca.issuer_key_file",
+            "must not be set with ca.pkcs11_module (the key is in the token)",
+        ));
+    }
+    for (key, missing) in [
+        ("ca.issuer_cert_file", ca.issuer_cert_file.is_none()),
+        (
+            "ca.pkcs11_token_label",
+            ca.pkcs11_token_label.as_deref().unwrap_or("").is_empty(),
+        ),
+        (
+            "ca.pkcs11_key_label",
+            ca.pkcs11_key_label.as_deref().unwrap_or("").is_empty(),
+        ),
+        ("ca.pkcs11_pin", ca.pkcs11_pin.is_none()),
+    ] {
+        if missing {
+            return Err(ConfigError::invalid(
+                key,
+                "required with ca.pkcs11_module",
+            ));
         }
     }
     Ok(())
