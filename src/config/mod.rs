@@ -415,10 +415,7 @@ fn validate_ca_pkcs11(ca: &CaConfig) -> Result<(), ConfigError> {
         ("ca.pkcs11_pin", ca.pkcs11_pin.is_none()),
     ] {
         if missing {
-            return Err(ConfigError::invalid(
-                key,
-                "required with ca.pkcs11_module",
-            ));
+            return Err(ConfigError::invalid(key, "required with ca.pkcs11_module"));
         }
     }
     Ok(())
