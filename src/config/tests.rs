@@ -407,3 +407,65 @@ fn configured_files_must_exist() {
     let ok = format!("[server]\ntls_cert_file = \"{p}\"\ntls_key_file = \"{p}\"\n[mail.smtp]\nca_file = \"{p}\"\n");
     from_toml_str(&ok).unwrap();
 }
+
+#[test]
+fn pkcs11_keys_are_checked_together_and_the_pin_comes_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("libfake-pkcs11.so");
+    std::fs::write(&module, "x").unwrap();
+    let cert = dir.path().join("issuing.pem");
+    std::fs::write(&cert, "x").unwrap();
+    let (m, c) = (module.display(), cert.display());
+    let full = format!(
+        "[ca]\nissuer_cert_file = \"{c}\"\npkcs11_module = \"{m}\"\n\
+         pkcs11_token_label = \"signet-ca\"\npkcs11_key_label = \"issuing\"\n"
+    );
+    let cases = [
+        // each setting names itself when the others are missing or in conflict
+        (
+            format!("[ca]\npkcs11_module = \"{m}\"\npkcs11_token_label = \"t\"\npkcs11_key_label = \"k\"\npkcs11_pin = \"1234\"\n"),
+            "ca.issuer_cert_file:",
+        ),
+        (
+            format!("[ca]\nissuer_cert_file = \"{c}\"\npkcs11_module = \"{m}\"\npkcs11_key_label = \"k\"\npkcs11_pin = \"1234\"\n"),
+            "ca.pkcs11_token_label:",
+        ),
+        (
+            format!("[ca]\nissuer_cert_file = \"{c}\"\npkcs11_module = \"{m}\"\npkcs11_token_label = \"t\"\npkcs11_key_label = \"\"\npkcs11_pin = \"1234\"\n"),
+            "ca.pkcs11_key_label:",
+        ),
+        (full.clone(), "ca.pkcs11_pin:"),
+        (
+            format!("{full}pkcs11_pin = \"1234\"\nissuer_key_file = \"{c}\"\n"),
+            "ca.issuer_key_file:",
+        ),
+        (
+            full.replace(&m.to_string(), "/nonexistent/libpkcs11.so") + "pkcs11_pin = \"1234\"\n",
+            "ca.pkcs11_module:",
+        ),
+        ("[ca]\npkcs11_pin = \"1234\"\n".to_string(), "ca.pkcs11_pin:"),
+        ("[ca]\npkcs11_key_label = \"k\"\n".to_string(), "ca.pkcs11_key_label:"),
+    ];
+    for (text, prefix) in cases {
+        let e = err_of(&text);
+        assert!(
+            e.starts_with(prefix),
+            "{text:?}: expected {prefix:?}, got {e:?}"
+        );
+        assert!(!e.contains("1234"), "the PIN is not echoed: {e}");
+    }
+
+    // complete with the PIN from SIGNET_CA__PKCS11_PIN; it is never printed
+    let file = toml_file(&full);
+    let cfg = load_from(
+        Some(file.path()),
+        env(&[("SIGNET_CA__PKCS11_PIN", "s3cret-pin")]),
+    )
+    .unwrap();
+    assert_eq!(cfg.ca.pkcs11_pin.as_ref().unwrap().expose(), "s3cret-pin");
+    assert_eq!(cfg.ca.pkcs11_key_label.as_deref(), Some("issuing"));
+    assert!(!format!("{cfg:?}").contains("s3cret-pin"));
+    let printed = toml::to_string(&cfg).unwrap();
+    assert!(!printed.contains("s3cret-pin"), "{printed}");
+    assert!(printed.contains(REDACTED), "{printed}");
+}
