@@ -12,7 +12,8 @@
 //! the SHA-256 (P-256) or SHA-384 (P-384) digest, `CKM_RSA_PKCS` over a SHA-256
 //! DigestInfo (RSA). SoftHSM2, for one, lacks `CKM_ECDSA_SHA256`. The token
 //! returns ECDSA signatures as raw `r || s`; X.509 needs the DER
-//! `Ecdsa-Sig-Value`, which [`ecdsa_raw_to_der`] builds.
+//! `Ecdsa-Sig-Value`, which [`ecdsa_raw_to_der`] builds. Every signature is
+//! verified with the certificate's public key before it is returned.
 //!
 //! Concurrency: a PKCS#11 session runs one operation at a time, and the CA
 //! signs on a pool of one thread per core. The key therefore holds one session
@@ -62,6 +63,15 @@ enum Scheme {
 }
 
 impl Scheme {
+    fn verification_algorithm(self) -> &'static dyn aws_lc_rs::signature::VerificationAlgorithm {
+        use aws_lc_rs::signature;
+        match self {
+            Scheme::EcdsaP256 => &signature::ECDSA_P256_SHA256_ASN1,
+            Scheme::EcdsaP384 => &signature::ECDSA_P384_SHA384_ASN1,
+            Scheme::RsaSha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        }
+    }
+
     fn rcgen_algorithm(self) -> &'static rcgen::SignatureAlgorithm {
         match self {
             Scheme::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
@@ -85,6 +95,8 @@ pub(crate) struct Pkcs11Key {
     scheme: Scheme,
     /// subjectPublicKey bits of the issuing CA certificate.
     public_key: Vec<u8>,
+    /// The same key, ready to verify what the token returns.
+    verify_key: aws_lc_rs::signature::ParsedPublicKey,
     /// "key \"label\" on token \"label\"", for messages.
     name: String,
 }
@@ -219,12 +231,19 @@ impl Pkcs11Key {
                 }
             }
         }
+        let public_key = cert.public_key().subject_public_key.data.to_vec();
+        let verify_key = aws_lc_rs::signature::ParsedPublicKey::new(
+            scheme.verification_algorithm(),
+            &public_key,
+        )
+        .map_err(|e| CaError::Config(format!("ca.issuer_cert_file: public key: {e}")))?;
         let pkcs11_key = Pkcs11Key {
             sessions,
             next: AtomicUsize::new(0),
             key,
             scheme,
-            public_key: cert.public_key().subject_public_key.data.to_vec(),
+            public_key,
+            verify_key,
             name,
         };
         pkcs11_key.probe(&cert)?;
@@ -241,29 +260,39 @@ impl Pkcs11Key {
     /// Signs a random message and verifies it with the certificate's public
     /// key: proves that the token key is the certificate's key.
     fn probe(&self, cert: &X509Certificate<'_>) -> Result<(), CaError> {
-        use aws_lc_rs::signature;
         let mut msg = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut msg);
-        let sig = self.sign_message(&msg)?;
-        let alg: &dyn signature::VerificationAlgorithm = match self.scheme {
-            Scheme::EcdsaP256 => &signature::ECDSA_P256_SHA256_ASN1,
-            Scheme::EcdsaP384 => &signature::ECDSA_P384_SHA384_ASN1,
-            Scheme::RsaSha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-        };
-        signature::UnparsedPublicKey::new(alg, &self.public_key)
-            .verify(&msg, &sig)
-            .map_err(|_| {
-                CaError::Config(format!(
-                    "ca.pkcs11_key_label: the {} does not belong to the certificate {} \
-                     (ca.issuer_cert_file): a probe signature does not verify",
-                    self.name,
-                    cert.subject()
-                ))
-            })
+        let sig = self.token_sign(&msg)?;
+        if self.verify_key.verify_sig(&msg, &sig).is_err() {
+            return Err(CaError::Config(format!(
+                "ca.pkcs11_key_label: the {} does not belong to the certificate {} \
+                 (ca.issuer_cert_file): a probe signature does not verify",
+                self.name,
+                cert.subject()
+            )));
+        }
+        Ok(())
     }
 
     /// Signs `msg` (hashing it here), returning the X.509 signature value.
+    ///
+    /// Every signature the token returns is verified with the certificate's
+    /// public key before it leaves here: a token's fault behaviour is unknown,
+    /// and next to a token round trip the verification is cheap.
     pub(crate) fn sign_message(&self, msg: &[u8]) -> Result<Vec<u8>, CaError> {
+        let sig = self.token_sign(msg)?;
+        if self.verify_key.verify_sig(msg, &sig).is_err() {
+            return Err(CaError::Signing(format!(
+                "PKCS#11 {}: the token returned a signature that does not verify with the \
+                 issuing CA certificate's public key",
+                self.name
+            )));
+        }
+        Ok(sig)
+    }
+
+    /// The token's signature over `msg`, DER-encoded for X.509, not yet verified.
+    fn token_sign(&self, msg: &[u8]) -> Result<Vec<u8>, CaError> {
         let (mechanism, input) = match self.scheme {
             Scheme::EcdsaP256 => (
                 Mechanism::Ecdsa,
