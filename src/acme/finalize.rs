@@ -15,7 +15,7 @@ use crate::csr::Csr;
 use crate::ra::acme::acme_requester;
 use crate::ra::{EnrollmentOutcome, EnrollmentRequest, RaError};
 use crate::storage::acme::{AcmeOrder, OrderStatus};
-use crate::storage::StorageError;
+use crate::storage::{RequestLink, StorageError};
 
 const SAN_OID: &str = "2.5.29.17";
 
@@ -109,24 +109,21 @@ impl Inner {
             term_days: None,
             attestation: p.attestation.clone(),
             requester: acme_requester(&acct.id),
+            // the order becomes valid (or records its pending request) in
+            // the same transaction as the certificate (or request)
+            link: RequestLink::AcmeOrder {
+                order_id: order.id.clone(),
+            },
         };
-        match self.ra.enroll(&req) {
-            Ok(EnrollmentOutcome::Issued(cert)) => {
-                let serial = cert.serial.clone();
-                let req_id = cert.request_id.clone();
-                let o = self.set_order(&order, move |o| {
-                    o.status = OrderStatus::Valid;
-                    o.certificate = Some(serial.clone());
-                    o.request_id = Some(req_id.clone());
-                })?;
-                self.ra.metrics().acme_order("valid");
-                Ok(self.order_reply(&o, StatusCode::OK))
-            }
-            Ok(EnrollmentOutcome::Pending(request)) => {
-                let rid = request.id.clone();
-                let o = self.set_order(&order, move |o| {
-                    o.request_id = Some(rid.clone());
-                })?;
+        match self.ra.enroll_parsed(&req, &csr) {
+            Ok(outcome) => {
+                if matches!(outcome, EnrollmentOutcome::Issued(_)) {
+                    self.ra.metrics().acme_order("valid");
+                }
+                let o = self
+                    .store
+                    .get_acme_order(&order.id)?
+                    .ok_or_else(|| Problem::internal("the finalized order disappeared"))?;
                 Ok(self.order_reply(&o, StatusCode::OK))
             }
             Err(e) => {

@@ -206,6 +206,12 @@ impl FrontEnd for AcmeFrontEnd {
 
     fn handle(&self, req: HttpRequest) -> BoxFuture<'_, HttpResponse> {
         let inner = self.inner.clone();
+        if !may_wait(&req) {
+            // Short CPU work and in-memory store operations: answered on
+            // this thread (a hand-off to the blocking pool and back costs
+            // more than the request itself).
+            return Box::pin(async move { inner.handle(&req) });
+        }
         Box::pin(async move {
             let worker = inner.clone();
             match tokio::task::spawn_blocking(move || worker.handle(&req)).await {
@@ -221,6 +227,16 @@ impl FrontEnd for AcmeFrontEnd {
             }
         })
     }
+}
+
+/// Whether answering `req` may wait for the disk, a mail transport or the
+/// signing pool: finalize (signing, durable flush), challenge responses
+/// (sending the challenge mail) and revocation (CRL signing, flush). Those run
+/// on the blocking pool; every other request is short CPU work plus store
+/// reads and small transactions (no flush) and runs inline.
+fn may_wait(req: &HttpRequest) -> bool {
+    let path = req.path_under("/acme").unwrap_or("");
+    path.ends_with("/finalize") || path.starts_with("/chall/") || path == "/revoke-cert"
 }
 
 /// A response before the common ACME headers are added.

@@ -340,6 +340,7 @@ impl AdminApi {
             term_days: b.term_days,
             attestation: b.attestation,
             requester: "admin".into(),
+            link: Default::default(),
         };
         let now = self.ra.clock().now();
         match self.ra.enroll(&req)? {

@@ -226,7 +226,30 @@ impl Mailer {
     /// Sends `mail` and returns its Message-ID (without angle brackets).
     /// Blocks: from async code use [`Mailer::send_async`].
     pub fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
-        let result = self.send_inner(mail);
+        self.send_with(mail, Durability::Synced)
+    }
+
+    /// Sends a best-effort notification: like [`Mailer::send`], but an
+    /// outbox file is not fsynced (a crash may lose the last seconds of
+    /// notifications; the action they report is durable and audited). Call
+    /// [`Mailer::sync_outbox`] after a batch to make the batch durable.
+    pub fn send_notification(&self, mail: &OutgoingMail) -> Result<String, MailError> {
+        self.send_with(mail, Durability::Deferred)
+    }
+
+    /// Fsyncs the outbox directory once, making the file names of a batch of
+    /// [`Mailer::send_notification`] calls durable (their contents follow the
+    /// kernel's write-back). No-op for SMTP.
+    pub fn sync_outbox(&self) {
+        if let Transport::Outbox(dir) = &self.inner.transport {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+    }
+
+    fn send_with(&self, mail: &OutgoingMail, durability: Durability) -> Result<String, MailError> {
+        let result = self.send_inner(mail, durability);
         if let Some(m) = &self.metrics {
             let outcome = if result.is_ok() { "sent" } else { "failed" };
             m.mail(self.transport_name(), outcome);
@@ -252,11 +275,16 @@ impl Mailer {
             .map_err(|e| MailError::Build(format!("mail task failed: {e}")))?
     }
 
-    fn send_inner(&self, mail: &OutgoingMail) -> Result<String, MailError> {
+    fn send_inner(&self, mail: &OutgoingMail, durability: Durability) -> Result<String, MailError> {
         let (message, id) = self.build(mail)?;
         match &self.inner.transport {
             Transport::Outbox(dir) => {
-                write_outbox(dir, self.inner.clock.now(), &message.formatted())?;
+                write_outbox(
+                    dir,
+                    self.inner.clock.now(),
+                    &message.formatted(),
+                    durability,
+                )?;
             }
             Transport::Smtp { transport, .. } => {
                 transport
@@ -345,8 +373,23 @@ fn random_token() -> String {
     hex::encode(bytes)
 }
 
-/// Writes `bytes` into `dir` under a time-sortable name: temp file, fsync, rename.
-fn write_outbox(dir: &Path, now: time::OffsetDateTime, bytes: &[u8]) -> Result<PathBuf, MailError> {
+/// Whether an outbox write waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// File and directory fsynced before `send` returns.
+    Synced,
+    /// Left to the kernel's write-back (or a later [`Mailer::sync_outbox`]).
+    Deferred,
+}
+
+/// Writes `bytes` into `dir` under a time-sortable name: temp file, fsync
+/// (when `durability` is [`Durability::Synced`]), rename.
+fn write_outbox(
+    dir: &Path,
+    now: time::OffsetDateTime,
+    bytes: &[u8],
+    durability: Durability,
+) -> Result<PathBuf, MailError> {
     let fmt = time::macros::format_description!(
         "[year][month][day]T[hour][minute][second].[subsecond digits:9]Z"
     );
@@ -366,11 +409,15 @@ fn write_outbox(dir: &Path, now: time::OffsetDateTime, bytes: &[u8]) -> Result<P
             .create_new(true)
             .open(&tmp_path)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durability == Durability::Synced {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp_path, &final_path)?;
-        // make the rename durable
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
+        if durability == Durability::Synced {
+            // make the rename durable
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
         }
         Ok(())
     };

@@ -13,7 +13,7 @@ use crate::csr::{Csr, KeyKind};
 use crate::storage::model::{
     CertRequest, CertificateRecord, EndpointAccount, Organization, Profile, RequestStatus,
 };
-use crate::storage::{new_id, StorageError};
+use crate::storage::{new_id, RequestLink, StorageError};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -34,6 +34,9 @@ pub struct EnrollmentRequest {
     pub attestation: Option<serde_json::Value>,
     /// Who asks: "admin:<token id>", "acme:<account>", "est:<kid>".
     pub requester: String,
+    /// The protocol record (ACME order, EST binding) stored in the same
+    /// transaction as the request or its certificate.
+    pub link: RequestLink,
 }
 
 /// What came of an enrollment.
@@ -155,7 +158,28 @@ impl Ra {
     /// Every outcome is counted in `signet_issuances_total` (issued ones in
     /// [`Ra::issue_request`]).
     pub fn enroll(&self, req: &EnrollmentRequest) -> Result<EnrollmentOutcome, RaError> {
-        let result = self.enroll_decided(req);
+        match Csr::parse(&req.csr) {
+            Ok(csr) => self.enroll_parsed(req, &csr),
+            Err(e) => self.enroll_counted(req, Err(RaError::BadCsr(e.to_string()))),
+        }
+    }
+
+    /// [`Ra::enroll`] for a front end that already parsed (and verified)
+    /// `req.csr` as `csr`: the proof of possession is checked once.
+    pub fn enroll_parsed(
+        &self,
+        req: &EnrollmentRequest,
+        csr: &Csr,
+    ) -> Result<EnrollmentOutcome, RaError> {
+        let result = self.enroll_decided(req, csr);
+        self.enroll_counted(req, result)
+    }
+
+    fn enroll_counted(
+        &self,
+        req: &EnrollmentRequest,
+        result: Result<EnrollmentOutcome, RaError>,
+    ) -> Result<EnrollmentOutcome, RaError> {
         let protocol = protocol_of(&req.requester);
         match &result {
             Ok(EnrollmentOutcome::Issued(_)) => {}
@@ -188,8 +212,11 @@ impl Ra {
         }
     }
 
-    fn enroll_decided(&self, req: &EnrollmentRequest) -> Result<EnrollmentOutcome, RaError> {
-        let csr = Csr::parse(&req.csr).map_err(|e| RaError::BadCsr(e.to_string()))?;
+    fn enroll_decided(
+        &self,
+        req: &EnrollmentRequest,
+        csr: &Csr,
+    ) -> Result<EnrollmentOutcome, RaError> {
         let account = self.account(&req.account)?;
         let profile = self.pick_profile(&account.profile_ids, req.profile.as_deref())?;
         subject_for(
@@ -206,7 +233,7 @@ impl Ra {
         }
         let term = self.pick_term(&profile, req.term_days)?;
         let attestation =
-            self.check_attestation(&profile, &csr, req.attestation.as_ref(), &req.requester)?;
+            self.check_attestation(&profile, csr, req.attestation.as_ref(), &req.requester)?;
 
         let request = CertRequest {
             id: new_id("req"),
@@ -230,7 +257,7 @@ impl Ra {
                 json!({"request": request.id, "profile": profile.id, "email": request.email}),
             );
             self.store
-                .create_request(&request, &ev)
+                .create_request(&request, &req.link, &ev)
                 .map_err(RaError::from_store)?;
             self.notify_admins(
                 "A code-signing certificate request needs approval",
@@ -241,7 +268,7 @@ impl Ra {
             );
             return Ok(EnrollmentOutcome::Pending(request));
         }
-        self.issue_request(&request, &csr, &account, &profile)
+        self.issue_request(&request, csr, &account, &profile, &req.link)
             .map(EnrollmentOutcome::Issued)
     }
 
@@ -351,6 +378,7 @@ impl Ra {
         csr: &Csr,
         account: &EndpointAccount,
         profile: &Profile,
+        link: &RequestLink,
     ) -> Result<CertificateRecord, RaError> {
         let org = self.organization(&account.organization_id)?;
         let ou = match &account.department_id {
@@ -392,7 +420,7 @@ impl Ra {
             json!({"serial": record.serial, "request": request.id, "profile": profile.id,
                    "email": record.email, "attestation": record.attestation}),
         );
-        self.store.record_issuance(&record, &ev)?;
+        self.store.record_issuance(&record, link, &ev)?;
         self.metrics
             .issuance(&profile.name, protocol_of(&request.requester), "issued");
         self.notify(

@@ -36,7 +36,7 @@ use super::{EnrollmentOutcome, EnrollmentRequest, Ra, RaError};
 use crate::csr::Csr;
 use crate::storage::est::EstBinding;
 use crate::storage::model::{CertificateRecord, Endpoint, Invitation, Profile};
-use crate::storage::StorageError;
+use crate::storage::{RequestLink, StorageError};
 
 /// Why an EST request was refused (the front end maps each to a status code).
 #[derive(Debug, thiserror::Error)]
@@ -247,8 +247,12 @@ impl Ra {
             term_days: None,
             attestation: None,
             requester: requester.clone(),
+            link: RequestLink::Est {
+                auth,
+                key_sha256: key_hash,
+            },
         };
-        let outcome = match self.enroll(&req) {
+        let outcome = match self.enroll_parsed(&req, &csr) {
             Ok(o) => o,
             Err(e) => {
                 let ev = self.event(
@@ -262,7 +266,7 @@ impl Ra {
                 return Err(e.into());
             }
         };
-        self.est_record(&auth, &key_hash, outcome)
+        Ok(est_outcome(outcome))
     }
 
     /// `simplereenroll` with a TLS client certificate chain (leaf first).
@@ -304,9 +308,13 @@ impl Ra {
             term_days: None,
             attestation: None,
             requester,
+            link: RequestLink::Est {
+                auth,
+                key_sha256: key_hash,
+            },
         };
-        let outcome = self.enroll(&req)?;
-        self.est_record(&auth, &key_hash, outcome)
+        let outcome = self.enroll_parsed(&req, &csr)?;
+        Ok(est_outcome(outcome))
     }
 
     /// The Signet certificate a TLS client presented, if it may authenticate:
@@ -357,29 +365,6 @@ impl Ra {
         }
     }
 
-    /// Binds the outcome to (credential, CSR) and translates it.
-    fn est_record(
-        &self,
-        auth: &str,
-        key_hash: &str,
-        outcome: EnrollmentOutcome,
-    ) -> Result<EstOutcome, EstError> {
-        let request_id = match &outcome {
-            EnrollmentOutcome::Issued(c) => c.request_id.clone(),
-            EnrollmentOutcome::Pending(r) => r.id.clone(),
-        };
-        self.store.est_bind(&EstBinding {
-            auth: auth.to_string(),
-            key_sha256: key_hash.to_string(),
-            request_id: request_id.clone(),
-            created_at: self.clock.now(),
-        })?;
-        Ok(match outcome {
-            EnrollmentOutcome::Issued(c) => EstOutcome::Issued(Box::new(c)),
-            EnrollmentOutcome::Pending(_) => EstOutcome::Pending { request_id },
-        })
-    }
-
     /// An identical resend: where its request stands now.
     fn est_resend(&self, binding: &EstBinding) -> Result<EstOutcome, EstError> {
         match self.request_state(&binding.request_id)? {
@@ -393,6 +378,15 @@ impl Ra {
                 "the request was declined by an administrator: {reason}"
             ))),
         }
+    }
+}
+
+/// The EST view of an enrollment outcome (its binding was stored with it,
+/// see [`RequestLink::Est`]).
+fn est_outcome(outcome: EnrollmentOutcome) -> EstOutcome {
+    match outcome {
+        EnrollmentOutcome::Issued(c) => EstOutcome::Issued(Box::new(c)),
+        EnrollmentOutcome::Pending(r) => EstOutcome::Pending { request_id: r.id },
     }
 }
 

@@ -11,6 +11,7 @@ use crate::csr::Csr;
 use crate::mail::OutgoingMail;
 use crate::storage::crls::StoredCrl;
 use crate::storage::model::{CertRequest, CertificateRecord, RequestStatus};
+use crate::storage::RequestLink;
 
 /// How long a CRL is valid (nextUpdate - thisUpdate); at most 10 days per the BRs.
 pub const CRL_VALIDITY: Duration = Duration::days(7);
@@ -53,7 +54,7 @@ impl Ra {
         let csr = Csr::parse(&der).map_err(|e| RaError::BadCsr(e.to_string()))?;
         let account = self.account(&req.account_id)?;
         let profile = self.profile(&req.profile_id)?;
-        let cert = self.issue_request(&req, &csr, &account, &profile)?;
+        let cert = self.issue_request(&req, &csr, &account, &profile, &RequestLink::None)?;
         Ok(cert)
     }
 

@@ -1,7 +1,11 @@
 //! Notification mail off the request path: the RA hands messages to one
 //! background thread, so an issuance or revocation answers without waiting
-//! for the mail's file writes and fsyncs (or an SMTP round-trip). A failed
-//! notification is logged; it never undoes the action that caused it.
+//! for the mail's file writes (or an SMTP round-trip). The thread sends what
+//! is queued as a batch: outbox files without a per-file fsync, one directory
+//! fsync per batch ([`Mailer::send_notification`]). Notifications are best
+//! effort: a failed one is logged and never undoes the action that caused it,
+//! and a crash may lose the ones queued or not yet written back (the actions
+//! themselves are durable and audited).
 
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -42,11 +46,18 @@ impl Notifier {
         let spawned = std::thread::Builder::new()
             .name("signet-notify".into())
             .spawn(move || {
-                for mail in rx {
-                    if let Err(e) = worker_mailer.send(&mail) {
-                        tracing::warn!(error = %e, "notification could not be sent");
+                // Drain what is queued as one batch: files written without
+                // fsync, then one directory fsync for the batch.
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(rx.try_iter().take(255));
+                    for mail in &batch {
+                        if let Err(e) = worker_mailer.send_notification(mail) {
+                            tracing::warn!(error = %e, "notification could not be sent");
+                        }
                     }
-                    worker_pending.add(-1);
+                    worker_mailer.sync_outbox();
+                    worker_pending.add(-(batch.len() as isize));
                 }
             });
         let tx = match spawned {

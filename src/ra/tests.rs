@@ -160,6 +160,7 @@ fn request(csr: String, term: Option<u32>) -> EnrollmentRequest {
         term_days: term,
         attestation: None,
         requester: "admin".into(),
+        link: Default::default(),
     }
 }
 

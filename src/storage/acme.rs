@@ -415,6 +415,18 @@ impl Store {
     }
 }
 
+/// Applies `change` to ACME order `id` inside a larger transaction (see
+/// [`super::RequestLink`]).
+pub(super) fn link_order_in(
+    tx: &super::Tx<'_>,
+    id: &str,
+    change: impl FnOnce(&mut AcmeOrder),
+) -> super::tx::TxResult<()> {
+    let mut order: AcmeOrder = tx.need(Table::AcmeOrders, "ACME order", &order_key(id))?;
+    change(&mut order);
+    tx.put(Table::AcmeOrders, &order_key(id), &order)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,25 @@
 //! Certificate requests (issuance intent), serial reservations, certificates,
 //! revocations and blocked keys.
 
+use super::links::with_link_tables;
 use super::model::{AuditEvent, CertRequest, CertificateRecord, RequestStatus, Revocation};
 use super::tx::reject;
+use super::RequestLink;
 use super::{Result, StorageError, Store, Table};
 
 impl Store {
-    /// Stores a request that waits for an administrator (status applied).
-    pub fn create_request(&self, req: &CertRequest, audit: &AuditEvent) -> Result<()> {
-        self.transact_on(&[Table::Requests], |tx| {
+    /// Stores a request that waits for an administrator (status applied),
+    /// with its protocol `link` in the same transaction.
+    pub fn create_request(
+        &self,
+        req: &CertRequest,
+        link: &RequestLink,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let tables = with_link_tables(&[Table::Requests], link);
+        self.transact_on(&tables, |tx| {
             tx.insert_new(Table::Requests, &req.id, req)?;
+            link.write(tx, &req.id, None, req.created_at)?;
             tx.audit(audit)?;
             Ok(())
         })
@@ -42,15 +52,23 @@ impl Store {
         })
     }
 
-    /// Stores the issued certificate, marks its request issued, audits, and
-    /// flushes to disk before returning: only then may it be handed out.
-    pub fn record_issuance(&self, cert: &CertificateRecord, audit: &AuditEvent) -> Result<()> {
-        self.transact_on(&[Table::Requests, Table::Certificates], |tx| {
+    /// Stores the issued certificate, marks its request issued, writes its
+    /// protocol `link`, audits (one transaction), and flushes to disk before
+    /// returning: only then may it be handed out.
+    pub fn record_issuance(
+        &self,
+        cert: &CertificateRecord,
+        link: &RequestLink,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let tables = with_link_tables(&[Table::Requests, Table::Certificates], link);
+        self.transact_on(&tables, |tx| {
             let mut req: CertRequest = tx.need(Table::Requests, "request", &cert.request_id)?;
             req.status = RequestStatus::Issued;
             req.serial = Some(cert.serial.clone());
             tx.put(Table::Requests, &req.id, &req)?;
             tx.insert_new(Table::Certificates, &cert.serial, cert)?;
+            link.write(tx, &req.id, Some(&cert.serial), cert.issued_at)?;
             tx.audit(audit)?;
             Ok(())
         })?;

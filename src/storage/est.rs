@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::model::{AuditEvent, Invitation, InvitationState};
-use super::tx::reject;
+use super::tx::{reject, TxResult};
+use super::Tx;
 use super::{Result, Store, Table};
 
 /// One EST enrollment: the request a credential + CSR produced.
@@ -37,20 +38,11 @@ fn first_key(kid: &str) -> String {
 }
 
 impl Store {
-    /// Records the request an EST credential + CSR produced. For a first
-    /// enrollment (`auth` = `inv:<kid>`) it also marks the invitation as
-    /// used by that CSR, so it can no longer be released.
+    /// Records a binding on its own (tests; the server writes bindings
+    /// with the request or certificate, see [`super::RequestLink`]).
+    #[cfg(test)]
     pub fn est_bind(&self, binding: &EstBinding) -> Result<()> {
-        let key = binding_key(&binding.auth, &binding.key_sha256);
-        let value = super::encode(binding);
-        let first = binding.auth.strip_prefix("inv:").map(first_key);
-        self.transact_on(&[Table::Meta], |tx| {
-            tx.put_raw(Table::Meta, key.as_bytes(), &value)?;
-            if let Some(first) = &first {
-                tx.put_raw(Table::Meta, first.as_bytes(), binding.key_sha256.as_bytes())?;
-            }
-            Ok(())
-        })?;
+        self.transact_on(&[Table::Meta], |tx| bind_in(tx, binding))?;
         self.flush()
     }
 
@@ -85,6 +77,21 @@ impl Store {
             Ok(inv)
         })
     }
+}
+
+/// Writes `binding` (and, for a first enrollment, the invitation's marker)
+/// inside a larger transaction (see [`super::RequestLink`]).
+pub(super) fn bind_in(tx: &Tx<'_>, binding: &EstBinding) -> TxResult<()> {
+    let key = binding_key(&binding.auth, &binding.key_sha256);
+    tx.put_raw(Table::Meta, key.as_bytes(), &super::encode(binding))?;
+    if let Some(kid) = binding.auth.strip_prefix("inv:") {
+        tx.put_raw(
+            Table::Meta,
+            first_key(kid).as_bytes(),
+            binding.key_sha256.as_bytes(),
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

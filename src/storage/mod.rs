@@ -16,6 +16,7 @@ mod directory;
 pub mod est;
 mod flush;
 mod invitations;
+mod links;
 mod tx;
 
 use std::path::Path;
@@ -23,6 +24,7 @@ use std::path::Path;
 use serde::{de::DeserializeOwned, Serialize};
 use sled::Tree;
 
+pub use links::RequestLink;
 pub use tx::Tx;
 
 /// Why a storage operation failed.

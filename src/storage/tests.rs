@@ -237,3 +237,118 @@ fn a_transaction_touches_only_the_tables_it_names() {
     .unwrap();
     assert_eq!(s.audit_records().unwrap().len(), 1);
 }
+
+fn request_record(id: &str) -> CertRequest {
+    CertRequest {
+        id: id.into(),
+        status: RequestStatus::Applied,
+        account_id: "a".into(),
+        profile_id: "p".into(),
+        email: "e@example.com".into(),
+        csr: String::new(),
+        term_days: 1,
+        requester: "acme:acct_1".into(),
+        created_at: t0(),
+        decided_by: None,
+        message: None,
+        serial: None,
+        attestation: None,
+    }
+}
+
+fn cert_record(serial: &str, request_id: &str) -> CertificateRecord {
+    CertificateRecord {
+        serial: serial.into(),
+        der: String::new(),
+        request_id: request_id.into(),
+        account_id: "a".into(),
+        profile_id: "p".into(),
+        email: "e@example.com".into(),
+        subject: "CN=e".into(),
+        spki_sha256: "00".into(),
+        not_before: t0(),
+        not_after: t0() + Duration::days(1),
+        issued_at: t0(),
+        requester: "acme:acct_1".into(),
+        revocation: None,
+        attestation: None,
+    }
+}
+
+fn acme_order(id: &str) -> acme::AcmeOrder {
+    acme::AcmeOrder {
+        id: id.into(),
+        account_id: "acct_1".into(),
+        status: acme::OrderStatus::Processing,
+        email: "e@example.com".into(),
+        profile: None,
+        authz_ids: vec![],
+        expires: t0() + Duration::days(7),
+        created_at: t0(),
+        request_id: None,
+        certificate: None,
+        error: None,
+        replaces: None,
+    }
+}
+
+#[test]
+fn issuance_writes_its_acme_order_in_the_same_transaction() {
+    let s = Store::temporary().unwrap();
+    s.create_acme_order(&acme_order("ord_1"), &[], &ev("order"))
+        .unwrap();
+    let link = RequestLink::AcmeOrder {
+        order_id: "ord_1".into(),
+    };
+    s.begin_issuance(&request_record("req_1"), "01aa").unwrap();
+    s.record_issuance(&cert_record("01aa", "req_1"), &link, &ev("issue"))
+        .unwrap();
+    let o = s.get_acme_order("ord_1").unwrap().unwrap();
+    assert_eq!(o.status, acme::OrderStatus::Valid);
+    assert_eq!(o.certificate.as_deref(), Some("01aa"));
+    assert_eq!(o.request_id.as_deref(), Some("req_1"));
+
+    // A link that cannot be written fails the whole issuance: no certificate
+    // without its order.
+    s.begin_issuance(&request_record("req_2"), "02bb").unwrap();
+    let missing = RequestLink::AcmeOrder {
+        order_id: "ord_missing".into(),
+    };
+    assert!(s
+        .record_issuance(&cert_record("02bb", "req_2"), &missing, &ev("issue"))
+        .is_err());
+    assert!(s.get_certificate("02bb").unwrap().is_none());
+    assert_eq!(
+        s.get_request("req_2").unwrap().unwrap().status,
+        RequestStatus::Approved
+    );
+}
+
+#[test]
+fn pending_request_and_issuance_store_the_est_binding() {
+    let s = Store::temporary().unwrap();
+    let link = RequestLink::Est {
+        auth: "inv:k1".into(),
+        key_sha256: "abcd".into(),
+    };
+    s.create_request(&request_record("req_1"), &link, &ev("apply"))
+        .unwrap();
+    let b = s.est_binding("inv:k1", "abcd").unwrap().unwrap();
+    assert_eq!(b.request_id, "req_1");
+    // bound: the invitation can no longer be released
+    s.create_invitation(&invitation("k1"), &ev("create"))
+        .unwrap();
+    s.redeem_invitation("k1", t0(), "est:k1", &ev("redeem"))
+        .unwrap();
+    assert!(s.est_release_invitation("k1", &ev("release")).is_err());
+
+    let renewal = RequestLink::Est {
+        auth: "cert:01aa".into(),
+        key_sha256: "ef01".into(),
+    };
+    s.begin_issuance(&request_record("req_2"), "03cc").unwrap();
+    s.record_issuance(&cert_record("03cc", "req_2"), &renewal, &ev("issue"))
+        .unwrap();
+    let b = s.est_binding("cert:01aa", "ef01").unwrap().unwrap();
+    assert_eq!(b.request_id, "req_2");
+}
