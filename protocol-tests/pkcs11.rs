@@ -769,3 +769,106 @@ fn wrong_pin_token_key_label_and_foreign_keys_are_refused_naming_the_setting() {
     let srv = Server::start(&hsm, &good, &data);
     assert!(srv.url.starts_with("https://"), "{}", srv.url);
 }
+
+/// In process: when the token logs the CA out under it (what an HSM restart
+/// or another application's `C_Logout` does), the next signatures open fresh
+/// sessions, log in again and carry on.
+#[test]
+fn a_token_logout_under_the_ca_is_recovered_in_process() {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use rcgen::PublicKeyData as _;
+    use signet::ca::{Ca, CaConfig, IssuanceRequest, Serial, SubjectInfo, Template};
+
+    let Some(module) = softhsm_module() else {
+        return;
+    };
+    let hsm = Hsm::new(module);
+    let spki = hsm.keygen("issuing", "01", "EC:secp384r1");
+    let cert = hsm.issuing_cert("issuing", &spki);
+    // The module reads SOFTHSM2_CONF when it is initialized; no other test
+    // in this binary loads it in-process (the others run `signet serve`).
+    std::env::set_var("SOFTHSM2_CONF", &hsm.conf);
+    let cfg = CaConfig {
+        crl_url: "http://pki.signet.test/crl/issuing.crl".into(),
+        issuer_url: "http://pki.signet.test/ca/issuing.crt".into(),
+        issuer_cert_file: Some(cert.display().to_string()),
+        root_cert_file: Some(hsm.path("root.pem").display().to_string()),
+        pkcs11_module: Some(hsm.module.display().to_string()),
+        pkcs11_token_label: Some(TOKEN.into()),
+        pkcs11_key_label: Some("issuing".into()),
+        pkcs11_pin: Some(signet::config::Secret::new(PIN)),
+        ..CaConfig::default()
+    };
+    let clock = signet::clock::system();
+    let ca = Ca::load_or_create(&hsm.path("ca"), &cfg, &clock).expect("CA with a PKCS#11 key");
+    let ca_der = ca.issuing_cert_der().to_vec();
+    let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
+    let issue = || {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let now = ::time::OffsetDateTime::now_utc();
+        let der = ca
+            .issue(&IssuanceRequest {
+                serial: Serial::random(),
+                subject: SubjectInfo {
+                    common_name: "Acme Corp".into(),
+                    organization: "Acme Corp".into(),
+                    locality: Some("Springfield".into()),
+                    country: "US".into(),
+                    ..SubjectInfo::default()
+                },
+                email: "dev@acme.example".into(),
+                spki_der: key.subject_public_key_info(),
+                template: Template::Ov,
+                not_before: now,
+                not_after: now + ::time::Duration::days(30),
+            })
+            .expect("issue with the token key");
+        let (_, leaf) = X509Certificate::from_der(&der).unwrap();
+        leaf.verify_signature(Some(ca_cert.public_key()))
+            .expect("signed by the token key");
+        assert_eq!(
+            leaf.signature_algorithm.algorithm.to_id_string(),
+            "1.2.840.10045.4.3.3"
+        );
+    };
+    issue();
+
+    // Another handle on the same (already initialized) module logs the user
+    // out: every session of this process on the token loses its login.
+    let ctx = Pkcs11::new(&hsm.module).unwrap();
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) => panic!("the module should already be initialized by the CA"),
+        Err(cryptoki::error::Error::Pkcs11(
+            cryptoki::error::RvError::CryptokiAlreadyInitialized,
+            _,
+        )) => {}
+        Err(e) => panic!("C_Initialize: {e}"),
+    }
+    let slot = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| {
+            ctx.get_token_info(*s)
+                .map(|i| i.label().trim_end() == TOKEN)
+                .unwrap_or(false)
+        })
+        .expect("the token");
+    let session = ctx.open_ro_session(slot).unwrap();
+    session.logout().expect("C_Logout");
+    drop(session);
+
+    // every pooled session recovers (more signatures than sessions)
+    for _ in 0..8 {
+        issue();
+    }
+    // and CRLs are signed with the recovered key as well
+    let now = ::time::OffsetDateTime::now_utc();
+    let crl = ca
+        .sign_crl(&[], 7, now, now + ::time::Duration::days(1))
+        .expect("CRL");
+    let (_, parsed) = CertificateRevocationList::from_der(&crl).unwrap();
+    parsed
+        .verify_signature(ca_cert.public_key())
+        .expect("CRL signed by the token key");
+}

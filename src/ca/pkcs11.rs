@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 
 use aws_lc_rs::digest;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -34,6 +34,7 @@ use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
@@ -91,7 +92,14 @@ const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
 pub(crate) struct Pkcs11Key {
     sessions: Vec<Mutex<Session>>,
     next: AtomicUsize,
-    key: ObjectHandle,
+    /// The private key object; found again by label if the token forgets it.
+    key: RwLock<ObjectHandle>,
+    /// What reopening a lost session needs.
+    ctx: Pkcs11,
+    slot: Slot,
+    token_label: String,
+    key_label: String,
+    pin: Secret,
     scheme: Scheme,
     /// subjectPublicKey bits of the issuing CA certificate.
     public_key: Vec<u8>,
@@ -184,32 +192,9 @@ impl Pkcs11Key {
                 ck(&e)
             ))
         })?;
-        let pin = AuthPin::from(settings.pin.expose());
-        match first.login(UserType::User, Some(&pin)) {
-            // The login is per process and token: a CA loaded earlier may hold it.
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(CkError::Pkcs11(rv @ (RvError::PinIncorrect | RvError::PinLenRange), _)) => {
-                return Err(CaError::Config(format!(
-                    "ca.pkcs11_pin: token {:?} rejected the PIN ({rv:?})",
-                    settings.token_label
-                )))
-            }
-            Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
-                return Err(CaError::Config(format!(
-                    "ca.pkcs11_pin: the user PIN of token {:?} is locked",
-                    settings.token_label
-                )))
-            }
-            Err(e) => {
-                return Err(CaError::Config(format!(
-                    "ca.pkcs11_pin: login to token {:?} failed: {}",
-                    settings.token_label,
-                    ck(&e)
-                )))
-            }
-        }
+        login(&first, settings.token_label, settings.pin)?;
 
-        let key = find_private_key(&first, settings)?;
+        let key = find_private_key(&first, settings.token_label, settings.key_label)?;
         check_public_key(&first, key, &cert, scheme, settings, &name)?;
 
         let wanted = std::thread::available_parallelism()
@@ -240,7 +225,12 @@ impl Pkcs11Key {
         let pkcs11_key = Pkcs11Key {
             sessions,
             next: AtomicUsize::new(0),
-            key,
+            key: RwLock::new(key),
+            ctx,
+            slot,
+            token_label: settings.token_label.to_string(),
+            key_label: settings.key_label.to_string(),
+            pin: settings.pin.clone(),
             scheme,
             public_key,
             verify_key,
@@ -308,9 +298,7 @@ impl Pkcs11Key {
                 (Mechanism::RsaPkcs, info)
             }
         };
-        let raw = self
-            .with_session(|s| s.sign(&mechanism, self.key, &input))
-            .map_err(|e| CaError::Signing(format!("PKCS#11 {}: {}", self.name, ck(&e))))?;
+        let raw = self.with_session(|session| self.sign_recovering(session, &mechanism, &input))?;
         match self.scheme {
             Scheme::EcdsaP256 | Scheme::EcdsaP384 => ecdsa_raw_to_der(&raw).map_err(|why| {
                 CaError::Signing(format!("PKCS#11 {}: ECDSA signature: {why}", self.name))
@@ -319,19 +307,78 @@ impl Pkcs11Key {
         }
     }
 
+    /// Signs on `session`; a session the token has lost (closed, logged out,
+    /// token reinserted) is replaced by a fresh logged-in one, and a key handle
+    /// the token no longer knows is looked up again by label, then retried.
+    fn sign_recovering(
+        &self,
+        session: &mut Session,
+        mechanism: &Mechanism<'_>,
+        input: &[u8],
+    ) -> Result<Vec<u8>, CaError> {
+        let failed = |e: &CkError| CaError::Signing(format!("PKCS#11 {}: {}", self.name, ck(e)));
+        let mut attempts = 0;
+        loop {
+            let key = *self.key.read().unwrap_or_else(|p| p.into_inner());
+            let err = match session.sign(mechanism, key, input) {
+                Ok(raw) => return Ok(raw),
+                Err(e) => e,
+            };
+            attempts += 1;
+            if attempts > 2 {
+                return Err(failed(&err));
+            }
+            match &err {
+                CkError::Pkcs11(
+                    RvError::SessionHandleInvalid
+                    | RvError::SessionClosed
+                    | RvError::UserNotLoggedIn
+                    | RvError::DeviceRemoved
+                    | RvError::TokenNotPresent,
+                    _,
+                ) => {
+                    tracing::warn!(
+                        key = %self.name,
+                        error = %ck(&err),
+                        "PKCS#11 session lost; opening a new one"
+                    );
+                    let fresh = self
+                        .ctx
+                        .open_ro_session(self.slot)
+                        .map_err(|e| failed(&e))?;
+                    login(&fresh, &self.token_label, &self.pin)?;
+                    *session = fresh;
+                }
+                CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _) => {
+                    tracing::warn!(
+                        key = %self.name,
+                        error = %ck(&err),
+                        "PKCS#11 key handle no longer valid; logging in and looking the key up again"
+                    );
+                    // Private objects vanish from a logged-out session (SoftHSM2
+                    // then reports the handle as invalid).
+                    login(session, &self.token_label, &self.pin)?;
+                    let found = find_private_key(session, &self.token_label, &self.key_label)?;
+                    *self.key.write().unwrap_or_else(|p| p.into_inner()) = found;
+                }
+                _ => return Err(failed(&err)),
+            }
+        }
+    }
+
     /// Runs `f` on a free session (or waits for one).
-    fn with_session<T>(&self, f: impl FnOnce(&Session) -> T) -> T {
+    fn with_session<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
         let n = self.sessions.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         for i in 0..n {
-            if let Ok(s) = self.sessions[(start + i) % n].try_lock() {
-                return f(&s);
+            if let Ok(mut s) = self.sessions[(start + i) % n].try_lock() {
+                return f(&mut s);
             }
         }
-        let s = self.sessions[start]
+        let mut s = self.sessions[start]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        f(&s)
+        f(&mut s)
     }
 }
 
@@ -355,7 +402,36 @@ impl rcgen::SigningKey for Pkcs11Key {
     }
 }
 
-fn find_token(ctx: &Pkcs11, module: &Path, label: &str) -> Result<cryptoki::slot::Slot, CaError> {
+/// Logs the user in (the login is per process and token: a CA loaded
+/// earlier, or another session, may already hold it).
+fn login(session: &Session, token_label: &str, pin: &Secret) -> Result<(), CaError> {
+    let pin = AuthPin::from(pin.expose());
+    match session.login(UserType::User, Some(&pin)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(CkError::Pkcs11(rv @ (RvError::PinIncorrect | RvError::PinLenRange), _)) => {
+            return Err(CaError::Config(format!(
+                "ca.pkcs11_pin: token {:?} rejected the PIN ({rv:?})",
+                token_label
+            )))
+        }
+        Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
+            return Err(CaError::Config(format!(
+                "ca.pkcs11_pin: the user PIN of token {:?} is locked",
+                token_label
+            )))
+        }
+        Err(e) => {
+            return Err(CaError::Config(format!(
+                "ca.pkcs11_pin: login to token {:?} failed: {}",
+                token_label,
+                ck(&e)
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn find_token(ctx: &Pkcs11, module: &Path, label: &str) -> Result<Slot, CaError> {
     let slots = ctx.get_slots_with_token().map_err(|e| {
         CaError::Config(format!(
             "ca.pkcs11_module: listing the tokens of {} failed: {}",
@@ -387,16 +463,20 @@ fn find_token(ctx: &Pkcs11, module: &Path, label: &str) -> Result<cryptoki::slot
     )))
 }
 
-fn find_private_key(session: &Session, settings: &Settings<'_>) -> Result<ObjectHandle, CaError> {
+fn find_private_key(
+    session: &Session,
+    token_label: &str,
+    key_label: &str,
+) -> Result<ObjectHandle, CaError> {
     let found = session
         .find_objects(&[
             Attribute::Class(ObjectClass::PRIVATE_KEY),
-            Attribute::Label(settings.key_label.as_bytes().to_vec()),
+            Attribute::Label(key_label.as_bytes().to_vec()),
         ])
         .map_err(|e| {
             CaError::Config(format!(
                 "ca.pkcs11_key_label: searching token {:?} failed: {}",
-                settings.token_label,
+                token_label,
                 ck(&e)
             ))
         })?;
@@ -404,13 +484,13 @@ fn find_private_key(session: &Session, settings: &Settings<'_>) -> Result<Object
         [one] => Ok(*one),
         [] => Err(CaError::Config(format!(
             "ca.pkcs11_key_label: no private key labelled {:?} on token {:?}",
-            settings.key_label, settings.token_label
+            key_label, token_label
         ))),
         more => Err(CaError::Config(format!(
             "ca.pkcs11_key_label: {} private keys are labelled {:?} on token {:?}; labels must be unique",
             more.len(),
-            settings.key_label,
-            settings.token_label
+            key_label,
+            token_label
         ))),
     }
 }
