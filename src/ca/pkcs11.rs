@@ -19,6 +19,9 @@
 //! signs on a pool of one thread per core. The key therefore holds one session
 //! per core, each behind its own mutex; a signature takes the first free one.
 //! Object handles and the login are shared by all sessions of the process.
+//! A session or login the token loses (HSM restart, another application's
+//! `C_Logout`) is replaced on the next signature: new session, login again,
+//! key looked up again by label if its handle went stale.
 //!
 //! One module is loaded and initialized (`C_Initialize`) once per process and
 //! kept for the process's lifetime, so that several CAs (tests) can share it.
