@@ -22,6 +22,7 @@ pub mod pkcs7;
 pub mod pool;
 mod profile;
 mod pubkey;
+mod template;
 #[cfg(test)]
 mod tests;
 
@@ -153,14 +154,22 @@ pub struct CaConfig {
     pub pkcs11_key_label: Option<String>,
     /// User PIN of the token (secret; `SIGNET_CA__PKCS11_PIN` keeps it out of the file).
     pub pkcs11_pin: Option<crate::config::Secret>,
-    /// Verify every issued certificate's signature with the issuing CA public key
-    /// (default true). The post-signing check always asserts that the certificate
-    /// carries exactly the signature the issuing key returned over exactly its
-    /// TBSCertificate bytes, and the start-up self-test always verifies; turning
-    /// this off only drops the per-certificate public-key verification, which for
-    /// ECDSA costs about 3x the signature itself (aws-lc's RSA private operation
-    /// checks its own result against fault attacks).
+    /// Verify every issued certificate's signature with the issuing CA public
+    /// key (default false). Every certificate is still checked to carry exactly
+    /// the signature the issuing key returned over exactly its TBSCertificate,
+    /// and the start-up self-test always verifies. What the per-certificate
+    /// verification would catch is a faulty signature: aws-lc's RSA private
+    /// operation already verifies its own result (the CRT fault attack), and its
+    /// ECDSA nonces are hedged (random + key/message-derived), so a fault cannot
+    /// turn into a nonce reuse; an invalid ECDSA signature only makes that one
+    /// certificate unusable. For ECDSA it costs about 3x the signature itself.
+    /// (A PKCS#11 key verifies every token signature itself, whatever this says.)
     pub verify_signatures: bool,
+    /// Re-parse every issued certificate with x509-parser and re-check the whole
+    /// Code Signing profile (default false). The profile is checked in full when
+    /// the certificate templates are built at start-up; per certificate, only the
+    /// parts that vary are checked. Debug builds always re-parse.
+    pub reparse_certificates: bool,
 }
 
 impl Default for CaConfig {
@@ -177,7 +186,8 @@ impl Default for CaConfig {
             pkcs11_token_label: None,
             pkcs11_key_label: None,
             pkcs11_pin: None,
-            verify_signatures: true,
+            verify_signatures: false,
+            reparse_certificates: false,
         }
     }
 }
@@ -227,6 +237,8 @@ pub struct Ca {
     issuer_key_id: Vec<u8>,
     issuer_not_after: OffsetDateTime,
     signature_alg: der::asn1::ObjectIdentifier,
+    /// The OV and EV certificate templates, built and checked once.
+    templates: [template::CertTemplate; 2],
     verify_key: ParsedPublicKey,
     profiles: Profiles,
     cfg: CaConfig,
@@ -249,6 +261,48 @@ fn issuer_params_for(facts: &hierarchy::CaCertFacts) -> CertificateParams {
     p.distinguished_name = facts.subject_dn.clone();
     p.key_identifier_method = KeyIdMethod::PreSpecified(facts.key_id.clone());
     p
+}
+
+/// The signature AlgorithmIdentifier (DER) for an issuer key, as rcgen writes it.
+fn signature_alg_der(kind: &KeyKind) -> Result<&'static [u8], CaError> {
+    const ECDSA_SHA256: &[u8] = &[
+        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+    ];
+    const ECDSA_SHA384: &[u8] = &[
+        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03,
+    ];
+    const SHA256_RSA: &[u8] = &[
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
+    ];
+    match kind {
+        KeyKind::EcP256 => Ok(ECDSA_SHA256),
+        KeyKind::EcP384 => Ok(ECDSA_SHA384),
+        KeyKind::Rsa { .. } => Ok(SHA256_RSA),
+        KeyKind::Unsupported { description } => Err(CaError::Config(format!(
+            "issuing CA key type {description} is not supported"
+        ))),
+    }
+}
+
+/// The OV and EV templates of one issuer.
+fn templates_for(
+    facts: &hierarchy::CaCertFacts,
+    cfg: &CaConfig,
+) -> Result<[template::CertTemplate; 2], CaError> {
+    let aia_value = profile::aia_value(&cfg.issuer_url)?;
+    let build = |t: Template| -> Result<template::CertTemplate, CaError> {
+        let policies_value = profile::policy_value(t.policy_oid())?;
+        let pieces = template::IssuerPieces {
+            sig_alg: signature_alg_der(&facts.key_kind)?,
+            issuer_subject_raw: &facts.subject_raw,
+            issuer_key_id: &facts.key_id,
+            crl_url: &cfg.crl_url,
+            aia_value: &aia_value,
+            policies_value: &policies_value,
+        };
+        template::CertTemplate::new(&pieces, t)
+    };
+    Ok([build(Template::Ov)?, build(Template::Ev)?])
 }
 
 /// aws-lc-rs verification algorithm and signature OID for an issuer key.
@@ -309,6 +363,7 @@ impl Ca {
             issuing_der: loaded.issuing_der,
             issuing_key: loaded.issuing_key,
             issuer_params: issuer_params_for(&facts),
+            templates: templates_for(&facts, cfg)?,
             issuer_subject_raw: facts.subject_raw,
             issuer_key_id: facts.key_id,
             issuer_not_after: facts.not_after,
@@ -322,57 +377,150 @@ impl Ca {
         Ok(ca)
     }
 
-    /// Issues (and discards) one certificate so that a key/certificate mismatch,
-    /// an unusable issuer name or a bad URL shows at start-up, not at the first order.
+    /// Checks the certificate templates and the issuing key before the first
+    /// order: for an OV and an EV request, the template's TBSCertificate must be
+    /// byte-identical to the reference encoder's (rcgen), and the certificate
+    /// issued from it must pass the full re-parse, every profile invariant and
+    /// the signature verification. A key/certificate mismatch, an unusable
+    /// issuer name or a bad URL shows here, not at the first order.
     fn self_test(&self) -> Result<(), CaError> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|e| CaError::Signing(format!("self-test key: {e}")))?;
         let now = self.clock.now();
-        let req = IssuanceRequest {
-            serial: Serial::random(),
-            subject: SubjectInfo {
-                common_name: "Signet CA self-test".into(),
-                organization: "Signet".into(),
-                locality: Some("Self-Test".into()),
-                country: "US".into(),
-                ..SubjectInfo::default()
-            },
-            email: "self-test@signet.invalid".into(),
-            spki_der: key.subject_public_key_info(),
-            template: Template::Ov,
-            not_before: now,
-            not_after: now + time::Duration::days(1),
-        };
-        self.issue_checked(&req, true)
-            .map_err(|e| CaError::Config(format!("CA self-test issuance failed: {e}")))?;
+        let not_after = (now + time::Duration::days(1)).min(self.issuer_not_after);
+        for template in [Template::Ov, Template::Ev] {
+            let ev = template == Template::Ev;
+            let req = IssuanceRequest {
+                serial: Serial::random(),
+                subject: SubjectInfo {
+                    common_name: "Signet CA self-test".into(),
+                    organization: "Signet".into(),
+                    organizational_unit: Some("Self-Test".into()),
+                    locality: Some("Self-Test".into()),
+                    state: Some("Self-Test".into()),
+                    country: "US".into(),
+                    business_category: ev.then(|| "Private Organization".into()),
+                    jurisdiction_country: ev.then(|| "US".into()),
+                    jurisdiction_state: ev.then(|| "Self-Test".into()),
+                    jurisdiction_locality: ev.then(|| "Self-Test".into()),
+                    registration_number: ev.then(|| "0".into()),
+                },
+                email: "self-test@signet.invalid".into(),
+                spki_der: key.subject_public_key_info(),
+                template,
+                not_before: now - time::Duration::hours(1),
+                not_after,
+            };
+            let fail = |e: CaError| CaError::Config(format!("CA self-test issuance failed: {e}"));
+            let (tbs, _) = self.prepare(&req).map_err(fail)?;
+            if tbs != self.reference_tbs(&req).map_err(fail)? {
+                return Err(CaError::Config(format!(
+                    "CA self-test: the {template:?} certificate template differs from the reference encoder"
+                )));
+            }
+            self.issue_with(&req, true, true).map_err(fail)?;
+        }
         Ok(())
     }
 
     /// Signs a code-signing certificate and returns its DER after checking invariants.
     pub fn issue(&self, req: &IssuanceRequest) -> Result<Vec<u8>, CaError> {
-        self.issue_checked(req, self.cfg.verify_signatures)
+        self.issue_with(
+            req,
+            self.cfg.reparse_certificates || cfg!(debug_assertions),
+            self.cfg.verify_signatures,
+        )
     }
 
-    fn issue_checked(&self, req: &IssuanceRequest, verify: bool) -> Result<Vec<u8>, CaError> {
+    /// Issues from the template: validate, encode, sign once, assemble, then
+    /// check what varies ([`invariants::check_issued`]); with `reparse` also the
+    /// full re-parse and profile check ([`invariants::check`]); with `verify`
+    /// the signature against the issuing CA public key.
+    fn issue_with(
+        &self,
+        req: &IssuanceRequest,
+        reparse: bool,
+        verify: bool,
+    ) -> Result<Vec<u8>, CaError> {
         if req.not_after > self.issuer_not_after {
             return Err(CaError::InvalidRequest(format!(
                 "not_after ({}) is later than the issuing CA's not_after ({})",
                 req.not_after, self.issuer_not_after
             )));
         }
+        let (tbs, ski) = self.prepare(req)?;
+        let signature = rcgen::SigningKey::sign(&self.issuing_key, &tbs)
+            .map_err(|e| CaError::Signing(e.to_string()))?;
+        let template = self.template(req.template);
+        let der = template.certificate(&tbs, &signature);
+        let signed = invariants::Signed { tbs, signature };
+        let issued = invariants::Issued {
+            template,
+            ski: &ski,
+            issuer_not_after: self.issuer_not_after,
+        };
+        invariants::check_issued(&der, req, &issued, &signed)?;
+        if reparse {
+            invariants::check(&der, req, &self.expectations(verify), &signed)?;
+        } else if verify {
+            self.verify_key
+                .verify_sig(&signed.tbs, &signed.signature)
+                .map_err(|_| {
+                    CaError::Invariant("signature does not verify with the issuing CA key".into())
+                })?;
+        }
+        Ok(der)
+    }
+
+    fn template(&self, t: Template) -> &template::CertTemplate {
+        match t {
+            Template::Ov => &self.templates[0],
+            Template::Ev => &self.templates[1],
+        }
+    }
+
+    /// Validates `req` and encodes its TBSCertificate from the template;
+    /// returns it with the subjectKeyIdentifier.
+    fn prepare(&self, req: &IssuanceRequest) -> Result<(Vec<u8>, [u8; 20]), CaError> {
+        let key_bits = RequestKey::subject_public_key(&req.spki_der)?;
+        let (not_before, not_after) = profile::checked_validity(req)?;
+        profile::check_template_subject(req)?;
+        let subject = profile::subject_attributes(&req.subject)?;
+        profile::check_email(&req.email)?;
+        // 16 random octets, positive and without a leading zero octet (Serial::random).
+        if !(1..0x80).contains(&req.serial.0[0]) {
+            return Err(CaError::InvalidRequest(format!(
+                "serial {} is not a positive 16-octet INTEGER without a leading zero octet",
+                req.serial
+            )));
+        }
+        let ski = profile::key_identifier(key_bits);
+        let tbs = self.template(req.template).tbs(&template::Variable {
+            serial: &req.serial.0,
+            not_before,
+            not_after,
+            subject: &subject,
+            spki_der: &req.spki_der,
+            email: &req.email,
+            ski: &ski,
+        });
+        Ok((tbs, ski))
+    }
+
+    /// The TBSCertificate the reference encoder (rcgen, from the profile's
+    /// [`CertificateParams`]) produces for `req`. Signs once with the issuing key.
+    fn reference_tbs(&self, req: &IssuanceRequest) -> Result<Vec<u8>, CaError> {
         let key = RequestKey::from_spki_der(&req.spki_der)?;
         let params = self.profiles.params_for(req, key.key_bits())?;
         let signer = RecordingSigner::new(&self.issuing_key);
         let issuer = rcgen::Issuer::from_params(&self.issuer_params, &signer);
-        let cert = params
+        params
             .signed_by(&key, &issuer)
             .map_err(|e| CaError::Signing(e.to_string()))?;
-        let der: Vec<u8> = cert.der().to_vec();
-        let signed = signer
+        signer
             .take()
-            .ok_or_else(|| CaError::Invariant("the issuing key was not asked to sign".into()))?;
-        invariants::check(&der, req, &self.expectations(verify), &signed)?;
-        Ok(der)
+            .map(|s| s.tbs)
+            .ok_or_else(|| CaError::Invariant("the issuing key was not asked to sign".into()))
     }
 
     fn expectations(&self, verify: bool) -> invariants::Expectations<'_> {

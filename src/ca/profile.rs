@@ -48,18 +48,6 @@ pub(crate) mod oids {
     pub const EXT_AIA: &str = "1.3.6.1.5.5.7.1.1";
     pub const AD_CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
 
-    pub const AT_CN: &str = "2.5.4.3";
-    pub const AT_C: &str = "2.5.4.6";
-    pub const AT_L: &str = "2.5.4.7";
-    pub const AT_ST: &str = "2.5.4.8";
-    pub const AT_O: &str = "2.5.4.10";
-    pub const AT_OU: &str = "2.5.4.11";
-    pub const AT_SERIAL_NUMBER: &str = "2.5.4.5";
-    pub const AT_BUSINESS_CATEGORY: &str = "2.5.4.15";
-    pub const AT_JURISDICTION_L: &str = "1.3.6.1.4.1.311.60.2.1.1";
-    pub const AT_JURISDICTION_ST: &str = "1.3.6.1.4.1.311.60.2.1.2";
-    pub const AT_JURISDICTION_C: &str = "1.3.6.1.4.1.311.60.2.1.3";
-
     pub const SERIAL_NUMBER: &[u64] = &[2, 5, 4, 5];
     pub const BUSINESS_CATEGORY: &[u64] = &[2, 5, 4, 15];
     pub const JURISDICTION_L: &[u64] = &[1, 3, 6, 1, 4, 1, 311, 60, 2, 1, 1];
@@ -188,7 +176,7 @@ pub(crate) fn checked_validity(
 
 /// An rfc822Name mailbox: ASCII `local@domain`, no spaces or control
 /// characters, at most 255 octets (RFC 5280 ub-emailaddress-length).
-fn check_email(email: &str) -> Result<(), CaError> {
+pub(crate) fn check_email(email: &str) -> Result<(), CaError> {
     let bad = |why: &str| invalid(format!("email {email:?} {why}"));
     if !email.is_ascii() {
         return Err(bad("is not an ASCII address"));
@@ -221,12 +209,20 @@ fn check_attr(name: &str, value: &str, max: usize) -> Result<(), CaError> {
     if value.trim().is_empty() {
         return Err(invalid(format!("subject {name} must not be empty")));
     }
-    if value.chars().count() > max {
+    // One pass: ASCII values (the common case) are counted by length.
+    let (chars, control) = if value.is_ascii() {
+        (value.len(), value.bytes().any(|b| b.is_ascii_control()))
+    } else {
+        value
+            .chars()
+            .fold((0, false), |(n, c), ch| (n + 1, c || ch.is_control()))
+    };
+    if chars > max {
         return Err(invalid(format!(
             "subject {name} is longer than {max} characters"
         )));
     }
-    if value.chars().any(|c| c.is_control()) {
+    if control {
         return Err(invalid(format!(
             "subject {name} contains control characters"
         )));
@@ -254,7 +250,7 @@ pub(crate) fn ev_attributes(s: &SubjectInfo) -> [(&'static str, Option<&str>); 5
 /// The subject rules that depend on the template: an EV certificate carries
 /// businessCategory, jurisdictionCountryName and serialNumber (EV Guidelines
 /// 9.2.3-9.2.5); an OV certificate carries none of the EV attributes.
-fn check_template_subject(req: &IssuanceRequest) -> Result<(), CaError> {
+pub(crate) fn check_template_subject(req: &IssuanceRequest) -> Result<(), CaError> {
     let attrs = ev_attributes(&req.subject);
     match req.template {
         Template::Ev => {
@@ -282,98 +278,170 @@ fn check_template_subject(req: &IssuanceRequest) -> Result<(), CaError> {
     Ok(())
 }
 
-fn check_country(name: &str, value: &str) -> Result<rcgen::string::PrintableString, CaError> {
+fn check_country(name: &str, value: &str) -> Result<(), CaError> {
     if value.len() != 2 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(invalid(format!(
             "subject {name} {value:?} is not an ISO 3166-1 alpha-2 code"
         )));
     }
-    rcgen::string::PrintableString::try_from(value)
-        .map_err(|e| invalid(format!("subject {name}: {e}")))
+    Ok(())
 }
 
-/// The subject DN, in this order: businessCategory, jurisdictionC,
-/// jurisdictionST, jurisdictionL, serialNumber (the EV attributes, when set),
-/// then C, ST, L, O, OU, CN. C, jurisdictionC and serialNumber are
-/// PrintableStrings, the others UTF8String. localityName or
+/// One subject attribute after validation, in the order of the subject DN.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SubjectAttr<'a> {
+    /// The attribute type as OID arcs (rcgen) ...
+    pub oid: &'static [u64],
+    /// ... and as the content octets of its DER OBJECT IDENTIFIER.
+    pub oid_der: &'static [u8],
+    /// PrintableString (true) or UTF8String (false).
+    pub printable: bool,
+    pub value: &'a str,
+}
+
+impl SubjectAttr<'_> {
+    const EMPTY: SubjectAttr<'static> = SubjectAttr {
+        oid: &[],
+        oid_der: &[],
+        printable: false,
+        value: "",
+    };
+}
+
+/// The validated subject attributes (at most one of each of the 11 types),
+/// without an allocation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SubjectAttrs<'a> {
+    attrs: [SubjectAttr<'a>; 11],
+    len: usize,
+}
+
+impl<'a> std::ops::Deref for SubjectAttrs<'a> {
+    type Target = [SubjectAttr<'a>];
+    fn deref(&self) -> &[SubjectAttr<'a>] {
+        &self.attrs[..self.len]
+    }
+}
+
+/// The subject attributes of the profile (order, string types, OIDs).
+pub(crate) mod attr {
+    pub const BUSINESS_CATEGORY: (&[u64], &[u8]) = (super::oids::BUSINESS_CATEGORY, &[0x55, 4, 15]);
+    pub const JURISDICTION_C: (&[u64], &[u8]) = (
+        super::oids::JURISDICTION_C,
+        &[0x2b, 6, 1, 4, 1, 0x82, 0x37, 0x3c, 2, 1, 3],
+    );
+    pub const JURISDICTION_ST: (&[u64], &[u8]) = (
+        super::oids::JURISDICTION_ST,
+        &[0x2b, 6, 1, 4, 1, 0x82, 0x37, 0x3c, 2, 1, 2],
+    );
+    pub const JURISDICTION_L: (&[u64], &[u8]) = (
+        super::oids::JURISDICTION_L,
+        &[0x2b, 6, 1, 4, 1, 0x82, 0x37, 0x3c, 2, 1, 1],
+    );
+    pub const SERIAL_NUMBER: (&[u64], &[u8]) = (super::oids::SERIAL_NUMBER, &[0x55, 4, 5]);
+    pub const C: (&[u64], &[u8]) = (&[2, 5, 4, 6], &[0x55, 4, 6]);
+    pub const ST: (&[u64], &[u8]) = (&[2, 5, 4, 8], &[0x55, 4, 8]);
+    pub const L: (&[u64], &[u8]) = (&[2, 5, 4, 7], &[0x55, 4, 7]);
+    pub const O: (&[u64], &[u8]) = (&[2, 5, 4, 10], &[0x55, 4, 10]);
+    pub const OU: (&[u64], &[u8]) = (&[2, 5, 4, 11], &[0x55, 4, 11]);
+    pub const CN: (&[u64], &[u8]) = (&[2, 5, 4, 3], &[0x55, 4, 3]);
+}
+
+/// The subject attributes, validated, in this order: businessCategory,
+/// jurisdictionC, jurisdictionST, jurisdictionL, serialNumber (the EV
+/// attributes, when set), then C, ST, L, O, OU, CN. C, jurisdictionC and
+/// serialNumber are PrintableStrings, the others UTF8String. localityName or
 /// stateOrProvinceName is required (CS BR 7.1.4.2.2).
-pub(crate) fn subject_dn(s: &SubjectInfo) -> Result<DistinguishedName, CaError> {
-    let country = check_country("country", &s.country)?;
+pub(crate) fn subject_attributes(s: &SubjectInfo) -> Result<SubjectAttrs<'_>, CaError> {
+    check_country("country", &s.country)?;
     if s.locality.is_none() && s.state.is_none() {
         return Err(invalid(
             "subject requires localityName or stateOrProvinceName (CS BR 7.1.4.2.2)".into(),
         ));
     }
-    let mut dn = DistinguishedName::new();
-    let custom = |oid: &[u64]| DnType::CustomDnType(oid.to_vec());
+    let mut attrs = SubjectAttrs {
+        attrs: [SubjectAttr::EMPTY; 11],
+        len: 0,
+    };
+    let mut push = |(oid, oid_der): (&'static [u64], &'static [u8]), printable, value| {
+        // At most 11: one of each attribute type below.
+        attrs.attrs[attrs.len] = SubjectAttr {
+            oid,
+            oid_der,
+            printable,
+            value,
+        };
+        attrs.len += 1;
+    };
     if let Some(bc) = &s.business_category {
         check_attr("businessCategory", bc, 128)?;
-        dn.push(
-            custom(oids::BUSINESS_CATEGORY),
-            DnValue::Utf8String(bc.clone()),
-        );
+        push(attr::BUSINESS_CATEGORY, false, bc);
     }
     if let Some(jc) = &s.jurisdiction_country {
-        let jc = check_country("jurisdictionCountryName", jc)?;
-        dn.push(custom(oids::JURISDICTION_C), DnValue::PrintableString(jc));
+        check_country("jurisdictionCountryName", jc)?;
+        push(attr::JURISDICTION_C, true, jc);
     }
     if let Some(jst) = &s.jurisdiction_state {
         check_attr("jurisdictionStateOrProvinceName", jst, 128)?;
-        dn.push(
-            custom(oids::JURISDICTION_ST),
-            DnValue::Utf8String(jst.clone()),
-        );
+        push(attr::JURISDICTION_ST, false, jst);
     }
     if let Some(jl) = &s.jurisdiction_locality {
         check_attr("jurisdictionLocalityName", jl, 128)?;
-        dn.push(
-            custom(oids::JURISDICTION_L),
-            DnValue::Utf8String(jl.clone()),
-        );
+        push(attr::JURISDICTION_L, false, jl);
     }
     if let Some(sn) = &s.registration_number {
         check_attr("serialNumber", sn, 64)?;
-        let sn = rcgen::string::PrintableString::try_from(sn.as_str()).map_err(|_| {
-            invalid(format!(
+        if rcgen::string::PrintableString::try_from(sn.as_str()).is_err() {
+            return Err(invalid(format!(
                 "subject serialNumber {sn:?} is not a PrintableString"
-            ))
-        })?;
-        dn.push(custom(oids::SERIAL_NUMBER), DnValue::PrintableString(sn));
+            )));
+        }
+        push(attr::SERIAL_NUMBER, true, sn);
     }
-    dn.push(DnType::CountryName, DnValue::PrintableString(country));
+    push(attr::C, true, &s.country);
     if let Some(st) = &s.state {
         check_attr("stateOrProvinceName", st, 128)?;
-        dn.push(DnType::StateOrProvinceName, DnValue::Utf8String(st.clone()));
+        push(attr::ST, false, st);
     }
     if let Some(l) = &s.locality {
         check_attr("localityName", l, 128)?;
-        dn.push(DnType::LocalityName, DnValue::Utf8String(l.clone()));
+        push(attr::L, false, l);
     }
     check_attr("organizationName", &s.organization, 64)?;
-    dn.push(
-        DnType::OrganizationName,
-        DnValue::Utf8String(s.organization.clone()),
-    );
+    push(attr::O, false, &s.organization);
     if let Some(ou) = &s.organizational_unit {
         check_attr("organizationalUnitName", ou, 64)?;
-        dn.push(
-            DnType::OrganizationalUnitName,
-            DnValue::Utf8String(ou.clone()),
-        );
+        push(attr::OU, false, ou);
     }
     check_attr("commonName", &s.common_name, 64)?;
-    dn.push(
-        DnType::CommonName,
-        DnValue::Utf8String(s.common_name.clone()),
-    );
+    push(attr::CN, false, &s.common_name);
+    Ok(attrs)
+}
+
+/// The subject DN in rcgen's form (the reference encoder), from [`subject_attributes`].
+pub(crate) fn subject_dn(s: &SubjectInfo) -> Result<DistinguishedName, CaError> {
+    let mut dn = DistinguishedName::new();
+    for a in subject_attributes(s)?.iter() {
+        let value = if a.printable {
+            DnValue::PrintableString(
+                rcgen::string::PrintableString::try_from(a.value)
+                    .map_err(|e| invalid(format!("subject {}: {e}", a.value)))?,
+            )
+        } else {
+            DnValue::Utf8String(a.value.to_string())
+        };
+        dn.push(DnType::from_oid(a.oid), value);
+    }
     Ok(dn)
 }
 
 /// Subject key identifier: RFC 7093 section 2 method 1 (leftmost 160 bits of the
 /// SHA-256 of the subjectPublicKey bits).
-pub(crate) fn key_identifier(subject_public_key: &[u8]) -> Vec<u8> {
+pub(crate) fn key_identifier(subject_public_key: &[u8]) -> [u8; 20] {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, subject_public_key);
-    d.as_ref()[..20].to_vec()
+    let mut id = [0u8; 20];
+    id.copy_from_slice(&d.as_ref()[..20]);
+    id
 }
 
 fn ski_extension(subject_public_key: &[u8]) -> CustomExtension {
@@ -386,6 +454,14 @@ fn ski_extension(subject_public_key: &[u8]) -> CustomExtension {
 }
 
 fn aia_extension(issuer_url: &str) -> Result<CustomExtension, CaError> {
+    Ok(CustomExtension::from_oid_content(
+        oids::AIA,
+        aia_value(issuer_url)?,
+    ))
+}
+
+/// The authorityInfoAccess extension value: exactly caIssuers `issuer_url`.
+pub(crate) fn aia_value(issuer_url: &str) -> Result<Vec<u8>, CaError> {
     let url = Ia5String::new(issuer_url)
         .map_err(|_| CaError::Config("ca.issuer_url must be an ASCII URL".into()))?;
     if issuer_url.is_empty() {
@@ -395,24 +471,26 @@ fn aia_extension(issuer_url: &str) -> Result<CustomExtension, CaError> {
         access_method: oids::ID_AD_CA_ISSUERS,
         access_location: GeneralName::UniformResourceIdentifier(url),
     }]);
-    let der = aia
-        .to_der()
-        .map_err(|e| CaError::Config(format!("ca.issuer_url cannot be encoded: {e}")))?;
-    Ok(CustomExtension::from_oid_content(oids::AIA, der))
+    aia.to_der()
+        .map_err(|e| CaError::Config(format!("ca.issuer_url cannot be encoded: {e}")))
 }
 
 fn policy_extension(policy: &str) -> Result<CustomExtension, CaError> {
+    Ok(CustomExtension::from_oid_content(
+        oids::CERTIFICATE_POLICIES,
+        policy_value(policy)?,
+    ))
+}
+
+/// The certificatePolicies extension value: exactly `policy`, no qualifiers.
+pub(crate) fn policy_value(policy: &str) -> Result<Vec<u8>, CaError> {
     let oid = ObjectIdentifier::new(policy)
         .map_err(|e| CaError::Signing(format!("policy OID {policy}: {e}")))?;
     let policies = CertificatePolicies(vec![PolicyInformation {
         policy_identifier: oid,
         policy_qualifiers: None,
     }]);
-    let der = policies
+    policies
         .to_der()
-        .map_err(|e| CaError::Signing(format!("certificatePolicies encoding: {e}")))?;
-    Ok(CustomExtension::from_oid_content(
-        oids::CERTIFICATE_POLICIES,
-        der,
-    ))
+        .map_err(|e| CaError::Signing(format!("certificatePolicies encoding: {e}")))
 }

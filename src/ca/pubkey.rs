@@ -21,8 +21,35 @@ pub(crate) struct RequestKey {
 
 impl RequestKey {
     pub(crate) fn from_spki_der(spki_der: &[u8]) -> Result<RequestKey, CaError> {
-        // Fast path: the canonical P-256 / P-384 encodings (fixed headers, an
-        // uncompressed point), recognised without parsing or re-encoding.
+        if let Some((alg, point)) = Self::fast_path(spki_der) {
+            return Ok(RequestKey {
+                alg,
+                key_bits: point.to_vec(),
+            });
+        }
+        Self::from_spki_der_general(spki_der)
+    }
+
+    /// The subjectPublicKey bits of an SPKI [`RequestKey::from_spki_der`]
+    /// accepts, borrowed from `spki_der` (no allocation for P-256 / P-384).
+    pub(crate) fn subject_public_key(spki_der: &[u8]) -> Result<&[u8], CaError> {
+        if let Some((_, point)) = Self::fast_path(spki_der) {
+            return Ok(point);
+        }
+        let key = Self::from_spki_der_general(spki_der)?;
+        // The BIT STRING is the SPKI's last element and the SPKI is canonical.
+        let bits = &spki_der[spki_der.len() - key.key_bits.len()..];
+        if bits != key.key_bits.as_slice() {
+            return Err(CaError::InvalidRequest(
+                "subject public key: unexpected SubjectPublicKeyInfo layout".into(),
+            ));
+        }
+        Ok(bits)
+    }
+
+    /// The canonical P-256 / P-384 encodings (fixed headers, an uncompressed
+    /// point), recognised without parsing or re-encoding.
+    fn fast_path(spki_der: &[u8]) -> Option<(&'static SignatureAlgorithm, &[u8])> {
         const P256_HEADER: [u8; 26] = [
             0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
             0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
@@ -38,14 +65,11 @@ impl RequestKey {
             if spki_der.len() == header.len() + point_len && spki_der.starts_with(header) {
                 let point = &spki_der[header.len()..];
                 if point[0] == 0x04 {
-                    return Ok(RequestKey {
-                        alg,
-                        key_bits: point.to_vec(),
-                    });
+                    return Some((alg, point));
                 }
             }
         }
-        Self::from_spki_der_general(spki_der)
+        None
     }
 
     /// Parses any SPKI, classifies the key and insists on the canonical encoding.
@@ -120,10 +144,30 @@ mod tests {
             assert_eq!(fast.key_bits(), key.der_bytes());
             assert_eq!(general.key_bits(), key.der_bytes());
             assert_eq!(fast.subject_public_key_info(), spki);
+            assert_eq!(
+                RequestKey::subject_public_key(&spki).unwrap(),
+                key.der_bytes()
+            );
             // One byte off in the header: not the fast path, refused or re-checked.
             let mut other = spki.clone();
             other[3] ^= 0x01;
             assert!(RequestKey::from_spki_der(&other).is_err());
+            assert!(RequestKey::subject_public_key(&other).is_err());
         }
+    }
+
+    /// RSA keys (the general path) are borrowed from the SPKI as well.
+    #[test]
+    fn rsa_subject_public_key_is_the_bit_string() {
+        let key =
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)
+                .unwrap();
+        let spki = key.subject_public_key_info();
+        assert_eq!(
+            RequestKey::subject_public_key(&spki).unwrap(),
+            key.der_bytes()
+        );
+        let general = RequestKey::from_spki_der(&spki).unwrap();
+        assert_eq!(general.key_bits(), key.der_bytes());
     }
 }

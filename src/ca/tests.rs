@@ -1312,3 +1312,396 @@ fn pkilint_reports_no_errors_on_issued_certificates() {
         }
     }
 }
+
+// ---------------------------------------------------------------- template
+
+/// Subscriber public keys of every kind the profile allows (generated once).
+fn subscriber_spkis() -> &'static [(&'static str, Vec<u8>)] {
+    static KEYS: OnceLock<Vec<(&'static str, Vec<u8>)>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let rsa = |size| {
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, size)
+                .unwrap()
+                .subject_public_key_info()
+        };
+        vec![
+            ("P-256", p256_spki()),
+            (
+                "P-384",
+                rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)
+                    .unwrap()
+                    .subject_public_key_info(),
+            ),
+            ("RSA-3072", rsa(rcgen::RsaKeySize::_3072)),
+            ("RSA-4096", rsa(rcgen::RsaKeySize::_4096)),
+        ]
+    })
+}
+
+/// An email of exactly `len` octets (`len` >= 3).
+fn email_of_len(len: usize) -> String {
+    let domain = "@example.com";
+    if len > domain.len() {
+        format!("{}{domain}", "j".repeat(len - domain.len()))
+    } else {
+        format!("{}@x", "j".repeat(len - 2))
+    }
+}
+
+/// Subjects that differ in which attributes are present and in how long the
+/// values are (UTF8String lengths crossing 127/128, Name lengths crossing 255).
+fn subject_spread(template: Template) -> Vec<SubjectInfo> {
+    let base = match template {
+        Template::Ov => subject(),
+        Template::Ev => ev_subject(),
+    };
+    vec![
+        base.clone(),
+        SubjectInfo {
+            organizational_unit: None,
+            locality: None,
+            state: Some("Bayern".into()),
+            jurisdiction_state: None,
+            jurisdiction_locality: None,
+            ..base.clone()
+        },
+        SubjectInfo {
+            common_name: "ä".repeat(64),
+            organization: "O".repeat(64),
+            organizational_unit: Some("u".repeat(64)),
+            locality: Some("l".repeat(127)),
+            state: Some("s".repeat(128)),
+            ..base.clone()
+        },
+        SubjectInfo {
+            locality: Some("ü".repeat(128)),
+            state: None,
+            jurisdiction_state: base.jurisdiction_state.as_ref().map(|_| "j".repeat(126)),
+            ..base
+        },
+    ]
+}
+
+/// (not_before, not_after) pairs: today, whole and fractional seconds, the
+/// UTCTime/GeneralizedTime switch at 2050, far future, the 1950 lower bound.
+fn validity_spread() -> Vec<(OffsetDateTime, OffsetDateTime)> {
+    use time::macros::datetime;
+    let now = OffsetDateTime::now_utc();
+    vec![
+        (now, now + Duration::days(MAX_VALIDITY_DAYS)),
+        (now - Duration::minutes(5), now + Duration::seconds(1)),
+        (
+            datetime!(2049-06-30 12:00:00.999 UTC),
+            datetime!(2049-12-31 23:59:59 UTC),
+        ),
+        (
+            datetime!(2049-12-31 23:59:59 UTC),
+            datetime!(2050-01-01 00:00:00 UTC),
+        ),
+        (
+            datetime!(2050-01-01 00:00:00 UTC),
+            datetime!(2051-03-01 07:08:09 UTC),
+        ),
+        (
+            datetime!(9998-12-31 00:00:00 UTC),
+            datetime!(9999-12-31 23:59:59 UTC),
+        ),
+        (
+            datetime!(1950-01-01 00:00:00 UTC),
+            datetime!(1950-02-01 00:00:00 +02:00),
+        ),
+    ]
+}
+
+fn spread_request(
+    spki: &[u8],
+    template: Template,
+    subject: SubjectInfo,
+    email: String,
+    (not_before, not_after): (OffsetDateTime, OffsetDateTime),
+) -> IssuanceRequest {
+    IssuanceRequest {
+        serial: Serial::random(),
+        subject,
+        email,
+        spki_der: spki.to_vec(),
+        template,
+        not_before,
+        not_after,
+    }
+}
+
+/// Asserts the template's TBSCertificate equals rcgen's for `req` and that
+/// the certificate assembled from it passes both checks.
+fn assert_template_matches_rcgen(ca: &Ca, req: &IssuanceRequest, what: &str) -> usize {
+    let (tbs, _) = ca.prepare(req).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let reference = ca
+        .reference_tbs(req)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        tbs == reference,
+        "{what}: template TBS differs from rcgen\n template {}\n rcgen    {}",
+        hex::encode(&tbs),
+        hex::encode(&reference)
+    );
+    tbs.len()
+}
+
+/// The template path produces byte-identical TBSCertificates to rcgen (the
+/// reference encoder) for each issuer algorithm, each subscriber key type,
+/// OV and EV, subjects of several shapes and lengths, every email length
+/// from 3 to 255 octets (all DER length boundaries of the SAN), and
+/// validities on both sides of the UTCTime/GeneralizedTime switch.
+#[test]
+fn template_tbs_is_byte_identical_to_rcgen() {
+    let mut compared = 0;
+    let mut tbs_lengths = std::collections::BTreeSet::new();
+    for alg in ["p256", "p384", "rsa4096"] {
+        let ca = &fixture(alg).ca;
+        for (kind, spki) in subscriber_spkis() {
+            for template in [Template::Ov, Template::Ev] {
+                let subjects = subject_spread(template);
+                let validities = validity_spread();
+                // Every email length with the first subject and validity (the
+                // cheap issuer and key), a sample otherwise.
+                let full = alg == "p256" && *kind == "P-256";
+                let lengths: Vec<usize> = if full {
+                    (3..=255).collect()
+                } else {
+                    vec![
+                        3, 16, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 250, 253, 255,
+                    ]
+                };
+                for len in lengths {
+                    let req = spread_request(
+                        spki,
+                        template,
+                        subjects[0].clone(),
+                        email_of_len(len),
+                        validities[0],
+                    );
+                    assert_eq!(req.email.len(), len);
+                    let what = format!("{alg} issuer, {kind} key, {template:?}, email {len}");
+                    tbs_lengths.insert(assert_template_matches_rcgen(ca, &req, &what));
+                    compared += 1;
+                }
+                for (i, subject) in subjects.iter().enumerate() {
+                    for (j, validity) in validities.iter().enumerate() {
+                        let req = spread_request(
+                            spki,
+                            template,
+                            subject.clone(),
+                            email_of_len(20 + 7 * i + j),
+                            *validity,
+                        );
+                        let what = format!(
+                            "{alg} issuer, {kind} key, {template:?}, subject {i}, validity {j}"
+                        );
+                        tbs_lengths.insert(assert_template_matches_rcgen(ca, &req, &what));
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+    // The spread covers TBS lengths from well under to well over 1000 octets.
+    assert!(tbs_lengths.first().unwrap() < &800 && tbs_lengths.last().unwrap() > &1200);
+}
+
+/// Certificates from the template pass the full re-parse and invariant check
+/// and openssl's strict verification, with and without per-certificate
+/// re-parse (the release default) for every issuer algorithm.
+#[test]
+fn template_certificates_pass_the_full_invariant_check() {
+    for alg in ["p256", "p384", "rsa4096"] {
+        let fx = fixture(alg);
+        let exp = fx.ca.expectations(true);
+        for (kind, spki) in subscriber_spkis() {
+            for template in [Template::Ov, Template::Ev] {
+                for (i, validity) in validity_spread().into_iter().take(2).enumerate() {
+                    let subject = subject_spread(template)[i].clone();
+                    let req = spread_request(spki, template, subject, email_of_len(128), validity);
+                    let der = fx
+                        .ca
+                        .issue_with(&req, false, false)
+                        .unwrap_or_else(|e| panic!("{alg} {kind} {template:?}: {e}"));
+                    invariants::check(&der, &req, &exp, &signed_of(&der))
+                        .unwrap_or_else(|e| panic!("{alg} {kind} {template:?}: {e}"));
+                    fx.ca
+                        .issue_with(&req, true, true)
+                        .unwrap_or_else(|e| panic!("{alg} {kind} {template:?}: {e}"));
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let der = fx
+            .ca
+            .issue_with(&request(p256_spki(), Template::Ev, 460), false, false)
+            .unwrap();
+        openssl_verify(&fx.ca, dir.path(), &der);
+    }
+}
+
+fn fast_check_error(
+    ca: &Ca,
+    der: &[u8],
+    req: &IssuanceRequest,
+    signed: &invariants::Signed,
+) -> String {
+    let (_, ski) = ca.prepare(req).unwrap();
+    let issued = invariants::Issued {
+        template: ca.template(req.template),
+        ski: &ski,
+        issuer_not_after: ca.issuer_not_after,
+    };
+    match invariants::check_issued(der, req, &issued, signed) {
+        Err(CaError::Invariant(m)) => m,
+        other => panic!("expected an invariant violation, got {other:?}"),
+    }
+}
+
+/// The per-certificate check refuses certificates whose variable parts are
+/// not the request's, whose static parts are not the template's, or whose
+/// signature or TBS are not what the key signed.
+#[test]
+fn per_certificate_check_catches_what_varies() {
+    let fx = fixture("p256");
+    let ca = &fx.ca;
+    let req = request(p256_spki(), Template::Ov, 30);
+    let der = ca.issue_with(&req, false, false).unwrap();
+    let signed = signed_of(&der);
+    {
+        let (_, ski) = ca.prepare(&req).unwrap();
+        let issued = invariants::Issued {
+            template: ca.template(req.template),
+            ski: &ski,
+            issuer_not_after: ca.issuer_not_after,
+        };
+        invariants::check_issued(&der, &req, &issued, &signed).unwrap();
+    }
+    let check = |r: &IssuanceRequest| fast_check_error(ca, &der, r, &signed);
+
+    let mut r = req.clone();
+    r.serial = Serial::random();
+    assert!(check(&r).contains("serial"));
+    let mut r = req.clone();
+    r.not_after -= Duration::days(1);
+    assert!(check(&r).contains("validity"));
+    let mut r = req.clone();
+    r.not_before += Duration::seconds(1);
+    assert!(check(&r).contains("validity"));
+    let mut r = req.clone();
+    r.email = "other@example.com".into();
+    assert!(check(&r).contains("subjectAltName"));
+    let mut r = req.clone();
+    r.spki_der = p256_spki();
+    let m = check(&r);
+    assert!(m.contains("subjectPublicKeyInfo"), "{m}");
+    let mut r = req.clone();
+    r.subject.organization = "Other".into();
+    assert!(check(&r).contains("subject"));
+    let mut r = req.clone();
+    r.template = Template::Ev;
+    r.subject = ev_subject();
+    let m = check(&r);
+    assert!(
+        m.contains("subject") || m.contains("certificatePolicies"),
+        "{m}"
+    );
+
+    // Not the bytes that were signed, not the signature the key returned.
+    let mut other = signed_of(&der);
+    other.tbs[40] ^= 1;
+    assert!(fast_check_error(ca, &der, &req, &other).contains("TBSCertificate"));
+    let mut other = signed_of(&der);
+    other.signature[10] ^= 1;
+    assert!(fast_check_error(ca, &der, &req, &other).contains("signature value differs"));
+
+    // A certificate from another issuer (same request) is refused.
+    let foreign = fixture("p384").ca.issue_with(&req, false, false).unwrap();
+    let m = fast_check_error(ca, &foreign, &req, &signed_of(&foreign));
+    assert!(m.contains("signature"), "{m}");
+
+    // A template whose static pieces differ (a serverAuth EKU) is refused,
+    // and so is a TBS with a broken length.
+    let mut bad_template = ca.template(Template::Ov).clone();
+    let eku = bad_template
+        .middle
+        .windows(template::ext_oid::KP_CODE_SIGNING.len())
+        .position(|w| w == template::ext_oid::KP_CODE_SIGNING)
+        .unwrap();
+    bad_template.middle[eku + 7] = 0x01; // id-kp-serverAuth
+    let (_, ski) = ca.prepare(&req).unwrap();
+    let (nb, na) = profile::checked_validity(&req).unwrap();
+    let attrs = profile::subject_attributes(&req.subject).unwrap();
+    let variable = template::Variable {
+        serial: &req.serial.0,
+        not_before: nb,
+        not_after: na,
+        subject: &attrs,
+        spki_der: &req.spki_der,
+        email: &req.email,
+        ski: &ski,
+    };
+    let tbs = bad_template.tbs(&variable);
+    let signature = ca.sign_raw(&tbs).unwrap();
+    let bad = bad_template.certificate(&tbs, &signature);
+    let signed_bad = invariants::Signed { tbs, signature };
+    let m = fast_check_error(ca, &bad, &req, &signed_bad);
+    assert!(m.contains("extKeyUsage"), "{m}");
+
+    let mut tbs = ca.template(Template::Ov).tbs(&variable);
+    let spki_at = tbs
+        .windows(req.spki_der.len())
+        .position(|w| w == req.spki_der.as_slice())
+        .unwrap();
+    tbs[spki_at + 1] += 1; // the SPKI claims one more octet
+    let signature = ca.sign_raw(&tbs).unwrap();
+    let bad = ca.template(Template::Ov).certificate(&tbs, &signature);
+    let m = fast_check_error(ca, &bad, &req, &invariants::Signed { tbs, signature });
+    assert!(
+        m.contains("subjectPublicKeyInfo") || m.contains("DER"),
+        "{m}"
+    );
+}
+
+/// Requests the template cannot encode as rcgen would are refused before
+/// signing: a serial that is not 16 positive octets without a leading zero.
+#[test]
+fn serials_that_are_not_16_positive_octets_are_refused() {
+    let fx = fixture("p256");
+    for first in [0x00u8, 0x80, 0xff] {
+        let mut r = request(p256_spki(), Template::Ov, 10);
+        r.serial.0[0] = first;
+        assert!(
+            matches!(fx.ca.issue(&r), Err(CaError::InvalidRequest(m)) if m.contains("serial")),
+            "{first:#x}"
+        );
+    }
+}
+
+/// The subject attribute constants (arcs for rcgen, DER octets for the
+/// template and the checks) name the attribute types of the profile.
+#[test]
+fn subject_attribute_oids_are_the_standard_ones() {
+    use profile::attr;
+    for ((arcs, der), dotted) in [
+        (attr::CN, "2.5.4.3"),
+        (attr::C, "2.5.4.6"),
+        (attr::L, "2.5.4.7"),
+        (attr::ST, "2.5.4.8"),
+        (attr::O, "2.5.4.10"),
+        (attr::OU, "2.5.4.11"),
+        (attr::SERIAL_NUMBER, "2.5.4.5"),
+        (attr::BUSINESS_CATEGORY, "2.5.4.15"),
+        (attr::JURISDICTION_L, "1.3.6.1.4.1.311.60.2.1.1"),
+        (attr::JURISDICTION_ST, "1.3.6.1.4.1.311.60.2.1.2"),
+        (attr::JURISDICTION_C, "1.3.6.1.4.1.311.60.2.1.3"),
+    ] {
+        let oid = der::asn1::ObjectIdentifier::new(dotted).unwrap();
+        assert_eq!(der, oid.as_bytes(), "{dotted}");
+        let arcs: Vec<String> = arcs.iter().map(u64::to_string).collect();
+        assert_eq!(arcs.join("."), dotted);
+    }
+}
