@@ -142,7 +142,9 @@ fn run(writers: usize, secs: f64) -> Run {
                         action: action.into(),
                         details: serde_json::json!({"serial": serial, "request": req.id}),
                     };
-                    store.begin_issuance(&req, &serial).expect("begin_issuance");
+                    store
+                        .begin_issuance(&req, &serial, &RequestLink::None)
+                        .expect("begin_issuance");
                     store
                         .record_issuance(&cert, &RequestLink::None, &ev("certificate.issue"))
                         .expect("record_issuance");

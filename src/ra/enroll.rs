@@ -386,7 +386,7 @@ impl Ra {
             None => None,
         };
         let subject = subject_for(&org, ou, profile)?;
-        let serial = self.reserve_serial(request)?;
+        let serial = self.reserve_serial(request, link)?;
         let now = self.clock.now();
         let issuance = IssuanceRequest {
             serial,
@@ -434,13 +434,13 @@ impl Ra {
         Ok(record)
     }
 
-    fn reserve_serial(&self, request: &CertRequest) -> Result<Serial, RaError> {
+    fn reserve_serial(&self, request: &CertRequest, link: &RequestLink) -> Result<Serial, RaError> {
         for _ in 0..4 {
             let serial = Serial::random();
-            match self.store.begin_issuance(request, &serial.to_hex()) {
+            match self.store.begin_issuance(request, &serial.to_hex(), link) {
                 Ok(()) => return Ok(serial),
                 Err(StorageError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(RaError::from_store(e)),
             }
         }
         Err(RaError::Conflict("could not reserve a fresh serial".into()))

@@ -36,7 +36,7 @@ use super::{EnrollmentOutcome, EnrollmentRequest, Ra, RaError};
 use crate::csr::Csr;
 use crate::storage::est::EstBinding;
 use crate::storage::model::{CertificateRecord, Endpoint, Invitation, Profile};
-use crate::storage::{RequestLink, StorageError};
+use crate::storage::{Redemption, RequestLink, StorageError};
 
 /// Why an EST request was refused (the front end maps each to a status code).
 #[derive(Debug, thiserror::Error)]
@@ -226,19 +226,19 @@ impl Ra {
             }
         }
 
-        let ev = self.event(
-            &requester,
-            "invitation.redeem",
-            json!({"kid": kid, "protocol": "est"}),
-        );
-        self.store
-            .redeem_invitation(kid, now, &requester, &ev)
-            .map_err(|e| match e {
-                StorageError::Rejected(m) => EstError::Unauthenticated(m),
-                other => other.into(),
-            })?;
-        self.metrics.invitation_redeemed("est");
-
+        // The invitation is redeemed in the same transaction as the serial
+        // reservation (or the request waiting for approval): a CSR the RA
+        // refuses never touches it, and concurrent enrollments redeem it once.
+        let redeem = Redemption {
+            kid: kid.to_string(),
+            at: now,
+            by: requester.clone(),
+            audit: self.event(
+                &requester,
+                "invitation.redeem",
+                json!({"kid": kid, "protocol": "est"}),
+            ),
+        };
         let req = EnrollmentRequest {
             account: inv.account_id.clone(),
             profile: inv.profile_id.clone(),
@@ -250,23 +250,43 @@ impl Ra {
             link: RequestLink::Est {
                 auth,
                 key_sha256: key_hash,
+                redeem: Some(redeem),
             },
         };
         let outcome = match self.enroll_parsed(&req, &csr) {
             Ok(o) => o,
+            // another enrollment redeemed it first (or it expired meanwhile)
+            Err(RaError::Conflict(m)) if m.contains("invitation") => {
+                return Err(EstError::Unauthenticated(m))
+            }
             Err(e) => {
-                let ev = self.event(
-                    &requester,
-                    "invitation.release",
-                    json!({"kid": kid, "protocol": "est", "reason": e.to_string()}),
-                );
-                if let Err(release) = self.store.est_release_invitation(kid, &ev) {
-                    tracing::warn!(kid, error = %release, "could not release the EST invitation");
-                }
+                self.est_release_after_failure(kid, &requester, &e);
                 return Err(e.into());
             }
         };
+        self.metrics.invitation_redeemed("est");
         Ok(est_outcome(outcome))
+    }
+
+    /// An enrollment that failed after redeeming its invitation (a CA or
+    /// storage failure after the serial reservation) gives the invitation
+    /// back, so the agent can retry with the same credentials.
+    fn est_release_after_failure(&self, kid: &str, requester: &str, e: &RaError) {
+        let redeemed_by_us = matches!(
+            self.store.get_invitation(kid),
+            Ok(Some(inv)) if inv.redeemed_by.as_deref() == Some(requester)
+        );
+        if !redeemed_by_us {
+            return;
+        }
+        let ev = self.event(
+            requester,
+            "invitation.release",
+            json!({"kid": kid, "protocol": "est", "reason": e.to_string()}),
+        );
+        if let Err(release) = self.store.est_release_invitation(kid, &ev) {
+            tracing::warn!(kid, error = %release, "could not release the EST invitation");
+        }
     }
 
     /// `simplereenroll` with a TLS client certificate chain (leaf first).
@@ -311,6 +331,7 @@ impl Ra {
             link: RequestLink::Est {
                 auth,
                 key_sha256: key_hash,
+                redeem: None,
             },
         };
         let outcome = self.enroll_parsed(&req, &csr)?;

@@ -19,7 +19,8 @@ impl Store {
         let tables = with_link_tables(&[Table::Requests], link);
         self.transact_on(&tables, |tx| {
             tx.insert_new(Table::Requests, &req.id, req)?;
-            link.write(tx, &req.id, None, req.created_at)?;
+            link.write_intent(tx)?;
+            link.write_outcome(tx, &req.id, None, req.created_at)?;
             tx.audit(audit)?;
             Ok(())
         })
@@ -34,10 +35,18 @@ impl Store {
     }
 
     /// Records the intent to issue: stores (or updates) the request as approved
-    /// with its serial and reserves the serial. Fails with `Conflict` if the
-    /// serial was ever reserved before.
-    pub fn begin_issuance(&self, req: &CertRequest, serial_hex: &str) -> Result<()> {
-        self.transact_on(&[Table::Serials, Table::Requests], |tx| {
+    /// with its serial, reserves the serial, and writes the `link`'s intent
+    /// (e.g. redeems the EST invitation). Fails with `Conflict` if the serial
+    /// was ever reserved before, `Rejected` if the link's intent cannot be
+    /// written; nothing is stored then.
+    pub fn begin_issuance(
+        &self,
+        req: &CertRequest,
+        serial_hex: &str,
+        link: &RequestLink,
+    ) -> Result<()> {
+        let tables = with_link_tables(&[Table::Serials, Table::Requests], link);
+        self.transact_on(&tables, |tx| {
             if tx.get_raw(Table::Serials, serial_hex.as_bytes())?.is_some() {
                 return Err(super::tx::abort(StorageError::Conflict(format!(
                     "serial {serial_hex} is already reserved"
@@ -48,6 +57,7 @@ impl Store {
             r.status = RequestStatus::Approved;
             r.serial = Some(serial_hex.to_string());
             tx.put(Table::Requests, &req.id, &r)?;
+            link.write_intent(tx)?;
             Ok(())
         })
     }
@@ -68,7 +78,7 @@ impl Store {
             req.serial = Some(cert.serial.clone());
             tx.put(Table::Requests, &req.id, &req)?;
             tx.insert_new(Table::Certificates, &cert.serial, cert)?;
-            link.write(tx, &req.id, Some(&cert.serial), cert.issued_at)?;
+            link.write_outcome(tx, &req.id, Some(&cert.serial), cert.issued_at)?;
             tx.audit(audit)?;
             Ok(())
         })?;

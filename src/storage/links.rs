@@ -1,44 +1,85 @@
 //! What a certificate request was made for, in the protocol that asked: the
 //! ACME order it finalizes or the EST credential + CSR key that sent it.
 //!
-//! The link is written in the same transaction as the request (when it waits
-//! for approval) or its certificate (when issued), so a crash never leaves a
-//! certificate without its order or binding, and an issuance costs one
-//! transaction and one flush instead of two.
+//! A link has two parts, each written in the same transaction as the
+//! request's own records, so a crash never leaves one without the other:
+//!
+//! - the *intent* (with the serial reservation, or with the request when it
+//!   waits for approval): an EST first enrollment redeems its invitation
+//!   here, so concurrent enrollments redeem it once and a refused CSR never
+//!   touches it;
+//! - the *outcome* (with the certificate, or with the waiting request): the
+//!   ACME order becomes valid, the EST binding (credential + key -> request)
+//!   is recorded.
+//!
+//! An EST first enrollment thus costs two transactions and one flush; an
+//! ACME finalize three transactions (ready -> processing, intent, outcome).
 
 use time::OffsetDateTime;
 
 use super::acme::{AcmeOrder, OrderStatus};
 use super::est::EstBinding;
+use super::model::AuditEvent;
 use super::tx::TxResult;
 use super::{Table, Tx};
 
 /// The protocol record to update together with a request or certificate.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub enum RequestLink {
     /// None (admin requests, approvals issued later).
     #[default]
     None,
     /// An EST enrollment: `auth` is `inv:<kid>` or `cert:<serial>`, the key
     /// is the CSR's SPKI SHA-256 (hex). See [`super::est`].
-    Est { auth: String, key_sha256: String },
+    Est {
+        auth: String,
+        key_sha256: String,
+        /// The invitation a first enrollment redeems with its intent.
+        redeem: Option<Redemption>,
+    },
     /// The ACME order being finalized: it records the request and, once
     /// issued, becomes `valid` with the certificate's serial.
     AcmeOrder { order_id: String },
+}
+
+/// An invitation redeemed by the request that uses it (EST first enrollment).
+#[derive(Debug, Clone)]
+pub struct Redemption {
+    pub kid: String,
+    pub at: OffsetDateTime,
+    /// `est:<kid>`.
+    pub by: String,
+    /// The `invitation.redeem` audit event.
+    pub audit: AuditEvent,
 }
 
 impl RequestLink {
     /// The tables the link writes besides the request's own.
     pub(super) fn tables(&self) -> &'static [Table] {
         match self {
-            RequestLink::None | RequestLink::Est { .. } => &[],
+            RequestLink::None => &[],
+            RequestLink::Est { .. } => &[Table::Invitations],
             RequestLink::AcmeOrder { .. } => &[Table::AcmeOrders],
         }
     }
 
-    /// Writes the link for `request_id` inside `tx`; `serial` is the issued
-    /// certificate's (None while the request waits for approval).
-    pub(super) fn write(
+    /// Writes the intent part inside `tx` (see the module documentation):
+    /// fails (rejected, the transaction rolls back) if the invitation cannot
+    /// be redeemed.
+    pub(super) fn write_intent(&self, tx: &Tx<'_>) -> TxResult<()> {
+        if let RequestLink::Est {
+            redeem: Some(r), ..
+        } = self
+        {
+            super::invitations::redeem_in(tx, &r.kid, r.at, &r.by)?;
+            tx.audit(&r.audit)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the outcome part for `request_id` inside `tx`; `serial` is the
+    /// issued certificate's (None while the request waits for approval).
+    pub(super) fn write_outcome(
         &self,
         tx: &Tx<'_>,
         request_id: &str,
@@ -47,7 +88,9 @@ impl RequestLink {
     ) -> TxResult<()> {
         match self {
             RequestLink::None => Ok(()),
-            RequestLink::Est { auth, key_sha256 } => super::est::bind_in(
+            RequestLink::Est {
+                auth, key_sha256, ..
+            } => super::est::bind_in(
                 tx,
                 &EstBinding {
                     auth: auth.clone(),

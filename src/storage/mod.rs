@@ -24,7 +24,7 @@ use std::path::Path;
 use serde::{de::DeserializeOwned, Serialize};
 use sled::Tree;
 
-pub use links::RequestLink;
+pub use links::{Redemption, RequestLink};
 pub use tx::Tx;
 
 /// Why a storage operation failed.

@@ -99,7 +99,7 @@ fn serial_is_reserved_once() {
         serial: None,
         attestation: None,
     };
-    s.begin_issuance(&req, "00ff").unwrap();
+    s.begin_issuance(&req, "00ff", &RequestLink::None).unwrap();
     assert!(s.serial_reserved("00ff").unwrap());
     let again = s.begin_issuance(
         &CertRequest {
@@ -107,6 +107,7 @@ fn serial_is_reserved_once() {
             ..req
         },
         "00ff",
+        &RequestLink::None,
     );
     assert!(matches!(again, Err(StorageError::Conflict(_))));
 }
@@ -300,7 +301,8 @@ fn issuance_writes_its_acme_order_in_the_same_transaction() {
     let link = RequestLink::AcmeOrder {
         order_id: "ord_1".into(),
     };
-    s.begin_issuance(&request_record("req_1"), "01aa").unwrap();
+    s.begin_issuance(&request_record("req_1"), "01aa", &RequestLink::None)
+        .unwrap();
     s.record_issuance(&cert_record("01aa", "req_1"), &link, &ev("issue"))
         .unwrap();
     let o = s.get_acme_order("ord_1").unwrap().unwrap();
@@ -310,7 +312,8 @@ fn issuance_writes_its_acme_order_in_the_same_transaction() {
 
     // A link that cannot be written fails the whole issuance: no certificate
     // without its order.
-    s.begin_issuance(&request_record("req_2"), "02bb").unwrap();
+    s.begin_issuance(&request_record("req_2"), "02bb", &RequestLink::None)
+        .unwrap();
     let missing = RequestLink::AcmeOrder {
         order_id: "ord_missing".into(),
     };
@@ -330,6 +333,7 @@ fn pending_request_and_issuance_store_the_est_binding() {
     let link = RequestLink::Est {
         auth: "inv:k1".into(),
         key_sha256: "abcd".into(),
+        redeem: None,
     };
     s.create_request(&request_record("req_1"), &link, &ev("apply"))
         .unwrap();
@@ -345,10 +349,40 @@ fn pending_request_and_issuance_store_the_est_binding() {
     let renewal = RequestLink::Est {
         auth: "cert:01aa".into(),
         key_sha256: "ef01".into(),
+        redeem: None,
     };
-    s.begin_issuance(&request_record("req_2"), "03cc").unwrap();
+    s.begin_issuance(&request_record("req_2"), "03cc", &RequestLink::None)
+        .unwrap();
     s.record_issuance(&cert_record("03cc", "req_2"), &renewal, &ev("issue"))
         .unwrap();
     let b = s.est_binding("cert:01aa", "ef01").unwrap().unwrap();
     assert_eq!(b.request_id, "req_2");
+}
+
+#[test]
+fn est_intent_redeems_the_invitation_once_with_the_serial_reservation() {
+    let s = Store::temporary().unwrap();
+    s.create_invitation(&invitation("k9"), &ev("create"))
+        .unwrap();
+    let link = |serial_owner: &str| RequestLink::Est {
+        auth: "inv:k9".into(),
+        key_sha256: serial_owner.into(),
+        redeem: Some(Redemption {
+            kid: "k9".into(),
+            at: t0(),
+            by: "est:k9".into(),
+            audit: ev("invitation.redeem"),
+        }),
+    };
+    s.begin_issuance(&request_record("req_1"), "0a01", &link("key1"))
+        .unwrap();
+    let inv = s.get_invitation("k9").unwrap().unwrap();
+    assert_eq!(inv.state, InvitationState::Redeemed);
+    assert_eq!(inv.redeemed_by.as_deref(), Some("est:k9"));
+    // a second enrollment with the same invitation reserves nothing
+    let again = s.begin_issuance(&request_record("req_2"), "0a02", &link("key2"));
+    assert!(matches!(again, Err(StorageError::Rejected(m)) if m.contains("already been used")));
+    assert!(!s.serial_reserved("0a02").unwrap());
+    assert!(s.get_request("req_2").unwrap().is_none());
+    assert!(s.serial_reserved("0a01").unwrap());
 }
