@@ -250,7 +250,7 @@ impl Ra {
             link: RequestLink::Est {
                 auth,
                 key_sha256: key_hash,
-                redeem: Some(redeem),
+                redeem: Some(Box::new(redeem)),
             },
         };
         let outcome = match self.enroll_parsed(&req, &csr) {

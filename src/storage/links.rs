@@ -35,7 +35,7 @@ pub enum RequestLink {
         auth: String,
         key_sha256: String,
         /// The invitation a first enrollment redeems with its intent.
-        redeem: Option<Redemption>,
+        redeem: Option<Box<Redemption>>,
     },
     /// The ACME order being finalized: it records the request and, once
     /// issued, becomes `valid` with the certificate's serial.

@@ -367,12 +367,12 @@ fn est_intent_redeems_the_invitation_once_with_the_serial_reservation() {
     let link = |serial_owner: &str| RequestLink::Est {
         auth: "inv:k9".into(),
         key_sha256: serial_owner.into(),
-        redeem: Some(Redemption {
+        redeem: Some(Box::new(Redemption {
             kid: "k9".into(),
             at: t0(),
             by: "est:k9".into(),
             audit: ev("invitation.redeem"),
-        }),
+        })),
     };
     s.begin_issuance(&request_record("req_1"), "0a01", &link("key1"))
         .unwrap();
