@@ -189,15 +189,15 @@ fn subject_rules(
         (ou, s.organizational_unit.as_deref()),
         (cn, Some(s.common_name.as_str())),
     ];
-    let mut expected = expected.iter().filter_map(|(oid, v)| v.map(|v| (*oid, v)));
+    let mut present = expected.iter().filter_map(|(oid, v)| v.map(|v| (*oid, v)));
     let mut same = true;
     for (oid, value) in attrs {
-        match expected.next() {
+        match present.next() {
             Some((e, v)) if *oid == e && *value == v => {}
             _ => same = false,
         }
     }
-    if expected.next().is_some() {
+    if present.next().is_some() {
         same = false;
     }
     if !same {
@@ -206,7 +206,9 @@ fn subject_rules(
             describe()
         )));
     }
-    let has = |oid: &[u8]| attrs.iter().any(|(p, _)| *p == oid);
+    // The attributes are exactly the expected ones, in order: an attribute
+    // type is present iff the request has a value for it.
+    let has = |oid: &[u8]| expected.iter().any(|(e, v)| v.is_some() && *e == oid);
     if !has(l) && !has(st) {
         return Err(fail(
             "subject has neither localityName nor stateOrProvinceName (CS BR 7.1.4.2.2)",
@@ -407,7 +409,7 @@ struct Tlv<'a> {
 }
 
 impl<'a> Reader<'a> {
-    #[inline]
+    #[inline(always)]
     fn next(&mut self, what: &'static str) -> Result<Tlv<'a>, Bad> {
         let bad = || Bad {
             what,
