@@ -1,7 +1,10 @@
-//! Post-signing checks: the issued DER is parsed again with x509-parser and every
-//! property the Code Signing BR profile promises is asserted. A violation is a
-//! bug in the CA core, reported as [`CaError::Invariant`]; the certificate is
-//! never returned.
+//! Post-signing checks. [`check`]: the issued DER is parsed again with
+//! x509-parser and every property the Code Signing BR profile promises is
+//! asserted (at start-up on the templates' certificates, per certificate with
+//! `ca.reparse_certificates` and in debug builds). [`check_issued`]: per
+//! certificate, what varies between certificates of one checked template. A
+//! violation is a bug in the CA core, reported as [`CaError::Invariant`]; the
+//! certificate is never returned.
 
 use aws_lc_rs::signature::ParsedPublicKey;
 use der::asn1::ObjectIdentifier;
@@ -544,13 +547,7 @@ pub(crate) fn check_issued(
     let mut tbs = Reader(tbs.content);
     tbs.expect_bytes(&[0xa0, 3, tag::INTEGER, 1, 2], "version (v3)")?;
     let serial = tbs.expect(tag::INTEGER, "serialNumber")?;
-    let minimal = serial.len() == 1 || serial[0] != 0 || serial[1] & 0x80 != 0;
-    if serial.is_empty()
-        || serial.len() > 20
-        || serial[0] & 0x80 != 0
-        || !minimal
-        || serial.iter().all(|b| *b == 0)
-    {
+    if !serial_ok(serial) {
         return Err(fail(
             "serial is not a positive INTEGER of at most 20 octets",
         ));
@@ -661,6 +658,18 @@ pub(crate) fn check_issued(
     Ok(())
 }
 
+/// Whether INTEGER content octets are a positive, non-zero, minimally encoded
+/// serial of at most 20 octets (RFC 5280 4.1.2.2).
+fn serial_ok(serial: &[u8]) -> bool {
+    let positive_minimal = match serial {
+        [] => false,
+        [first, ..] if first & 0x80 != 0 => false,
+        [0, second, ..] => second & 0x80 != 0,
+        _ => true,
+    };
+    positive_minimal && serial.len() <= 20 && serial.iter().any(|b| *b != 0)
+}
+
 /// A UTCTime (years 1950-2049) or GeneralizedTime (other years) in the DER
 /// form RFC 5280 requires: whole seconds, `Z`.
 fn decode_time(t: Tlv<'_>) -> Result<time::OffsetDateTime, CaError> {
@@ -736,6 +745,23 @@ mod tests {
             (tag::OCTET_STRING, "491231235959Z"),
         ] {
             assert!(time(t, s).is_err(), "{s}");
+        }
+    }
+
+    /// Serial encodings that are not positive and minimal are refused without
+    /// panicking (an empty INTEGER included).
+    #[test]
+    fn check_issued_refuses_bad_serial_encodings() {
+        assert!(serial_ok(&[0x01, 0x02]));
+        assert!(serial_ok(&[0x00, 0x80]));
+        for bad in [
+            &[][..],
+            &[0x80][..],
+            &[0x00, 0x01][..],
+            &[0x00][..],
+            &[0u8; 21][..],
+        ] {
+            assert!(!serial_ok(bad), "{bad:?}");
         }
     }
 

@@ -1,7 +1,16 @@
 //! The CA core: signs exactly what the RA hands it. It takes only the public key
 //! (SubjectPublicKeyInfo) from a request, builds every other field itself per the
-//! CA/B Forum Code Signing Baseline Requirements, re-parses what it signed and
-//! checks the invariants before returning it.
+//! CA/B Forum Code Signing Baseline Requirements and checks the invariants before
+//! returning it.
+//!
+//! Subscriber certificates come from per-issuer templates (`template.rs`): the
+//! DER of everything that never changes is computed once, per certificate only
+//! serial, validity, subject, SAN and SKI are encoded. rcgen remains the
+//! reference encoder (the start-up self-test and `ca::tests` require
+//! byte-identical TBSCertificates) and builds the CA certificates, the TLS
+//! identity and the CRLs. The start-up self-test checks each template's
+//! certificate in full (re-parse, every invariant, signature verification);
+//! per certificate `invariants::check_issued` checks what varies.
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
