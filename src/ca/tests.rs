@@ -1705,3 +1705,36 @@ fn subject_attribute_oids_are_the_standard_ones() {
         assert_eq!(arcs.join("."), dotted);
     }
 }
+
+/// `ca.verify_signatures` on the fast path: a signature that does not verify
+/// with the issuing CA key is refused; without the option it is not looked at
+/// (the certificate still carries exactly what the key returned).
+#[test]
+fn per_certificate_verification_refuses_a_signature_from_another_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca = Ca::load_or_create(
+        &dir.path().join("ca"),
+        &cfg("p256"),
+        &crate::clock::system(),
+    )
+    .unwrap();
+    let req = request(p256_spki(), Template::Ov, 30);
+    ca.issue_with(&req, false, true).unwrap();
+    // Verify with another CA's public key, as if the key had signed wrongly.
+    let other = fixture("p256");
+    let (_, other_cert) = X509Certificate::from_der(other.ca.issuing_cert_der()).unwrap();
+    ca.verify_key = ParsedPublicKey::new(
+        &signature::ECDSA_P256_SHA256_ASN1,
+        &other_cert.public_key().subject_public_key.data,
+    )
+    .unwrap();
+    assert!(matches!(
+        ca.issue_with(&req, false, true),
+        Err(CaError::Invariant(m)) if m.contains("does not verify")
+    ));
+    assert!(matches!(
+        ca.issue_with(&req, true, true),
+        Err(CaError::Invariant(m)) if m.contains("does not verify")
+    ));
+    ca.issue_with(&req, false, false).unwrap();
+}
