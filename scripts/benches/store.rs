@@ -142,11 +142,16 @@ fn run(writers: usize, secs: f64) -> Run {
                         action: action.into(),
                         details: serde_json::json!({"serial": serial, "request": req.id}),
                     };
-                    store
+                    let intent = store
                         .begin_issuance(&req, &serial, &RequestLink::None)
                         .expect("begin_issuance");
                     store
-                        .record_issuance(&cert, &RequestLink::None, &ev("certificate.issue"))
+                        .record_issuance(
+                            intent,
+                            &cert,
+                            &RequestLink::None,
+                            &ev("certificate.issue"),
+                        )
                         .expect("record_issuance");
                     done.fetch_add(1, Ordering::Relaxed);
                     i += 1;

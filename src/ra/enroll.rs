@@ -13,7 +13,7 @@ use crate::csr::{Csr, KeyKind};
 use crate::storage::model::{
     CertRequest, CertificateRecord, EndpointAccount, Organization, Profile, RequestStatus,
 };
-use crate::storage::{new_id, RequestLink, StorageError};
+use crate::storage::{new_id, FlushIntent, RequestLink, StorageError};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -386,7 +386,8 @@ impl Ra {
             None => None,
         };
         let subject = subject_for(&org, ou, profile)?;
-        let serial = self.reserve_serial(request, link)?;
+        // the intent announces record_issuance's flush (group commit)
+        let (serial, flush_intent) = self.reserve_serial(request, link)?;
         let now = self.clock.now();
         let issuance = IssuanceRequest {
             serial,
@@ -420,7 +421,8 @@ impl Ra {
             json!({"serial": record.serial, "request": request.id, "profile": profile.id,
                    "email": record.email, "attestation": record.attestation}),
         );
-        self.store.record_issuance(&record, link, &ev)?;
+        self.store
+            .record_issuance(flush_intent, &record, link, &ev)?;
         self.metrics
             .issuance(&profile.name, protocol_of(&request.requester), "issued");
         self.notify(
@@ -434,11 +436,15 @@ impl Ra {
         Ok(record)
     }
 
-    fn reserve_serial(&self, request: &CertRequest, link: &RequestLink) -> Result<Serial, RaError> {
+    fn reserve_serial(
+        &self,
+        request: &CertRequest,
+        link: &RequestLink,
+    ) -> Result<(Serial, FlushIntent), RaError> {
         for _ in 0..4 {
             let serial = Serial::random();
             match self.store.begin_issuance(request, &serial.to_hex(), link) {
-                Ok(()) => return Ok(serial),
+                Ok(intent) => return Ok((serial, intent)),
                 Err(StorageError::Conflict(_)) => continue,
                 Err(e) => return Err(RaError::from_store(e)),
             }

@@ -4,7 +4,7 @@
 use super::links::with_link_tables;
 use super::model::{AuditEvent, CertRequest, CertificateRecord, RequestStatus, Revocation};
 use super::tx::reject;
-use super::RequestLink;
+use super::{FlushIntent, RequestLink};
 use super::{Result, StorageError, Store, Table};
 
 impl Store {
@@ -38,13 +38,14 @@ impl Store {
     /// with its serial, reserves the serial, and writes the `link`'s intent
     /// (e.g. redeems the EST invitation). Fails with `Conflict` if the serial
     /// was ever reserved before, `Rejected` if the link's intent cannot be
-    /// written; nothing is stored then.
+    /// written; nothing is stored then. The returned intent announces the
+    /// flush of [`Store::record_issuance`] (group commit, `storage/flush.rs`).
     pub fn begin_issuance(
         &self,
         req: &CertRequest,
         serial_hex: &str,
         link: &RequestLink,
-    ) -> Result<()> {
+    ) -> Result<FlushIntent> {
         let tables = with_link_tables(&[Table::Serials, Table::Requests], link);
         self.transact_on(&tables, |tx| {
             if tx.get_raw(Table::Serials, serial_hex.as_bytes())?.is_some() {
@@ -59,7 +60,8 @@ impl Store {
             tx.put(Table::Requests, &req.id, &r)?;
             link.write_intent(tx)?;
             Ok(())
-        })
+        })?;
+        Ok(self.announce_flush())
     }
 
     /// Stores the issued certificate, marks its request issued, writes its
@@ -67,6 +69,7 @@ impl Store {
     /// returning: only then may it be handed out.
     pub fn record_issuance(
         &self,
+        intent: FlushIntent,
         cert: &CertificateRecord,
         link: &RequestLink,
         audit: &AuditEvent,
@@ -82,7 +85,7 @@ impl Store {
             tx.audit(audit)?;
             Ok(())
         })?;
-        self.flush()
+        self.flush_with(Some(intent))
     }
 
     /// Marks a request declined (or approved) by an administrator.

@@ -8,13 +8,22 @@
 //! rate stays at one per flush latency, and no caller ever returns before a
 //! flush that covers its write has completed.
 //!
+//! Writers can *announce* that they will ask for a flush soon
+//! ([`FlushCoordinator::announce`]: an issuance between its serial
+//! reservation and its certificate record). A caller about to lead a flush
+//! first waits, at most [`MAX_LINGER`], while announced writers are still on
+//! their way, so they share its flush instead of each paying for the next
+//! one (sled wakes its whole IO thread pool for every flush). Nobody waits
+//! when nothing is announced, and the linger only delays the start of a flush:
+//! a caller still returns only after a flush that started after its call.
+//!
 //! `signet_storage_flush_duration_seconds` and `signet_storage_flush_batch_size`
 //! show the flush latency and how many callers each flush served.
 //!
 //! [`Store::flush`]: super::Store::flush
 
-use std::sync::{Condvar, Mutex, OnceLock};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::metrics::Metrics;
 
@@ -30,6 +39,38 @@ struct State {
     failed: Option<(u64, String)>,
     /// Callers that need the next flush to start (its batch).
     waiting: usize,
+    /// Writers that announced a flush request soon.
+    announced: usize,
+}
+
+/// The longest a flush waits for announced writers before it starts.
+pub(crate) const MAX_LINGER: Duration = Duration::from_millis(1);
+
+/// A writer's announcement that it will ask for a flush soon (see the module
+/// documentation). Withdrawn when dropped, or handed to
+/// [`FlushCoordinator::flush_after_now`] when the writer asks.
+pub struct FlushIntent {
+    coord: Arc<FlushCoordinator>,
+    live: bool,
+}
+
+impl std::fmt::Debug for FlushIntent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlushIntent")
+            .field("live", &self.live)
+            .finish()
+    }
+}
+
+impl Drop for FlushIntent {
+    fn drop(&mut self) {
+        if self.live {
+            let mut st = self.coord.lock();
+            st.announced = st.announced.saturating_sub(1);
+            drop(st);
+            self.coord.arrivals.notify_all();
+        }
+    }
 }
 
 /// Coordinates the flushes of one store.
@@ -37,10 +78,27 @@ struct State {
 pub(crate) struct FlushCoordinator {
     state: Mutex<State>,
     done: Condvar,
+    /// Signalled when an announced writer arrives or withdraws.
+    arrivals: Condvar,
     metrics: OnceLock<Metrics>,
+    /// Longest linger for announced writers (None: [`MAX_LINGER`]; tests).
+    linger: Option<Duration>,
 }
 
 impl FlushCoordinator {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Announces a flush request to come (see the module documentation).
+    pub(crate) fn announce(self: &Arc<Self>) -> FlushIntent {
+        self.lock().announced += 1;
+        FlushIntent {
+            coord: self.clone(),
+            live: true,
+        }
+    }
+
     pub(crate) fn set_metrics(&self, metrics: &Metrics) {
         let _ = self.metrics.set(metrics.clone());
     }
@@ -53,14 +111,23 @@ impl FlushCoordinator {
     /// Returns once a flush that started after this call has completed
     /// (`Err` with its message if that flush failed). `flush` performs one
     /// flush; it is called by at most one caller at a time.
+    /// `intent` is the caller's announcement, if it made one.
     pub(crate) fn flush_after_now(
         &self,
+        intent: Option<FlushIntent>,
         flush: impl FnOnce() -> Result<(), String>,
     ) -> Result<(), String> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.lock();
         // The first flush to start after now: the next sequence number.
         let target = st.started + 1;
         st.waiting += 1;
+        if let Some(mut intent) = intent {
+            if intent.live {
+                intent.live = false;
+                st.announced = st.announced.saturating_sub(1);
+                self.arrivals.notify_all();
+            }
+        }
         let mut flush = Some(flush);
         loop {
             if st.done_ok >= target {
@@ -79,6 +146,19 @@ impl FlushCoordinator {
                     return Err("group commit: flush bookkeeping error".into());
                 };
                 st.running = true;
+                // Linger for announced writers (they join this batch).
+                let deadline = Instant::now() + self.linger.unwrap_or(MAX_LINGER);
+                while st.announced > 0 {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    st = self
+                        .arrivals
+                        .wait_timeout(st, deadline - now)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
                 st.started += 1;
                 let seq = st.started;
                 let batch = st.waiting.max(1);
@@ -89,7 +169,7 @@ impl FlushCoordinator {
                 if let Some(m) = self.metrics.get() {
                     m.storage_flush(start.elapsed(), batch);
                 }
-                st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                st = self.lock();
                 st.running = false;
                 match &result {
                     Ok(()) => st.done_ok = st.done_ok.max(seq),
@@ -130,7 +210,7 @@ mod tests {
                         let mine = written.fetch_add(1, Ordering::SeqCst) + 1;
                         let (w, d, f) = (written.clone(), durable.clone(), flushes.clone());
                         coord
-                            .flush_after_now(move || {
+                            .flush_after_now(None, move || {
                                 let snapshot = w.load(Ordering::SeqCst);
                                 std::thread::sleep(Duration::from_millis(1));
                                 d.fetch_max(snapshot, Ordering::SeqCst);
@@ -154,12 +234,73 @@ mod tests {
         assert!(n >= 1);
     }
 
+    fn coordinator_lingering(linger: Duration) -> Arc<FlushCoordinator> {
+        Arc::new(FlushCoordinator {
+            linger: Some(linger),
+            ..FlushCoordinator::default()
+        })
+    }
+
+    #[test]
+    fn an_announced_writer_shares_the_flush_that_waited_for_it() {
+        // A linger far longer than the test: the leader can only start once
+        // the announced writer has arrived.
+        let coord = coordinator_lingering(Duration::from_secs(600));
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let intent = coord.announce();
+        let leader = {
+            let (coord, flushes) = (coord.clone(), flushes.clone());
+            std::thread::spawn(move || {
+                coord.flush_after_now(None, || {
+                    flushes.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                })
+            })
+        };
+        // wait until the leader is lingering (it claimed the flush)
+        while !coord.lock().running {
+            std::thread::yield_now();
+        }
+        let f2 = flushes.clone();
+        coord
+            .flush_after_now(Some(intent), move || {
+                f2.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .unwrap();
+        leader.join().unwrap().unwrap();
+        assert_eq!(
+            flushes.load(Ordering::SeqCst),
+            1,
+            "one flush for both writers"
+        );
+        let st = coord.lock();
+        assert_eq!((st.announced, st.waiting), (0, 0));
+    }
+
+    #[test]
+    fn a_withdrawn_announcement_ends_the_linger() {
+        let coord = coordinator_lingering(Duration::from_secs(600));
+        let intent = coord.announce();
+        let leader = {
+            let coord = coord.clone();
+            std::thread::spawn(move || coord.flush_after_now(None, || Ok(())))
+        };
+        while !coord.lock().running {
+            std::thread::yield_now();
+        }
+        // the writer gives up (e.g. its signing failed): the flush starts
+        drop(intent);
+        leader.join().unwrap().unwrap();
+        assert_eq!(coord.lock().announced, 0);
+    }
+
     #[test]
     fn a_failed_flush_fails_its_callers_and_the_next_one_recovers() {
         let coord = FlushCoordinator::default();
-        let err = coord.flush_after_now(|| Err("disk on fire".into()));
+        let err = coord.flush_after_now(None, || Err("disk on fire".into()));
         assert_eq!(err.unwrap_err(), "disk on fire");
-        assert!(coord.flush_after_now(|| Ok(())).is_ok());
+        assert!(coord.flush_after_now(None, || Ok(())).is_ok());
     }
 
     #[test]
@@ -167,7 +308,7 @@ mod tests {
         let coord = FlushCoordinator::default();
         let m = Metrics::new();
         coord.set_metrics(&m);
-        coord.flush_after_now(|| Ok(())).unwrap();
+        coord.flush_after_now(None, || Ok(())).unwrap();
         let text = m.encode().unwrap();
         assert!(
             text.contains("signet_storage_flush_duration_seconds_count 1"),

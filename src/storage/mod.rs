@@ -24,6 +24,7 @@ use std::path::Path;
 use serde::{de::DeserializeOwned, Serialize};
 use sled::Tree;
 
+pub use flush::FlushIntent;
 pub use links::{Redemption, RequestLink};
 pub use tx::Tx;
 
@@ -170,9 +171,20 @@ impl Store {
     /// flushes (group commit, see `storage/flush.rs`): this returns once a
     /// flush that started after the call has completed.
     pub fn flush(&self) -> Result<()> {
+        self.flush_with(None)
+    }
+
+    /// Announces a flush request to come: a flush about to start waits
+    /// briefly for announced writers so they share it (`storage/flush.rs`).
+    pub(crate) fn announce_flush(&self) -> FlushIntent {
+        self.flusher.announce()
+    }
+
+    /// [`Store::flush`] for a writer that announced it (`intent`).
+    pub(crate) fn flush_with(&self, intent: Option<FlushIntent>) -> Result<()> {
         let db = &self.db;
         self.flusher
-            .flush_after_now(|| db.flush().map(|_| ()).map_err(|e| e.to_string()))
+            .flush_after_now(intent, || db.flush().map(|_| ()).map_err(|e| e.to_string()))
             .map_err(|msg| {
                 StorageError::Db(sled::Error::Io(std::io::Error::other(format!(
                     "flushing the store: {msg}"

@@ -301,10 +301,16 @@ fn issuance_writes_its_acme_order_in_the_same_transaction() {
     let link = RequestLink::AcmeOrder {
         order_id: "ord_1".into(),
     };
-    s.begin_issuance(&request_record("req_1"), "01aa", &RequestLink::None)
+    let intent_01aa = s
+        .begin_issuance(&request_record("req_1"), "01aa", &RequestLink::None)
         .unwrap();
-    s.record_issuance(&cert_record("01aa", "req_1"), &link, &ev("issue"))
-        .unwrap();
+    s.record_issuance(
+        intent_01aa,
+        &cert_record("01aa", "req_1"),
+        &link,
+        &ev("issue"),
+    )
+    .unwrap();
     let o = s.get_acme_order("ord_1").unwrap().unwrap();
     assert_eq!(o.status, acme::OrderStatus::Valid);
     assert_eq!(o.certificate.as_deref(), Some("01aa"));
@@ -312,13 +318,19 @@ fn issuance_writes_its_acme_order_in_the_same_transaction() {
 
     // A link that cannot be written fails the whole issuance: no certificate
     // without its order.
-    s.begin_issuance(&request_record("req_2"), "02bb", &RequestLink::None)
+    let intent_02bb = s
+        .begin_issuance(&request_record("req_2"), "02bb", &RequestLink::None)
         .unwrap();
     let missing = RequestLink::AcmeOrder {
         order_id: "ord_missing".into(),
     };
     assert!(s
-        .record_issuance(&cert_record("02bb", "req_2"), &missing, &ev("issue"))
+        .record_issuance(
+            intent_02bb,
+            &cert_record("02bb", "req_2"),
+            &missing,
+            &ev("issue")
+        )
         .is_err());
     assert!(s.get_certificate("02bb").unwrap().is_none());
     assert_eq!(
@@ -351,10 +363,16 @@ fn pending_request_and_issuance_store_the_est_binding() {
         key_sha256: "ef01".into(),
         redeem: None,
     };
-    s.begin_issuance(&request_record("req_2"), "03cc", &RequestLink::None)
+    let intent_03cc = s
+        .begin_issuance(&request_record("req_2"), "03cc", &RequestLink::None)
         .unwrap();
-    s.record_issuance(&cert_record("03cc", "req_2"), &renewal, &ev("issue"))
-        .unwrap();
+    s.record_issuance(
+        intent_03cc,
+        &cert_record("03cc", "req_2"),
+        &renewal,
+        &ev("issue"),
+    )
+    .unwrap();
     let b = s.est_binding("cert:01aa", "ef01").unwrap().unwrap();
     assert_eq!(b.request_id, "req_2");
 }
