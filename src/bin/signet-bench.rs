@@ -54,6 +54,9 @@ enum Cmd {
     Acme(AcmeArgs),
     /// EST simpleenroll over TLS.
     Est(EstArgs),
+    /// GET one URL over keep-alive TLS connections: the front-end floor
+    /// (TLS, HTTP, routing) without storage, signing or JWS.
+    Get(GetArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -111,6 +114,15 @@ struct EstArgs {
     /// Enrollments to perform (one invitation each, created before the timed phase).
     #[arg(long, default_value_t = 4000)]
     requests: usize,
+}
+
+#[derive(Parser, Clone)]
+struct GetArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The URL to GET, e.g. https://localhost:8443/acme/directory
+    #[arg(long)]
+    url: String,
 }
 
 type Error = String;
@@ -975,6 +987,65 @@ async fn est(args: EstArgs) -> Result<Value, Error> {
     }))
 }
 
+/// `signet-bench get`: requests/s of one GET over keep-alive TLS connections.
+async fn get(args: GetArgs) -> Result<Value, Error> {
+    let c = &args.common;
+    let tls = tls_connector(&c.ca_file)?;
+    let stop_at = Instant::now() + Duration::from_secs_f64(c.duration);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..c.vus {
+        let (tls, url) = (tls.clone(), args.url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = Samples::default();
+            let mut conn = match Conn::new(tls, &url).await {
+                Ok(c) => c,
+                Err(e) => {
+                    s.errors += 1;
+                    s.first_error = Some(e);
+                    return s;
+                }
+            };
+            while Instant::now() < stop_at {
+                let t = Instant::now();
+                match conn.request(http::Method::GET, &url, &[], Vec::new()).await {
+                    Ok(r) if r.status == 200 => s.flows.push(micros(t.elapsed())),
+                    Ok(r) => {
+                        s.errors += 1;
+                        s.first_error
+                            .get_or_insert_with(|| format!("status {}", r.status));
+                    }
+                    Err(e) => {
+                        s.errors += 1;
+                        s.first_error.get_or_insert(e);
+                    }
+                }
+            }
+            s
+        }));
+    }
+    let mut all = Samples::default();
+    for t in tasks {
+        let s = t.await.map_err(err("GET task"))?;
+        all.flows.extend(s.flows);
+        all.errors += s.errors;
+        if all.first_error.is_none() {
+            all.first_error = s.first_error;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let n = all.flows.len();
+    Ok(json!({
+        "vus": c.vus,
+        "seconds": elapsed,
+        "requests": n,
+        "requests_per_sec": n as f64 / elapsed,
+        "errors": all.errors,
+        "first_error": all.first_error,
+        "latency_ms": percentiles(&mut all.flows),
+    }))
+}
+
 fn main() {
     let cli = Cli::parse();
     let threads = std::env::var("SIGNET_BENCH_THREADS")
@@ -995,6 +1066,7 @@ fn main() {
     let (json_out, result) = match cli.cmd {
         Cmd::Acme(a) => (a.common.json, rt.block_on(acme(a))),
         Cmd::Est(a) => (a.common.json, rt.block_on(est(a))),
+        Cmd::Get(a) => (a.common.json, rt.block_on(get(a))),
     };
     match result {
         Ok(v) => {
