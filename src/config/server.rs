@@ -46,6 +46,9 @@ pub struct ServerConfig {
     /// Longest a front end may take to answer one request; past it the client
     /// gets 503 (the work itself is not interrupted).
     pub request_timeout_secs: u64,
+    /// Memory the store may use to cache records (MiB); bounds the process's
+    /// resident memory as the store grows.
+    pub store_cache_mib: u64,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +68,7 @@ impl Default for ServerConfig {
             shutdown_timeout_secs: 10,
             max_connections: 1024,
             request_timeout_secs: 60,
+            store_cache_mib: 64,
         }
     }
 }
@@ -151,6 +155,12 @@ impl ServerConfig {
             return Err(ConfigError::invalid(
                 "server.shutdown_timeout_secs",
                 format!("{} is out of range 1..=3600", self.shutdown_timeout_secs),
+            ));
+        }
+        if !(8..=65536).contains(&self.store_cache_mib) {
+            return Err(ConfigError::invalid(
+                "server.store_cache_mib",
+                format!("{} is out of range 8..=65536", self.store_cache_mib),
             ));
         }
         if !(1..=3600).contains(&self.request_timeout_secs) {

@@ -112,7 +112,10 @@ impl App {
             &config.ca,
             &clock,
         )?);
-        let store = Store::open(&data_dir.join("store"))?;
+        let store = Store::open_with_cache(
+            &data_dir.join("store"),
+            config.server.store_cache_mib * 1024 * 1024,
+        )?;
         let mailer = Mailer::from_config(&config.mail, &data_dir, clock.clone())?
             .with_metrics(metrics.clone());
         let ra = Ra::new(

@@ -139,9 +139,19 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir` with sled's default cache.
     pub fn open(dir: &Path) -> Result<Store> {
         let db = sled::Config::new().path(dir).open()?;
+        Self::from_db(db)
+    }
+
+    /// Opens (or creates) the store in `dir`, caching at most `cache_bytes`
+    /// of records in memory.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()?;
         Self::from_db(db)
     }
 
