@@ -4,6 +4,11 @@
 //! then `record_issuance` (certificate + request + audit, one transaction,
 //! durable before it returns), from many writer threads at once.
 //!
+//! With `SIGNET_BENCH_WORKLOAD=acme` each iteration is the storage of one
+//! ACME flow instead: order creation, ready -> processing, `begin_issuance`,
+//! `record_issuance` that also makes the order valid (4 transactions, one
+//! durable flush).
+//!
 //! It prints, per writer count: issuances/s, CPU per issuance, context
 //! switches per issuance and the group-commit batch (writes per flush). The
 //! front ends cannot issue faster than this on the same machine: it is the
@@ -16,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use signet::storage::acme::{AcmeOrder, OrderStatus};
 use signet::storage::model::{AuditEvent, CertRequest, CertificateRecord, RequestStatus};
 use signet::storage::{RequestLink, Store};
 
@@ -117,6 +123,29 @@ struct Run {
     batch: f64,
 }
 
+fn acme_workload() -> bool {
+    std::env::var("SIGNET_BENCH_WORKLOAD").is_ok_and(|w| w == "acme")
+}
+
+/// The order an ACME flow finalizes (as `newOrder` stores it once its
+/// authorization is valid).
+fn order(id: &str, email: &str) -> AcmeOrder {
+    AcmeOrder {
+        id: id.into(),
+        account_id: "acct_bench".into(),
+        status: OrderStatus::Ready,
+        email: email.into(),
+        profile: None,
+        authz_ids: vec![format!("authz_{id}")],
+        expires: now() + time::Duration::days(7),
+        created_at: now(),
+        request_id: None,
+        certificate: None,
+        error: None,
+        replaces: None,
+    }
+}
+
 fn run(writers: usize, secs: f64) -> Run {
     let dir = std::env::temp_dir().join(format!(
         "signet-store-bench-{}-{writers}",
@@ -129,6 +158,7 @@ fn run(writers: usize, secs: f64) -> Run {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let (cpu0, sw0, t0) = (cpu_seconds(), context_switches(), Instant::now());
+    let acme = acme_workload();
     let threads: Vec<_> = (0..writers)
         .map(|w| {
             let (store, stop, done) = (store.clone(), stop.clone(), done.clone());
@@ -142,16 +172,29 @@ fn run(writers: usize, secs: f64) -> Run {
                         action: action.into(),
                         details: serde_json::json!({"serial": serial, "request": req.id}),
                     };
+                    let mut link = RequestLink::None;
+                    if acme {
+                        let id = format!("ord_{w}_{i}");
+                        store
+                            .create_acme_order(
+                                &order(&id, &req.email),
+                                &[],
+                                &ev("acme.order.create"),
+                            )
+                            .expect("create_acme_order");
+                        store
+                            .update_acme_order(&id, |o| {
+                                o.status = OrderStatus::Processing;
+                                Ok(())
+                            })
+                            .expect("update_acme_order");
+                        link = RequestLink::AcmeOrder { order_id: id };
+                    }
                     let intent = store
-                        .begin_issuance(&req, &serial, &RequestLink::None)
+                        .begin_issuance(&req, &serial, &link)
                         .expect("begin_issuance");
                     store
-                        .record_issuance(
-                            intent,
-                            &cert,
-                            &RequestLink::None,
-                            &ev("certificate.issue"),
-                        )
+                        .record_issuance(intent, &cert, &link, &ev("certificate.issue"))
                         .expect("record_issuance");
                     done.fetch_add(1, Ordering::Relaxed);
                     i += 1;
@@ -191,7 +234,10 @@ fn metric(text: &str, name: &str) -> f64 {
 
 fn main() {
     let secs = seconds();
-    println!("# writers durable_issuances_per_s cpu_us_per_issuance context_switches_per_issuance writes_per_flush");
+    println!(
+        "# workload {}: writers durable_issuances_per_s cpu_us_per_issuance context_switches_per_issuance writes_per_flush",
+        if acme_workload() { "acme (4 transactions)" } else { "issuance (2 transactions)" }
+    );
     for writers in writer_counts() {
         let r = run(writers, secs);
         println!(
