@@ -40,7 +40,8 @@ impl Store {
         if let Some(r) = self.get(table, id_or_name)? {
             return Ok(Some(r));
         }
-        match self.tree(Table::Meta).get(name_key(table, id_or_name))? {
+        // name keys are written only in transactions: cacheable
+        match self.get_cached(Table::Meta, name_key(table, id_or_name).as_bytes())? {
             Some(id) => self.get(table, &String::from_utf8_lossy(&id)),
             None => Ok(None),
         }

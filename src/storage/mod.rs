@@ -10,6 +10,7 @@ pub mod acme;
 pub mod model;
 
 pub mod audit;
+mod cache;
 mod certs;
 pub mod crls;
 mod directory;
@@ -51,7 +52,7 @@ pub enum StorageError {
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// The tables (sled trees). The order is the index into `Store::trees`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
     Meta,
     Audit,
@@ -130,6 +131,8 @@ pub struct Store {
     trees: Vec<Tree>,
     /// Group commit of [`Store::flush`] (shared by the clones of this store).
     flusher: std::sync::Arc<flush::FlushCoordinator>,
+    /// Records read on the request path (`storage/cache.rs`).
+    cache: std::sync::Arc<cache::ReadCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -170,6 +173,7 @@ impl Store {
             db,
             trees,
             flusher: Default::default(),
+            cache: Default::default(),
         })
     }
 
@@ -207,12 +211,24 @@ impl Store {
         self.flusher.set_metrics(metrics);
     }
 
-    /// Reads one record.
+    /// Reads one record (through the read cache for cacheable tables).
     pub(crate) fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>> {
-        match self.tree(table).get(key.as_bytes())? {
+        let bytes = if cache::cacheable(table) {
+            self.get_cached(table, key.as_bytes())?
+        } else {
+            self.tree(table).get(key.as_bytes())?
+        };
+        match bytes {
             Some(bytes) => decode(table, key, &bytes).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The raw value of `key` in `table`, through the read cache. Only for
+    /// keys that nothing but transactions writes.
+    pub(crate) fn get_cached(&self, table: Table, key: &[u8]) -> Result<Option<sled::IVec>> {
+        let tree = self.tree(table);
+        Ok(self.cache.get_or_read(table, key, || tree.get(key))?)
     }
 
     /// All records of a table, in key order.

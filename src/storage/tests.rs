@@ -404,3 +404,56 @@ fn est_intent_redeems_the_invitation_once_with_the_serial_reservation() {
     assert!(s.get_request("req_2").unwrap().is_none());
     assert!(s.serial_reserved("0a01").unwrap());
 }
+
+#[test]
+fn cached_reads_see_every_committed_write() {
+    let s = Store::temporary().unwrap();
+    s.create_acme_order(&acme_order("ord_c"), &[], &ev("order"))
+        .unwrap();
+    // read twice: the second read is served from the cache
+    for _ in 0..2 {
+        let o = s.get_acme_order("ord_c").unwrap().unwrap();
+        assert_eq!(o.status, acme::OrderStatus::Processing);
+    }
+    assert!(
+        s.cache.contains(Table::AcmeOrders, b"o/ord_c"),
+        "not cached"
+    );
+    s.update_acme_order("ord_c", |o| {
+        o.status = acme::OrderStatus::Valid;
+        Ok(())
+    })
+    .unwrap();
+    assert!(
+        !s.cache.contains(Table::AcmeOrders, b"o/ord_c"),
+        "not forgotten"
+    );
+    assert_eq!(
+        s.get_acme_order("ord_c").unwrap().unwrap().status,
+        acme::OrderStatus::Valid
+    );
+    // a rolled-back transaction leaves the cached value alone and correct
+    let failed = s.update_acme_order("ord_c", |_| Err("no".into()));
+    assert!(failed.is_err());
+    assert_eq!(
+        s.get_acme_order("ord_c").unwrap().unwrap().status,
+        acme::OrderStatus::Valid
+    );
+    // an issuance's link is visible to the next read
+    let link = RequestLink::AcmeOrder {
+        order_id: "ord_c".into(),
+    };
+    let intent = s
+        .begin_issuance(&request_record("req_c"), "0c0c", &RequestLink::None)
+        .unwrap();
+    s.record_issuance(intent, &cert_record("0c0c", "req_c"), &link, &ev("issue"))
+        .unwrap();
+    assert_eq!(
+        s.get_acme_order("ord_c")
+            .unwrap()
+            .unwrap()
+            .certificate
+            .as_deref(),
+        Some("0c0c")
+    );
+}

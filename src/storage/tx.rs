@@ -19,6 +19,8 @@ pub struct Tx<'a> {
     trees: &'a [TransactionalTree],
     /// Position in `trees` of each table (by `Table::index`), if included.
     slots: &'a [Option<usize>; Table::ALL.len()],
+    /// Keys written, for the read cache (forgotten once committed).
+    written: &'a std::cell::RefCell<Vec<(Table, Vec<u8>)>>,
 }
 
 impl Tx<'_> {
@@ -58,12 +60,20 @@ impl Tx<'_> {
 
     pub fn put<T: Serialize>(&self, table: Table, key: &str, value: &T) -> TxResult<()> {
         self.tree(table)?.insert(key.as_bytes(), encode(value))?;
+        self.wrote(table, key.as_bytes());
         Ok(())
     }
 
     pub fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> TxResult<()> {
         self.tree(table)?.insert(key, value)?;
+        self.wrote(table, key);
         Ok(())
+    }
+
+    fn wrote(&self, table: Table, key: &[u8]) {
+        if table != Table::Audit {
+            self.written.borrow_mut().push((table, key.to_vec()));
+        }
     }
 
     pub fn get_raw(&self, table: Table, key: &[u8]) -> TxResult<Option<Vec<u8>>> {
@@ -83,6 +93,7 @@ impl Tx<'_> {
 
     pub fn remove(&self, table: Table, key: &str) -> TxResult<()> {
         self.tree(table)?.remove(key.as_bytes())?;
+        self.wrote(table, key.as_bytes());
         Ok(())
     }
 
@@ -140,14 +151,21 @@ impl Store {
                 trees.push(self.tree(*t));
             }
         }
+        let written = std::cell::RefCell::new(Vec::new());
         let result = trees
             .as_slice()
             .transaction(|views: &Vec<TransactionalTree>| {
+                // (sled may run the closure again on a conflict)
+                written.borrow_mut().clear();
                 f(&Tx {
                     trees: views.as_slice(),
                     slots: &slots,
+                    written: &written,
                 })
             });
+        if result.is_ok() {
+            self.cache.invalidate(&written.borrow());
+        }
         if let Some(m) = self.flusher.metrics() {
             m.storage_transaction(start.elapsed());
         }
