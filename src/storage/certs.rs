@@ -162,8 +162,9 @@ impl Store {
 
     /// Whether a key (SHA-256 of its SPKI, hex) is blocked after a key compromise.
     pub fn is_key_blocked(&self, spki_sha256: &str) -> Result<bool> {
+        // blocked keys are written only in transactions: cacheable
         Ok(self
-            .tree(Table::BlockedKeys)
-            .contains_key(spki_sha256.as_bytes())?)
+            .get_cached(Table::BlockedKeys, spki_sha256.as_bytes())?
+            .is_some())
     }
 }

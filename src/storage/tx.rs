@@ -19,8 +19,8 @@ pub struct Tx<'a> {
     trees: &'a [TransactionalTree],
     /// Position in `trees` of each table (by `Table::index`), if included.
     slots: &'a [Option<usize>; Table::ALL.len()],
-    /// Keys written, for the read cache (forgotten once committed).
-    written: &'a std::cell::RefCell<Vec<(Table, Vec<u8>)>>,
+    /// What was written, for the read cache (applied once committed).
+    written: &'a std::cell::RefCell<Vec<super::cache::Write>>,
 }
 
 impl Tx<'_> {
@@ -59,20 +59,19 @@ impl Tx<'_> {
     }
 
     pub fn put<T: Serialize>(&self, table: Table, key: &str, value: &T) -> TxResult<()> {
-        self.tree(table)?.insert(key.as_bytes(), encode(value))?;
-        self.wrote(table, key.as_bytes());
-        Ok(())
+        self.put_raw(table, key.as_bytes(), &encode(value))
     }
 
     pub fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> TxResult<()> {
-        self.tree(table)?.insert(key, value)?;
-        self.wrote(table, key);
+        let value = sled::IVec::from(value);
+        self.tree(table)?.insert(key, value.clone())?;
+        self.wrote(table, key, Some(value));
         Ok(())
     }
 
-    fn wrote(&self, table: Table, key: &[u8]) {
+    fn wrote(&self, table: Table, key: &[u8], value: Option<sled::IVec>) {
         if table != Table::Audit {
-            self.written.borrow_mut().push((table, key.to_vec()));
+            self.written.borrow_mut().push((table, key.to_vec(), value));
         }
     }
 
@@ -93,7 +92,7 @@ impl Tx<'_> {
 
     pub fn remove(&self, table: Table, key: &str) -> TxResult<()> {
         self.tree(table)?.remove(key.as_bytes())?;
-        self.wrote(table, key.as_bytes());
+        self.wrote(table, key.as_bytes(), None);
         Ok(())
     }
 
@@ -152,11 +151,15 @@ impl Store {
             }
         }
         let written = std::cell::RefCell::new(Vec::new());
+        let seq = std::cell::Cell::new(0);
         let result = trees
             .as_slice()
             .transaction(|views: &Vec<TransactionalTree>| {
-                // (sled may run the closure again on a conflict)
+                // (sled may run the closure again on a conflict; the closure
+                // runs under sled's transaction lock, so `seq` follows
+                // commit order)
                 written.borrow_mut().clear();
+                seq.set(self.cache.next_seq());
                 f(&Tx {
                     trees: views.as_slice(),
                     slots: &slots,
@@ -164,7 +167,7 @@ impl Store {
                 })
             });
         if result.is_ok() {
-            self.cache.invalidate(&written.borrow());
+            self.cache.apply(seq.get(), written.take());
         }
         if let Some(m) = self.flusher.metrics() {
             m.storage_transaction(start.elapsed());
