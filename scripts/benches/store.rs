@@ -5,9 +5,9 @@
 //! durable before it returns), from many writer threads at once.
 //!
 //! With `SIGNET_BENCH_WORKLOAD=acme` each iteration is the storage of one
-//! ACME flow instead: order creation, ready -> processing, `begin_issuance`,
-//! `record_issuance` that also makes the order valid (4 transactions, one
-//! durable flush).
+//! ACME flow instead: order creation, `begin_issuance` (whose intent moves
+//! the order ready -> processing), `record_issuance` that also makes the
+//! order valid (3 transactions, one durable flush).
 //!
 //! It prints, per writer count: issuances/s, CPU per issuance, context
 //! switches per issuance and the group-commit batch (writes per flush). The
@@ -182,12 +182,6 @@ fn run(writers: usize, secs: f64) -> Run {
                                 &ev("acme.order.create"),
                             )
                             .expect("create_acme_order");
-                        store
-                            .update_acme_order(&id, |o| {
-                                o.status = OrderStatus::Processing;
-                                Ok(())
-                            })
-                            .expect("update_acme_order");
                         link = RequestLink::AcmeOrder { order_id: id };
                     }
                     let intent = store
@@ -236,7 +230,7 @@ fn main() {
     let secs = seconds();
     println!(
         "# workload {}: writers durable_issuances_per_s cpu_us_per_issuance context_switches_per_issuance writes_per_flush",
-        if acme_workload() { "acme (4 transactions)" } else { "issuance (2 transactions)" }
+        if acme_workload() { "acme (3 transactions)" } else { "issuance (2 transactions)" }
     );
     for writers in writer_counts() {
         let r = run(writers, secs);

@@ -14,8 +14,8 @@ use super::{Inner, Reply, Signed};
 use crate::csr::Csr;
 use crate::ra::acme::acme_requester;
 use crate::ra::{EnrollmentOutcome, EnrollmentRequest, RaError};
-use crate::storage::acme::{AcmeOrder, OrderStatus};
-use crate::storage::{RequestLink, StorageError};
+use crate::storage::acme::OrderStatus;
+use crate::storage::{new_id, RequestLink};
 
 const SAN_OID: &str = "2.5.29.17";
 
@@ -83,24 +83,10 @@ impl Inner {
             Csr::parse(&csr_bytes).map_err(|e| Problem::new(ProblemType::BadCsr, e.to_string()))?;
         check_csr_identifiers(&csr, &order.email)?;
 
-        // ready -> processing, atomically: one finalize wins.
-        let order = match self.store.update_acme_order(&order.id, |o| {
-            if o.status != OrderStatus::Ready {
-                return Err("the order is no longer ready".into());
-            }
-            o.status = OrderStatus::Processing;
-            Ok(())
-        }) {
-            Ok(o) => {
-                self.ra.metrics().acme_order("processing");
-                o
-            }
-            Err(StorageError::Rejected(m)) => {
-                return Err(Problem::new(ProblemType::OrderNotReady, m))
-            }
-            Err(e) => return Err(e.into()),
-        };
-
+        // The order goes ready -> processing in the same transaction as the
+        // request's intent (storage::RequestLink): of two concurrent
+        // finalizations one wins, and a refused CSR leaves the order ready.
+        let request_id = new_id("req");
         let req = EnrollmentRequest {
             account: acct.endpoint_account_id.clone(),
             profile: order.profile.clone(),
@@ -114,9 +100,11 @@ impl Inner {
             link: RequestLink::AcmeOrder {
                 order_id: order.id.clone(),
             },
+            request_id: Some(request_id.clone()),
         };
         match self.ra.enroll_parsed(&req, &csr) {
             Ok(outcome) => {
+                self.ra.metrics().acme_order("processing");
                 if matches!(outcome, EnrollmentOutcome::Issued(_)) {
                     self.ra.metrics().acme_order("valid");
                 }
@@ -126,27 +114,30 @@ impl Inner {
                     .ok_or_else(|| Problem::internal("the finalized order disappeared"))?;
                 Ok(self.order_reply(&o, StatusCode::OK))
             }
+            Err(RaError::Conflict(m)) if m.contains("order is no longer ready") => {
+                let mut p = Problem::new(ProblemType::OrderNotReady, m);
+                p.status = StatusCode::FORBIDDEN.as_u16();
+                Err(p)
+            }
             Err(e) => {
-                // The order stays usable: back to ready, so the client can
-                // fix the CSR (or attestation) and finalize again.
-                let _ = self.set_order(&order, |o| o.status = OrderStatus::Ready);
+                // An issuance that failed after its intent (CA or storage
+                // failure) gives the order back, so the client can finalize
+                // again; only our own request's order is touched.
+                let _ = self.store.update_acme_order(&order.id, |o| {
+                    let ours = o.request_id.as_deref() == Some(request_id.as_str());
+                    if !(ours && o.status == OrderStatus::Processing && o.certificate.is_none()) {
+                        return Err("not ours to reset".into());
+                    }
+                    o.status = OrderStatus::Ready;
+                    o.request_id = None;
+                    Ok(())
+                });
                 Err(match e {
                     RaError::Policy(m) => Problem::new(ProblemType::Unauthorized, m),
                     other => Problem::from(other),
                 })
             }
         }
-    }
-
-    fn set_order(
-        &self,
-        order: &AcmeOrder,
-        change: impl Fn(&mut AcmeOrder),
-    ) -> Result<AcmeOrder, Problem> {
-        Ok(self.store.update_acme_order(&order.id, |o| {
-            change(o);
-            Ok(())
-        })?)
     }
 }
 

@@ -341,6 +341,7 @@ impl AdminApi {
             attestation: b.attestation,
             requester: "admin".into(),
             link: Default::default(),
+            request_id: None,
         };
         let now = self.ra.clock().now();
         match self.ra.enroll(&req)? {

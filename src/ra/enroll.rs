@@ -37,6 +37,9 @@ pub struct EnrollmentRequest {
     /// The protocol record (ACME order, EST binding) stored in the same
     /// transaction as the request or its certificate.
     pub link: RequestLink,
+    /// The id the request gets (default: a new one), so a front end can
+    /// recognize its own request afterwards.
+    pub request_id: Option<String>,
 }
 
 /// What came of an enrollment.
@@ -236,7 +239,7 @@ impl Ra {
             self.check_attestation(&profile, csr, req.attestation.as_ref(), &req.requester)?;
 
         let request = CertRequest {
-            id: new_id("req"),
+            id: req.request_id.clone().unwrap_or_else(|| new_id("req")),
             status: RequestStatus::Applied,
             account_id: account.id.clone(),
             profile_id: profile.id.clone(),

@@ -252,6 +252,7 @@ impl Ra {
                 key_sha256: key_hash,
                 redeem: Some(Box::new(redeem)),
             },
+            request_id: None,
         };
         let outcome = match self.enroll_parsed(&req, &csr) {
             Ok(o) => o,
@@ -333,6 +334,7 @@ impl Ra {
                 key_sha256: key_hash,
                 redeem: None,
             },
+            request_id: None,
         };
         let outcome = self.enroll_parsed(&req, &csr)?;
         Ok(est_outcome(outcome))

@@ -161,6 +161,7 @@ fn request(csr: String, term: Option<u32>) -> EnrollmentRequest {
         attestation: None,
         requester: "admin".into(),
         link: Default::default(),
+        request_id: None,
     }
 }
 

@@ -420,10 +420,10 @@ impl Store {
 pub(super) fn link_order_in(
     tx: &super::Tx<'_>,
     id: &str,
-    change: impl FnOnce(&mut AcmeOrder),
+    change: impl FnOnce(&mut AcmeOrder) -> std::result::Result<(), String>,
 ) -> super::tx::TxResult<()> {
     let mut order: AcmeOrder = tx.need(Table::AcmeOrders, "ACME order", &order_key(id))?;
-    change(&mut order);
+    change(&mut order).map_err(reject)?;
     tx.put(Table::AcmeOrders, &order_key(id), &order)
 }
 

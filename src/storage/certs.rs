@@ -19,7 +19,7 @@ impl Store {
         let tables = with_link_tables(&[Table::Requests], link);
         self.transact_on(&tables, |tx| {
             tx.insert_new(Table::Requests, &req.id, req)?;
-            link.write_intent(tx)?;
+            link.write_intent(tx, &req.id)?;
             link.write_outcome(tx, &req.id, None, req.created_at)?;
             tx.audit(audit)?;
             Ok(())
@@ -58,7 +58,7 @@ impl Store {
             r.status = RequestStatus::Approved;
             r.serial = Some(serial_hex.to_string());
             tx.put(Table::Requests, &req.id, &r)?;
-            link.write_intent(tx)?;
+            link.write_intent(tx, &req.id)?;
             Ok(())
         })?;
         Ok(self.announce_flush())

@@ -12,8 +12,12 @@
 //!   ACME order becomes valid, the EST binding (credential + key -> request)
 //!   is recorded.
 //!
-//! An EST first enrollment thus costs two transactions and one flush; an
-//! ACME finalize three transactions (ready -> processing, intent, outcome).
+//! For an ACME order the intent is the `ready -> processing` step itself: it
+//! fails unless the order is still `ready`, so of two concurrent finalizations
+//! one wins, and a CSR the RA refuses leaves the order `ready`.
+//!
+//! An EST first enrollment thus costs two transactions and one flush, an ACME
+//! finalize two as well (intent, outcome).
 
 use time::OffsetDateTime;
 
@@ -63,18 +67,30 @@ impl RequestLink {
         }
     }
 
-    /// Writes the intent part inside `tx` (see the module documentation):
-    /// fails (rejected, the transaction rolls back) if the invitation cannot
-    /// be redeemed.
-    pub(super) fn write_intent(&self, tx: &Tx<'_>) -> TxResult<()> {
-        if let RequestLink::Est {
-            redeem: Some(r), ..
-        } = self
-        {
-            super::invitations::redeem_in(tx, &r.kid, r.at, &r.by)?;
-            tx.audit(&r.audit)?;
+    /// Writes the intent part for `request_id` inside `tx` (see the module
+    /// documentation): fails (rejected, the transaction rolls back) if the
+    /// invitation cannot be redeemed or the order is no longer ready.
+    pub(super) fn write_intent(&self, tx: &Tx<'_>, request_id: &str) -> TxResult<()> {
+        match self {
+            RequestLink::Est {
+                redeem: Some(r), ..
+            } => {
+                super::invitations::redeem_in(tx, &r.kid, r.at, &r.by)?;
+                tx.audit(&r.audit)?;
+                Ok(())
+            }
+            RequestLink::AcmeOrder { order_id } => {
+                super::acme::link_order_in(tx, order_id, |o: &mut AcmeOrder| {
+                    if o.status != OrderStatus::Ready {
+                        return Err("the order is no longer ready".to_string());
+                    }
+                    o.status = OrderStatus::Processing;
+                    o.request_id = Some(request_id.to_string());
+                    Ok(())
+                })
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Writes the outcome part for `request_id` inside `tx`; `serial` is the
@@ -106,6 +122,7 @@ impl RequestLink {
                         o.status = OrderStatus::Valid;
                         o.certificate = Some(serial.to_string());
                     }
+                    Ok(())
                 })
             }
         }

@@ -460,3 +460,37 @@ fn cached_reads_see_every_committed_write() {
         Some("0c0c")
     );
 }
+
+#[test]
+fn acme_intent_moves_a_ready_order_to_processing_once() {
+    let s = Store::temporary().unwrap();
+    let mut o = acme_order("ord_r");
+    o.status = acme::OrderStatus::Ready;
+    s.create_acme_order(&o, &[], &ev("order")).unwrap();
+    let link = RequestLink::AcmeOrder {
+        order_id: "ord_r".into(),
+    };
+    let _intent = s
+        .begin_issuance(&request_record("req_a"), "0d01", &link)
+        .unwrap();
+    let o = s.get_acme_order("ord_r").unwrap().unwrap();
+    assert_eq!(o.status, acme::OrderStatus::Processing);
+    assert_eq!(o.request_id.as_deref(), Some("req_a"));
+    // a second finalization loses and reserves nothing
+    let again = s.begin_issuance(&request_record("req_b"), "0d02", &link);
+    assert!(matches!(again, Err(StorageError::Rejected(m)) if m.contains("no longer ready")));
+    assert!(!s.serial_reserved("0d02").unwrap());
+    assert!(s.get_request("req_b").unwrap().is_none());
+    // waiting for approval: the request and the order move together
+    let mut o2 = acme_order("ord_p");
+    o2.status = acme::OrderStatus::Ready;
+    s.create_acme_order(&o2, &[], &ev("order")).unwrap();
+    let link2 = RequestLink::AcmeOrder {
+        order_id: "ord_p".into(),
+    };
+    s.create_request(&request_record("req_p"), &link2, &ev("apply"))
+        .unwrap();
+    let o2 = s.get_acme_order("ord_p").unwrap().unwrap();
+    assert_eq!(o2.status, acme::OrderStatus::Processing);
+    assert_eq!(o2.request_id.as_deref(), Some("req_p"));
+}
