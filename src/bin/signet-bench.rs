@@ -776,6 +776,7 @@ async fn acme(args: AcmeArgs) -> Result<Value, Error> {
 
     // Timed phase.
     let start = Instant::now();
+    let cpu_start = own_cpu_seconds();
     let deadline = start + Duration::from_secs_f64(c.duration);
     let pace = Arc::new(Pace {
         start,
@@ -842,6 +843,7 @@ async fn acme(args: AcmeArgs) -> Result<Value, Error> {
         "vus": c.vus,
         "target_rate": args.rate,
         "seconds": elapsed,
+        "driver_cpu_s": own_cpu_seconds() - cpu_start,
         "flows": n,
         "flows_per_sec": n as f64 / elapsed,
         // Rate while the server answered: up to the last completed flow (a
@@ -913,6 +915,7 @@ async fn est(args: EstArgs) -> Result<Value, Error> {
     let queue = Arc::new(std::sync::Mutex::new(creds));
     let csrs = Arc::new(csrs);
     let start = Instant::now();
+    let cpu_start = own_cpu_seconds();
     let mut tasks = Vec::new();
     for i in 0..c.vus {
         let tls = tls.clone();
@@ -979,6 +982,7 @@ async fn est(args: EstArgs) -> Result<Value, Error> {
     Ok(json!({
         "vus": c.vus,
         "seconds": elapsed,
+        "driver_cpu_s": own_cpu_seconds() - cpu_start,
         "enrollments": n,
         "enrollments_per_sec": n as f64 / elapsed,
         "errors": all.errors,
@@ -993,6 +997,7 @@ async fn get(args: GetArgs) -> Result<Value, Error> {
     let tls = tls_connector(&c.ca_file)?;
     let stop_at = Instant::now() + Duration::from_secs_f64(c.duration);
     let start = Instant::now();
+    let cpu_start = own_cpu_seconds();
     let mut tasks = Vec::new();
     for _ in 0..c.vus {
         let (tls, url) = (tls.clone(), args.url.clone());
@@ -1038,12 +1043,23 @@ async fn get(args: GetArgs) -> Result<Value, Error> {
     Ok(json!({
         "vus": c.vus,
         "seconds": elapsed,
+        "driver_cpu_s": own_cpu_seconds() - cpu_start,
         "requests": n,
         "requests_per_sec": n as f64 / elapsed,
         "errors": all.errors,
         "first_error": all.first_error,
         "latency_ms": percentiles(&mut all.flows),
     }))
+}
+
+/// CPU seconds (user + system, all threads) this process has used so far
+/// (from /proc/self/stat; 0 where unavailable): the driver's own cost.
+fn own_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn main() {
