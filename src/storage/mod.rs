@@ -5,6 +5,13 @@
 //! touches more than one record runs in one sled transaction, which also
 //! appends the audit record for it, so an action and its audit entry are
 //! never separated. Methods that return a certificate flush to disk first.
+//!
+//! Files: `tx.rs` (transactions over named tables + the audit chain),
+//! `flush.rs` (group commit), `cache.rs` (write-through read cache for
+//! records read on every request), `links.rs` (the ACME order / EST binding
+//! written with a request or certificate), `audit.rs`, and one file per
+//! domain (`acme.rs`, `est.rs`, `certs.rs`, `crls.rs`, `directory.rs`,
+//! `invitations.rs`).
 
 pub mod acme;
 pub mod model;
