@@ -183,6 +183,10 @@ fn every_documented_family_is_exposed_after_one_enrollment_and_promtool_is_clean
         sample(&text, "signet_storage_flush_batch_size_sum")
             >= sample(&text, "signet_storage_flush_batch_size_count")
     );
+    // every authenticated ACME request reads its account: after the first,
+    // from the read cache
+    assert!(sample(&text, "signet_storage_cache_reads_total{result=\"hit\"}") >= 1.0);
+    assert!(sample(&text, "signet_storage_cache_reads_total{result=\"miss\"}") >= 1.0);
     assert!(sample(&text, "signet_acme_nonces_total{outcome=\"accepted\"}") >= 4.0 * f + 1.0);
     assert!(sample(&text, "signet_acme_nonces_outstanding") >= 1.0);
     assert!(

@@ -93,6 +93,8 @@ pub struct Metrics {
     pub storage_flush_batch: Histogram,
     /// `signet_storage_transaction_duration_seconds`
     pub storage_transaction_duration: Histogram,
+    /// `signet_storage_cache_reads_total{result}`
+    pub storage_cache_reads: IntCounterVec,
     /// `signet_crl_age_seconds` / `signet_crl_next_update_seconds` (computed at scrape time)
     crl_source: Arc<Mutex<Option<CrlSource>>>,
     dynamic: Arc<Mutex<HashMap<String, Box<dyn Any + Send + Sync>>>>,
@@ -270,6 +272,17 @@ impl Metrics {
             .buckets(FAST_BUCKETS.to_vec()),
         )?;
         registry.register(Box::new(storage_transaction_duration.clone()))?;
+        let storage_cache_reads = IntCounterVec::new(
+            Opts::new(
+                "signet_storage_cache_reads_total",
+                "Store reads of records read on every request, by whether the read cache answered (hit) or sled did (miss).",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(storage_cache_reads.clone()))?;
+        for result in ["hit", "miss"] {
+            storage_cache_reads.with_label_values(&[result]);
+        }
         // Known label values start at 0, so every family is present from the
         // first scrape and rate() sees the first increment.
         for outcome in ["validated", "rejected", "unmatched"] {
@@ -322,6 +335,7 @@ impl Metrics {
             storage_flush_duration,
             storage_flush_batch,
             storage_transaction_duration,
+            storage_cache_reads,
             crl_source,
             dynamic: Arc::new(Mutex::new(HashMap::new())),
         })
@@ -425,6 +439,13 @@ impl Metrics {
     pub fn storage_flush(&self, elapsed: Duration, batch: usize) {
         self.storage_flush_duration.observe(elapsed.as_secs_f64());
         self.storage_flush_batch.observe(batch as f64);
+    }
+
+    /// Records one read through the store's read cache.
+    pub fn storage_cache_read(&self, hit: bool) {
+        self.storage_cache_reads
+            .with_label_values(&[if hit { "hit" } else { "miss" }])
+            .inc();
     }
 
     /// Records one store transaction.

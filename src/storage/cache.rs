@@ -66,15 +66,16 @@ impl ReadCache {
         self.next_seq.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// The cached value of (`table`, `key`), else `read()`'s.
+    /// The cached value of (`table`, `key`), else `read()`'s; and whether
+    /// the cache answered.
     pub(super) fn get_or_read(
         &self,
         table: Table,
         key: &[u8],
         read: impl FnOnce() -> sled::Result<Option<IVec>>,
-    ) -> sled::Result<Option<IVec>> {
+    ) -> sled::Result<(Option<IVec>, bool)> {
         if let Some(e) = self.lock().get(&(table, key.to_vec())) {
-            return Ok(e.value.clone());
+            return Ok((e.value.clone(), true));
         }
         let before = self.version.load(Ordering::SeqCst);
         let value = read()?;
@@ -88,7 +89,7 @@ impl ReadCache {
                 value: value.clone(),
             });
         }
-        Ok(value)
+        Ok((value, false))
     }
 
     /// Applies the writes of the committed transaction `seq`.
@@ -142,7 +143,7 @@ mod tests {
                 Ok(v("old"))
             })
             .unwrap();
-        assert_eq!(got, v("old"));
+        assert_eq!(got, (v("old"), false));
         assert_eq!(c.cached(Table::AcmeOrders, &key), Some(v("new")));
     }
 
@@ -161,7 +162,7 @@ mod tests {
         let got = c
             .get_or_read(Table::AcmeOrders, &key, || panic!("hit expected"))
             .unwrap();
-        assert_eq!(got, None);
+        assert_eq!(got, (None, true));
         let other = b"other".to_vec();
         c.get_or_read(Table::AcmeOrders, &other, || Ok(v("read")))
             .unwrap();

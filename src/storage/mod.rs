@@ -235,7 +235,11 @@ impl Store {
     /// keys that nothing but transactions writes.
     pub(crate) fn get_cached(&self, table: Table, key: &[u8]) -> Result<Option<sled::IVec>> {
         let tree = self.tree(table);
-        Ok(self.cache.get_or_read(table, key, || tree.get(key))?)
+        let (value, hit) = self.cache.get_or_read(table, key, || tree.get(key))?;
+        if let Some(m) = self.flusher.metrics() {
+            m.storage_cache_read(hit);
+        }
+        Ok(value)
     }
 
     /// All records of a table, in key order.
