@@ -59,6 +59,13 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Whether answering may wait for the signing pool or a durable flush
+    /// (enrollments); the others (`cacerts`, `csrattrs`, the refusals) are
+    /// short and run inline on Tokio's workers.
+    fn may_wait(self) -> bool {
+        matches!(self, Operation::SimpleEnroll | Operation::SimpleReenroll)
+    }
+
     fn parse(s: &str) -> Option<Operation> {
         Some(match s {
             "cacerts" => Operation::CaCerts,
@@ -181,9 +188,14 @@ impl EstFrontEnd {
         let ra = self.ra.clone();
         let config = self.config.clone();
         let head = req.method == Method::HEAD;
-        let result =
+        let result = if op.may_wait() {
             tokio::task::spawn_blocking(move || handle(&ra, &config, &req, label.as_deref(), op))
-                .await;
+                .await
+        } else {
+            // short CPU work and store reads: answered on this thread (the
+            // hand-off to the blocking pool costs more than the request)
+            Ok(handle(&ra, &config, &req, label.as_deref(), op))
+        };
         let mut resp = match result {
             Ok(resp) => resp,
             Err(e) => {
