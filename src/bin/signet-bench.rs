@@ -85,6 +85,10 @@ struct Common {
     /// Admin API bearer token (Signet).
     #[arg(long, env = "SIGNET_BENCH_ADMIN_TOKEN")]
     admin_token: Option<String>,
+    /// The server's process id (same machine): its CPU during the timed
+    /// phase is reported as `server_cpu_s`.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Parser, Clone)]
@@ -777,6 +781,7 @@ async fn acme(args: AcmeArgs) -> Result<Value, Error> {
     // Timed phase.
     let start = Instant::now();
     let cpu_start = own_cpu_seconds();
+    let server_cpu_start = c.server_pid.map(process_cpu_seconds);
     let deadline = start + Duration::from_secs_f64(c.duration);
     let pace = Arc::new(Pace {
         start,
@@ -844,6 +849,7 @@ async fn acme(args: AcmeArgs) -> Result<Value, Error> {
         "target_rate": args.rate,
         "seconds": elapsed,
         "driver_cpu_s": own_cpu_seconds() - cpu_start,
+        "server_cpu_s": server_cpu_start.zip(c.server_pid).map(|(s0, pid)| process_cpu_seconds(pid) - s0),
         "flows": n,
         "flows_per_sec": n as f64 / elapsed,
         // Rate while the server answered: up to the last completed flow (a
@@ -916,6 +922,7 @@ async fn est(args: EstArgs) -> Result<Value, Error> {
     let csrs = Arc::new(csrs);
     let start = Instant::now();
     let cpu_start = own_cpu_seconds();
+    let server_cpu_start = c.server_pid.map(process_cpu_seconds);
     let mut tasks = Vec::new();
     for i in 0..c.vus {
         let tls = tls.clone();
@@ -983,6 +990,7 @@ async fn est(args: EstArgs) -> Result<Value, Error> {
         "vus": c.vus,
         "seconds": elapsed,
         "driver_cpu_s": own_cpu_seconds() - cpu_start,
+        "server_cpu_s": server_cpu_start.zip(c.server_pid).map(|(s0, pid)| process_cpu_seconds(pid) - s0),
         "enrollments": n,
         "enrollments_per_sec": n as f64 / elapsed,
         "errors": all.errors,
@@ -998,6 +1006,7 @@ async fn get(args: GetArgs) -> Result<Value, Error> {
     let stop_at = Instant::now() + Duration::from_secs_f64(c.duration);
     let start = Instant::now();
     let cpu_start = own_cpu_seconds();
+    let server_cpu_start = c.server_pid.map(process_cpu_seconds);
     let mut tasks = Vec::new();
     for _ in 0..c.vus {
         let (tls, url) = (tls.clone(), args.url.clone());
@@ -1044,6 +1053,7 @@ async fn get(args: GetArgs) -> Result<Value, Error> {
         "vus": c.vus,
         "seconds": elapsed,
         "driver_cpu_s": own_cpu_seconds() - cpu_start,
+        "server_cpu_s": server_cpu_start.zip(c.server_pid).map(|(s0, pid)| process_cpu_seconds(pid) - s0),
         "requests": n,
         "requests_per_sec": n as f64 / elapsed,
         "errors": all.errors,
@@ -1055,7 +1065,16 @@ async fn get(args: GetArgs) -> Result<Value, Error> {
 /// CPU seconds (user + system, all threads) this process has used so far
 /// (from /proc/self/stat; 0 where unavailable): the driver's own cost.
 fn own_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_seconds_from("/proc/self/stat")
+}
+
+/// CPU seconds another process (the server) has used so far.
+fn process_cpu_seconds(pid: u32) -> f64 {
+    cpu_seconds_from(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_seconds_from(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
