@@ -137,6 +137,25 @@ impl Csr {
         Self::parse_der(der)
     }
 
+    /// The DER values of the first attribute with this dotted OID, read
+    /// from the CSR's structure WITHOUT verifying its signature: for a front
+    /// end that needs one attribute before handing the CSR to the RA, which
+    /// parses and verifies it ([`Csr::parse`]). Never trust the result for
+    /// anything the signature should protect.
+    pub fn unverified_attribute(input: &[u8], oid: &str) -> Result<Option<Vec<Vec<u8>>>, CsrError> {
+        let der = if looks_like_pem(input) {
+            decode_pem(input)?
+        } else {
+            input.to_vec()
+        };
+        let raw = RawCsr::split(&der)?;
+        Ok(raw
+            .attributes
+            .iter()
+            .find(|a| a.oid.to_string() == oid)
+            .map(|a| a.values.iter().map(|v| v.to_vec()).collect()))
+    }
+
     fn parse_der(der: Vec<u8>) -> Result<Csr, CsrError> {
         if der.is_empty() {
             return Err(CsrError::Der("empty input".into()));
@@ -958,6 +977,17 @@ mod tests {
         assert!(csr.requested_extension("2.5.29.17").is_some());
         let a = csr.attribute("1.2.840.113549.1.9.7").unwrap();
         assert_eq!(a.values, vec![vec![0x0c, 0x03, b'p', b'w', b'd']]);
+        // the structural reader sees the same attribute, also in a CSR whose
+        // signature no longer verifies (the RA refuses that one later)
+        let unverified = |d: &[u8]| Csr::unverified_attribute(d, "1.2.840.113549.1.9.7");
+        assert_eq!(unverified(&der).unwrap(), Some(a.values.clone()));
+        let mut broken = der.clone();
+        let last = broken.len() - 1;
+        broken[last] ^= 0x01;
+        assert!(Csr::parse(&broken).is_err());
+        assert_eq!(unverified(&broken).unwrap(), Some(a.values.clone()));
+        assert_eq!(Csr::unverified_attribute(&der, "2.5.4.3").unwrap(), None);
+        assert!(Csr::unverified_attribute(&der[..der.len() / 2], "1.2.840.113549.1.9.7").is_err());
 
         // openssl: -addext with a DER value and a challengePassword attribute.
         let dir = tempfile::tempdir().unwrap();

@@ -130,13 +130,13 @@ pub enum BindingError {
 /// CSR does not parse: the RA reports that).
 fn challenge_password(csr_der: &[u8]) -> Result<Option<String>, BindingError> {
     use der::{Decode, Tag, Tagged};
-    let Ok(csr) = crate::csr::Csr::parse(csr_der) else {
+    // Structure only: the RA verifies the CSR's signature right after, and a
+    // CSR whose signature fails is refused there whatever its password says.
+    let Ok(Some(values)) = crate::csr::Csr::unverified_attribute(csr_der, CHALLENGE_PASSWORD)
+    else {
         return Ok(None);
     };
-    let Some(attr) = csr.attribute(CHALLENGE_PASSWORD) else {
-        return Ok(None);
-    };
-    let value = attr.values.first().ok_or(BindingError::Unreadable)?;
+    let value = values.first().ok_or(BindingError::Unreadable)?;
     let any = der::asn1::AnyRef::from_der(value).map_err(|_| BindingError::Unreadable)?;
     match any.tag() {
         Tag::PrintableString | Tag::Utf8String | Tag::Ia5String | Tag::TeletexString => {
