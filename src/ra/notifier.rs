@@ -1,15 +1,20 @@
 //! Notification mail off the request path: the RA hands messages to one
 //! background thread, so an issuance or revocation answers without waiting
 //! for the mail's file writes (or an SMTP round-trip). The thread sends what
-//! is queued as a batch: outbox files without a per-file fsync, one directory
-//! fsync per batch ([`Mailer::send_notification`]). Notifications are best
+//! arrives within 50 ms as a batch: outbox files without a per-file fsync, one
+//! directory fsync per batch ([`Mailer::send_notification`]). Notifications are best
 //! effort: a failed one is logged and never undoes the action that caused it,
 //! and a crash may lose the ones queued or not yet written back (the actions
 //! themselves are durable and audited).
 
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long the sender collects messages into one batch.
+const BATCH_WINDOW: Duration = Duration::from_millis(50);
+/// Most messages in one batch.
+const MAX_BATCH: usize = 256;
 
 use crate::mail::{Mailer, OutgoingMail};
 
@@ -49,8 +54,18 @@ impl Notifier {
                 // Drain what is queued as one batch: files written without
                 // fsync, then one directory fsync for the batch.
                 while let Ok(first) = rx.recv() {
+                    // Collect what arrives within BATCH_WINDOW (at most
+                    // MAX_BATCH): under load one directory fsync covers many
+                    // messages; a lone message waits at most the window.
                     let mut batch = vec![first];
-                    batch.extend(rx.try_iter().take(255));
+                    let deadline = Instant::now() + BATCH_WINDOW;
+                    while batch.len() < MAX_BATCH {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        match rx.recv_timeout(left) {
+                            Ok(mail) => batch.push(mail),
+                            Err(_) => break,
+                        }
+                    }
                     for mail in &batch {
                         if let Err(e) = worker_mailer.send_notification(mail) {
                             tracing::warn!(error = %e, "notification could not be sent");
