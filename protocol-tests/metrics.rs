@@ -33,6 +33,8 @@ fn sample(text: &str, series: &str) -> f64 {
 }
 
 fn bench(server: &TestServer, root: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    // `--admin-token=...` in one argument: a generated token may start with '-'
+    let token = format!("--admin-token={}", server.admin_token);
     let out = Command::new(env!("CARGO_BIN_EXE_signet-bench"))
         .args(args)
         .args([
@@ -40,8 +42,7 @@ fn bench(server: &TestServer, root: &std::path::Path, args: &[&str]) -> serde_js
             root.to_str().unwrap(),
             "--admin-url",
             &server.base_url,
-            "--admin-token",
-            &server.admin_token,
+            &token,
             "--json",
         ])
         .output()

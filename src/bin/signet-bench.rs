@@ -82,8 +82,8 @@ struct Common {
     /// Admin API base URL (Signet): e.g. https://localhost:8443.
     #[arg(long)]
     admin_url: Option<String>,
-    /// Admin API bearer token (Signet).
-    #[arg(long, env = "SIGNET_BENCH_ADMIN_TOKEN")]
+    /// Admin API bearer token (Signet). May start with '-' (generated tokens do).
+    #[arg(long, env = "SIGNET_BENCH_ADMIN_TOKEN", allow_hyphen_values = true)]
     admin_token: Option<String>,
     /// The server's process id (same machine): its CPU during the timed
     /// phase is reported as `server_cpu_s`.

@@ -172,8 +172,8 @@ fn invitation_mail(inv: &IssuedInvitation) -> OutgoingMail {
          \n\
          These credentials work once. Keep the HMAC key secret.\n\
          \n\
-         certbot:\n  certbot register --server {dir} --eab-kid {kid} --eab-hmac-key {key} -m {email} --agree-tos\n\
-         lego:\n  lego --server {dir} --eab --kid {kid} --hmac {key} --email {email} ...\n\
+         certbot:\n  certbot register --server {dir} --eab-kid={kid} --eab-hmac-key={key} -m {email} --agree-tos\n\
+         lego:\n  lego --server {dir} --eab --kid={kid} --hmac={key} --email {email} ...\n\
          EST (build agents): {est} with HTTP Basic, user name = kid, password = HMAC key.\n",
         email = inv.email,
         dir = inv.directory,
