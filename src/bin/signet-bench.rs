@@ -975,28 +975,15 @@ async fn est(args: EstArgs) -> Result<Value, Error> {
             s
         }));
     }
-    let mut all = Samples::default();
-    for t in tasks {
-        let s = t.await.map_err(err("EST task"))?;
-        all.flows.extend(s.flows);
-        all.errors += s.errors;
-        if all.first_error.is_none() {
-            all.first_error = s.first_error;
-        }
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let n = all.flows.len();
-    Ok(json!({
-        "vus": c.vus,
-        "seconds": elapsed,
-        "driver_cpu_s": own_cpu_seconds() - cpu_start,
-        "server_cpu_s": server_cpu_start.zip(c.server_pid).map(|(s0, pid)| process_cpu_seconds(pid) - s0),
-        "enrollments": n,
-        "enrollments_per_sec": n as f64 / elapsed,
-        "errors": all.errors,
-        "first_error": all.first_error,
-        "latency_ms": percentiles(&mut all.flows),
-    }))
+    let all = gather(tasks, "EST task").await?;
+    Ok(closed_loop_summary(
+        c,
+        start,
+        cpu_start,
+        server_cpu_start,
+        all,
+        "enrollments",
+    ))
 }
 
 /// `signet-bench get`: requests/s of one GET over keep-alive TLS connections.
@@ -1038,28 +1025,58 @@ async fn get(args: GetArgs) -> Result<Value, Error> {
             s
         }));
     }
+    let all = gather(tasks, "GET task").await?;
+    Ok(closed_loop_summary(
+        c,
+        start,
+        cpu_start,
+        server_cpu_start,
+        all,
+        "requests",
+    ))
+}
+
+/// Waits for the client tasks of a closed-loop run and merges their samples.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<Samples>>,
+    what: &str,
+) -> Result<Samples, Error> {
     let mut all = Samples::default();
     for t in tasks {
-        let s = t.await.map_err(err("GET task"))?;
+        let s = t.await.map_err(err(what))?;
         all.flows.extend(s.flows);
         all.errors += s.errors;
         if all.first_error.is_none() {
             all.first_error = s.first_error;
         }
     }
+    Ok(all)
+}
+
+/// The JSON result of a closed-loop run (`est`, `get`): `noun` counts the
+/// completed operations (`<noun>` and `<noun>_per_sec`).
+fn closed_loop_summary(
+    c: &Common,
+    start: Instant,
+    cpu_start: f64,
+    server_cpu_start: Option<f64>,
+    mut all: Samples,
+    noun: &str,
+) -> Value {
     let elapsed = start.elapsed().as_secs_f64();
     let n = all.flows.len();
-    Ok(json!({
+    let mut v = json!({
         "vus": c.vus,
         "seconds": elapsed,
         "driver_cpu_s": own_cpu_seconds() - cpu_start,
         "server_cpu_s": server_cpu_start.zip(c.server_pid).map(|(s0, pid)| process_cpu_seconds(pid) - s0),
-        "requests": n,
-        "requests_per_sec": n as f64 / elapsed,
         "errors": all.errors,
         "first_error": all.first_error,
         "latency_ms": percentiles(&mut all.flows),
-    }))
+    });
+    v[noun] = json!(n);
+    v[format!("{noun}_per_sec")] = json!(n as f64 / elapsed);
+    v
 }
 
 /// CPU seconds (user + system, all threads) this process has used so far
