@@ -451,55 +451,7 @@ impl Server {
     }
 
     fn directory(&self) {
-        self.admin_json(&[
-            "org",
-            "create",
-            "--name",
-            "Acme Corp",
-            "--street",
-            "1 Main St",
-            "--city",
-            "Springfield",
-            "--state",
-            "Oregon",
-            "--postal-code",
-            "97403",
-            "--country",
-            "US",
-        ]);
-        self.admin_json(&["dept", "create", "--org", "Acme Corp", "--name", "Release"]);
-        self.admin_json(&[
-            "profile",
-            "create",
-            "--name",
-            "cs",
-            "--template",
-            "ov",
-            "--term",
-            "365",
-            "--key-type",
-            "ecdsa-p256",
-            "--attestation",
-            "optional",
-        ]);
-        self.admin_json(&[
-            "endpoint", "create", "--name", "builds", "--label", "builds",
-        ]);
-        self.admin_json(&[
-            "account",
-            "create",
-            "--name",
-            "release",
-            "--endpoint",
-            "builds",
-            "--org",
-            "Acme Corp",
-            "--dept",
-            "Release",
-            "--profile",
-            "cs",
-            "--auto-approve",
-        ]);
+        support::standard_directory(|args| self.admin_json(args), false);
     }
 }
 

@@ -117,63 +117,7 @@ impl AdminServer {
     /// Organization, department, profile `cs` (OV, 365/460 days, P-256 +
     /// RSA-3072, attestation optional), endpoint `builds`, account `release`.
     pub fn standard_directory(&self, requires_approval: bool) {
-        self.admin_json(&[
-            "org",
-            "create",
-            "--name",
-            "Acme Corp",
-            "--street",
-            "1 Main St",
-            "--city",
-            "Springfield",
-            "--state",
-            "Oregon",
-            "--postal-code",
-            "97403",
-            "--country",
-            "US",
-        ]);
-        self.admin_json(&["dept", "create", "--org", "Acme Corp", "--name", "Release"]);
-        let mut profile = vec![
-            "profile",
-            "create",
-            "--name",
-            "cs",
-            "--template",
-            "ov",
-            "--term",
-            "365",
-            "--term",
-            "460",
-            "--key-type",
-            "ecdsa-p256",
-            "--key-type",
-            "rsa-3072",
-            "--attestation",
-            "optional",
-        ];
-        if requires_approval {
-            profile.push("--requires-approval");
-        }
-        self.admin_json(&profile);
-        self.admin_json(&[
-            "endpoint", "create", "--name", "builds", "--label", "builds",
-        ]);
-        self.admin_json(&[
-            "account",
-            "create",
-            "--name",
-            "release",
-            "--endpoint",
-            "builds",
-            "--org",
-            "Acme Corp",
-            "--dept",
-            "Release",
-            "--profile",
-            "cs",
-            "--auto-approve",
-        ]);
+        standard_directory(|args| self.admin_json(args), requires_approval);
     }
 
     pub fn stop(&mut self) {
@@ -190,6 +134,72 @@ impl Drop for AdminServer {
 }
 
 /// Runs a command that must succeed; returns stdout.
+/// Builds the standard test directory through `admin_json` (any server
+/// the admin CLI can reach): organization, department, profile `cs` (OV, 365/460 days, P-256 +
+/// RSA-3072, attestation optional), endpoint `builds`, account `release`.
+pub fn standard_directory(
+    admin_json: impl Fn(&[&str]) -> serde_json::Value,
+    requires_approval: bool,
+) {
+    admin_json(&[
+        "org",
+        "create",
+        "--name",
+        "Acme Corp",
+        "--street",
+        "1 Main St",
+        "--city",
+        "Springfield",
+        "--state",
+        "Oregon",
+        "--postal-code",
+        "97403",
+        "--country",
+        "US",
+    ]);
+    admin_json(&["dept", "create", "--org", "Acme Corp", "--name", "Release"]);
+    let mut profile = vec![
+        "profile",
+        "create",
+        "--name",
+        "cs",
+        "--template",
+        "ov",
+        "--term",
+        "365",
+        "--term",
+        "460",
+        "--key-type",
+        "ecdsa-p256",
+        "--key-type",
+        "rsa-3072",
+        "--attestation",
+        "optional",
+    ];
+    if requires_approval {
+        profile.push("--requires-approval");
+    }
+    admin_json(&profile);
+    admin_json(&[
+        "endpoint", "create", "--name", "builds", "--label", "builds",
+    ]);
+    admin_json(&[
+        "account",
+        "create",
+        "--name",
+        "release",
+        "--endpoint",
+        "builds",
+        "--org",
+        "Acme Corp",
+        "--dept",
+        "Release",
+        "--profile",
+        "cs",
+        "--auto-approve",
+    ]);
+}
+
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
