@@ -392,7 +392,9 @@ impl Store {
         {
             let (_, v) = item?;
             let id = String::from_utf8_lossy(&v).into_owned();
-            if let Some(bytes) = self.tree(Table::AcmeAuthorizations).get(authz_key(&id))? {
+            if let Some(bytes) =
+                self.read_raw(Table::AcmeAuthorizations, authz_key(&id).as_bytes())?
+            {
                 out.push(decode(Table::AcmeAuthorizations, &id, &bytes)?);
             }
         }
@@ -405,10 +407,10 @@ impl Store {
         &self,
         message_id: &str,
     ) -> Result<Option<AcmeAuthorization>> {
-        match self
-            .tree(Table::AcmeAuthorizations)
-            .get(message_key(message_id).as_bytes())?
-        {
+        match self.read_raw(
+            Table::AcmeAuthorizations,
+            message_key(message_id).as_bytes(),
+        )? {
             Some(id) => self.get_acme_authz(&String::from_utf8_lossy(&id)),
             None => Ok(None),
         }

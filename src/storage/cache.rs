@@ -2,17 +2,16 @@
 //! request (ACME accounts, orders and authorizations, profiles,
 //! organizations, name lookups, blocked keys).
 //!
-//! Why: sled 0.34 makes every plain read wait while any multi-tree
-//! transaction runs (one process-wide lock), so under load most reads on the
-//! request path went to sleep and woke up again; a hit here takes no sled
-//! lock.
+//! Why: a hit costs one hash lookup and a clone, far less than a sled read
+//! (which also had to wait for sled's process-wide lock while any sled
+//! transaction ran, before change sets stopped using them).
 //!
-//! Coherence. Only transactions write the cached keys (callers of
-//! [`super::Store::get_cached`] promise that). Every transaction takes a
-//! sequence number while it holds sled's transaction lock, so sequence
-//! numbers follow commit order; after it commits, and before
+//! Coherence. Only change sets (`tx.rs`) write the cached keys (callers of
+//! [`super::Store::get_cached`] promise that). Every change set takes a
+//! sequence number while it holds the writer lock, so sequence numbers follow
+//! commit order; after its writes are in sled, and before
 //! [`super::Store::transact_on`] returns, what it wrote (or removed) goes into
-//! the cache unless a later transaction's value is already there. A read that
+//! the cache unless a later change set's value is already there. A read that
 //! misses fills the cache (present or absent) only if no transaction's writes
 //! were applied meanwhile (a version counter), and with sequence number 0, so
 //! any transaction's write replaces it. A request that follows a write (same
@@ -51,7 +50,7 @@ pub(super) struct ReadCache {
     map: Mutex<HashMap<(Table, Vec<u8>), Entry>>,
     /// Bumped whenever transactions' writes are applied.
     version: AtomicU64,
-    /// Transaction sequence numbers (taken under sled's transaction lock).
+    /// Change-set sequence numbers (taken under the writer lock).
     next_seq: AtomicU64,
 }
 
@@ -60,8 +59,7 @@ impl ReadCache {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A sequence number for a transaction; call while holding sled's
-    /// transaction lock (inside the transaction closure).
+    /// A sequence number for a change set; call holding the writer lock.
     pub(super) fn next_seq(&self) -> u64 {
         self.next_seq.fetch_add(1, Ordering::SeqCst) + 1
     }

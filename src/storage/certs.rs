@@ -117,8 +117,8 @@ impl Store {
     /// Whether a serial has ever been reserved.
     pub fn serial_reserved(&self, serial_hex: &str) -> Result<bool> {
         Ok(self
-            .tree(Table::Serials)
-            .contains_key(serial_hex.as_bytes())?)
+            .read_raw(Table::Serials, serial_hex.as_bytes())?
+            .is_some())
     }
 
     pub fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>> {

@@ -49,7 +49,7 @@ impl Store {
     /// The binding for this credential and CSR, if any.
     pub fn est_binding(&self, auth: &str, key_sha256: &str) -> Result<Option<EstBinding>> {
         let key = binding_key(auth, key_sha256);
-        match self.tree(Table::Meta).get(key.as_bytes())? {
+        match self.read_raw(Table::Meta, key.as_bytes())? {
             Some(bytes) => super::decode(Table::Meta, &key, &bytes).map(Some),
             None => Ok(None),
         }

@@ -2,16 +2,17 @@
 //!
 //! Records are JSON-encoded serde types ([`model`]). Methods are named for
 //! what they mean (`redeem_invitation`, `record_issuance`); every change that
-//! touches more than one record runs in one sled transaction, which also
+//! touches more than one record runs as one atomic change set, which also
 //! appends the audit record for it, so an action and its audit entry are
 //! never separated. Methods that return a certificate flush to disk first.
 //!
-//! Files: `tx.rs` (transactions over named tables + the audit chain),
-//! `flush.rs` (group commit), `cache.rs` (write-through read cache for
-//! records read on every request), `links.rs` (the ACME order / EST binding
-//! written with a request or certificate), `audit.rs`, and one file per
-//! domain (`acme.rs`, `est.rs`, `certs.rs`, `crls.rs`, `directory.rs`,
-//! `invitations.rs`).
+//! Files: `tx.rs` (change sets over named tables + the audit chain),
+//! `journal.rs` (what makes a change set crash-atomic), `overlay.rs` (what
+//! makes it visible at one instant), `flush.rs` (group commit), `cache.rs`
+//! (write-through read cache for records read on every request), `links.rs`
+//! (the ACME order / EST binding written with a request or certificate),
+//! `audit.rs`, and one file per domain (`acme.rs`, `est.rs`, `certs.rs`,
+//! `crls.rs`, `directory.rs`, `invitations.rs`).
 
 pub mod acme;
 pub mod model;
@@ -24,7 +25,9 @@ mod directory;
 pub mod est;
 mod flush;
 mod invitations;
+mod journal;
 mod links;
+mod overlay;
 mod tx;
 
 use std::path::Path;
@@ -140,6 +143,12 @@ pub struct Store {
     flusher: std::sync::Arc<flush::FlushCoordinator>,
     /// Records read on the request path (`storage/cache.rs`).
     cache: std::sync::Arc<cache::ReadCache>,
+    /// Change sets not yet fully applied (`storage/journal.rs`).
+    journal: Tree,
+    /// Serializes change sets (`storage/tx.rs`).
+    writer: std::sync::Arc<tx::Writer>,
+    /// The change set being applied (`storage/overlay.rs`).
+    overlay: std::sync::Arc<overlay::Overlay>,
 }
 
 impl std::fmt::Debug for Store {
@@ -176,12 +185,19 @@ impl Store {
             .iter()
             .map(|t| db.open_tree(t.name()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Store {
+        let journal = db.open_tree("journal")?;
+        let store = Store {
             db,
             trees,
             flusher: Default::default(),
             cache: Default::default(),
-        })
+            journal,
+            writer: Default::default(),
+            overlay: Default::default(),
+        };
+        store.recover_journal()?;
+        store.load_writer_state()?;
+        Ok(store)
     }
 
     pub(crate) fn tree(&self, table: Table) -> &Tree {
@@ -220,20 +236,32 @@ impl Store {
 
     /// Reads one record (through the read cache for cacheable tables).
     pub(crate) fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>> {
-        let bytes = if cache::cacheable(table) {
-            self.get_cached(table, key.as_bytes())?
-        } else {
-            self.tree(table).get(key.as_bytes())?
-        };
-        match bytes {
+        match self.read_raw(table, key.as_bytes())? {
             Some(bytes) => decode(table, key, &bytes).map(Some),
             None => Ok(None),
         }
     }
 
+    /// The raw value of `key` in `table` as of the last change set: the one
+    /// being applied (`overlay.rs`), else the read cache for cacheable
+    /// tables, else sled.
+    pub(crate) fn read_raw(&self, table: Table, key: &[u8]) -> Result<Option<sled::IVec>> {
+        if let Some(value) = self.overlay.get(table, key) {
+            return Ok(value);
+        }
+        if cache::cacheable(table) {
+            self.get_cached(table, key)
+        } else {
+            Ok(self.tree(table).get(key)?)
+        }
+    }
+
     /// The raw value of `key` in `table`, through the read cache. Only for
-    /// keys that nothing but transactions writes.
+    /// keys that nothing but change sets writes.
     pub(crate) fn get_cached(&self, table: Table, key: &[u8]) -> Result<Option<sled::IVec>> {
+        if let Some(value) = self.overlay.get(table, key) {
+            return Ok(value);
+        }
         let tree = self.tree(table);
         let (value, hit) = self.cache.get_or_read(table, key, || tree.get(key))?;
         if let Some(m) = self.flusher.metrics() {

@@ -1,45 +1,94 @@
-//! Multi-record transactions. A transaction spans the tables it names (or
-//! all of them) plus the audit log and its head, so any change can append its
-//! audit record atomically. sled runs one multi-tree transaction at a time, so
-//! hot paths name only the tables they touch: a transaction over 3 trees costs
-//! less than half of one over all 18.
+//! Multi-record change sets ("transactions"). A change set runs a closure
+//! over a [`Tx`] view: reads see the store plus the set's own writes, writes
+//! are collected, and the closure's error discards them all. Change sets run
+//! one at a time (the writer lock), so a closure's reads and its writes are
+//! serializable. A committed set is made crash-atomic by the journal
+//! (`journal.rs`) and visible at one instant by the overlay (`overlay.rs`);
+//! durability is the caller's flush (`flush.rs`).
+//!
+//! A change set names the tables it touches (the audit log and its head are
+//! always included); touching another table aborts it. Any change can append
+//! its audit record with [`Tx::audit`], chained to the previous one.
+
+use std::cell::RefCell;
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{de::DeserializeOwned, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::IVec;
 
+use super::cache::Write;
 use super::model::{AuditEvent, AuditRecord};
-use super::{decode, encode, Result, StorageError, Store, Table};
+use super::{decode, encode, journal, Result, StorageError, Store, Table};
 
-/// The error type inside a transaction closure.
-pub type TxError = ConflictableTransactionError<StorageError>;
+/// The error type inside a change-set closure.
+pub type TxError = StorageError;
 pub type TxResult<T> = std::result::Result<T, TxError>;
 
-/// A view of the tables of one transaction.
+/// The head of the audit chain: last sequence number and hash.
+#[derive(Debug, Clone, Default)]
+pub(super) struct AuditHead {
+    seq: u64,
+    hash: String,
+}
+
+/// State owned by whoever holds the writer lock.
+#[derive(Default)]
+pub(super) struct WriterState {
+    audit: AuditHead,
+    /// Key of the last journal record written (journal.rs).
+    journal_seq: u64,
+}
+
+/// The writer lock of one store (shared by its clones).
+#[derive(Default)]
+pub(super) struct Writer(Mutex<WriterState>);
+
+impl Writer {
+    fn lock(&self) -> MutexGuard<'_, WriterState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A view of the store inside one change set.
 pub struct Tx<'a> {
-    trees: &'a [TransactionalTree],
-    /// Position in `trees` of each table (by `Table::index`), if included.
-    slots: &'a [Option<usize>; Table::ALL.len()],
-    /// What was written, for the read cache (applied once committed).
-    written: &'a std::cell::RefCell<Vec<super::cache::Write>>,
+    store: &'a Store,
+    /// Tables this change set may touch (by `Table::index`).
+    allowed: &'a [bool; Table::ALL.len()],
+    /// Writes so far, in order (the last write of a key wins).
+    writes: RefCell<Vec<Write>>,
+    audit: RefCell<AuditHead>,
 }
 
 impl Tx<'_> {
-    fn tree(&self, table: Table) -> TxResult<&TransactionalTree> {
-        self.slots[table.index()]
-            .and_then(|i| self.trees.get(i))
-            .ok_or_else(|| {
-                abort(StorageError::Conflict(format!(
-                    "table {} is not part of this transaction",
-                    table.name()
-                )))
-            })
+    fn check(&self, table: Table) -> TxResult<()> {
+        if self.allowed[table.index()] {
+            Ok(())
+        } else {
+            Err(StorageError::Conflict(format!(
+                "table {} is not part of this transaction",
+                table.name()
+            )))
+        }
+    }
+
+    fn read(&self, table: Table, key: &[u8]) -> TxResult<Option<IVec>> {
+        self.check(table)?;
+        let own = self
+            .writes
+            .borrow()
+            .iter()
+            .rev()
+            .find(|(t, k, _)| *t == table && k.as_slice() == key)
+            .map(|(_, _, v)| v.clone());
+        match own {
+            Some(v) => Ok(v),
+            None => self.store.read_raw(table, key),
+        }
     }
 
     pub fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> TxResult<Option<T>> {
-        match self.tree(table)?.get(key.as_bytes())? {
-            Some(bytes) => decode(table, key, &bytes)
-                .map(Some)
-                .map_err(ConflictableTransactionError::Abort),
+        match self.read(table, key.as_bytes())? {
+            Some(bytes) => decode(table, key, &bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -50,11 +99,9 @@ impl Tx<'_> {
         kind: &'static str,
         key: &str,
     ) -> TxResult<T> {
-        self.get(table, key)?.ok_or_else(|| {
-            ConflictableTransactionError::Abort(StorageError::NotFound {
-                kind,
-                key: key.to_string(),
-            })
+        self.get(table, key)?.ok_or_else(|| StorageError::NotFound {
+            kind,
+            key: key.to_string(),
         })
     }
 
@@ -63,121 +110,155 @@ impl Tx<'_> {
     }
 
     pub fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> TxResult<()> {
-        let value = sled::IVec::from(value);
-        self.tree(table)?.insert(key, value.clone())?;
-        self.wrote(table, key, Some(value));
+        self.check(table)?;
+        self.writes
+            .borrow_mut()
+            .push((table, key.to_vec(), Some(IVec::from(value))));
         Ok(())
     }
 
-    fn wrote(&self, table: Table, key: &[u8], value: Option<sled::IVec>) {
-        if table != Table::Audit {
-            self.written.borrow_mut().push((table, key.to_vec(), value));
-        }
-    }
-
     pub fn get_raw(&self, table: Table, key: &[u8]) -> TxResult<Option<Vec<u8>>> {
-        Ok(self.tree(table)?.get(key)?.map(|v| v.to_vec()))
+        Ok(self.read(table, key)?.map(|v| v.to_vec()))
     }
 
     /// Inserts a record that must not exist yet.
     pub fn insert_new<T: Serialize>(&self, table: Table, key: &str, value: &T) -> TxResult<()> {
-        if self.tree(table)?.get(key.as_bytes())?.is_some() {
-            return Err(abort(StorageError::Conflict(format!(
+        if self.read(table, key.as_bytes())?.is_some() {
+            return Err(StorageError::Conflict(format!(
                 "{} {key:?} already exists",
                 table.name()
-            ))));
+            )));
         }
         self.put(table, key, value)
     }
 
     pub fn remove(&self, table: Table, key: &str) -> TxResult<()> {
-        self.tree(table)?.remove(key.as_bytes())?;
-        self.wrote(table, key.as_bytes(), None);
+        self.check(table)?;
+        self.writes
+            .borrow_mut()
+            .push((table, key.as_bytes().to_vec(), None));
         Ok(())
     }
 
     /// Appends an audit record chained to the previous one.
     pub fn audit(&self, event: &AuditEvent) -> TxResult<AuditRecord> {
-        let meta = self.tree(Table::Meta)?;
-        let seq = match meta.get(super::audit::SEQ_KEY)? {
-            Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])) + 1,
-            None => 1,
+        let mut head = self.audit.borrow_mut();
+        let seq = head.seq + 1;
+        let record = super::audit::chain(seq, head.hash.clone(), event);
+        self.put_raw(Table::Audit, &seq.to_be_bytes(), &encode(&record))?;
+        self.put_raw(Table::Meta, super::audit::SEQ_KEY, &seq.to_be_bytes())?;
+        self.put_raw(Table::Meta, super::audit::HEAD_KEY, record.hash.as_bytes())?;
+        *head = AuditHead {
+            seq,
+            hash: record.hash.clone(),
         };
-        let prev_hash = match meta.get(super::audit::HEAD_KEY)? {
-            Some(v) => String::from_utf8_lossy(&v).into_owned(),
-            None => String::new(),
-        };
-        let record = super::audit::chain(seq, prev_hash, event);
-        self.tree(Table::Audit)?
-            .insert(&seq.to_be_bytes(), encode(&record))?;
-        meta.insert(super::audit::SEQ_KEY, &seq.to_be_bytes())?;
-        meta.insert(super::audit::HEAD_KEY, record.hash.as_bytes())?;
         Ok(record)
     }
 }
 
-/// Aborts a transaction with `err`.
+/// Aborts a change set with `err`.
 pub fn abort(err: StorageError) -> TxError {
-    ConflictableTransactionError::Abort(err)
+    err
 }
 
-/// Aborts a transaction with a caller-facing reason.
+/// Aborts a change set with a caller-facing reason.
 pub fn reject(msg: impl Into<String>) -> TxError {
-    ConflictableTransactionError::Abort(StorageError::Rejected(msg.into()))
+    StorageError::Rejected(msg.into())
 }
 
 impl Store {
-    /// Runs `f` as one atomic transaction over every table. `f` may run more
-    /// than once (on conflicts), so it must not have side effects outside `tx`.
+    /// Runs `f` as one atomic change set that may touch every table.
     pub fn transact<R>(&self, f: impl Fn(&Tx<'_>) -> TxResult<R>) -> Result<R> {
         self.transact_on(&Table::ALL, f)
     }
 
     /// Like [`Store::transact`], over only `tables` (plus the audit log and
-    /// its head, always included). Touching another table aborts the
-    /// transaction with an error.
+    /// its head, always included). Touching another table aborts the change
+    /// set with an error. Nothing is written if `f` fails.
     pub fn transact_on<R>(
         &self,
         tables: &[Table],
         f: impl Fn(&Tx<'_>) -> TxResult<R>,
     ) -> Result<R> {
         let start = std::time::Instant::now();
-        let mut slots = [None; Table::ALL.len()];
-        let mut trees: Vec<&sled::Tree> = Vec::with_capacity(tables.len() + 2);
+        let mut allowed = [false; Table::ALL.len()];
         for t in [Table::Meta, Table::Audit].iter().chain(tables) {
-            if slots[t.index()].is_none() {
-                slots[t.index()] = Some(trees.len());
-                trees.push(self.tree(*t));
+            allowed[t.index()] = true;
+        }
+        let mut state = self.writer.lock();
+        let tx = Tx {
+            store: self,
+            allowed: &allowed,
+            writes: RefCell::new(Vec::new()),
+            audit: RefCell::new(state.audit.clone()),
+        };
+        let result = f(&tx).and_then(|r| {
+            let writes = tx.writes.take();
+            if !writes.is_empty() {
+                self.commit(&mut state, writes)?;
+                state.audit = tx.audit.take();
             }
-        }
-        let written = std::cell::RefCell::new(Vec::new());
-        let seq = std::cell::Cell::new(0);
-        let result = trees
-            .as_slice()
-            .transaction(|views: &Vec<TransactionalTree>| {
-                // (sled may run the closure again on a conflict; the closure
-                // runs under sled's transaction lock, so `seq` follows
-                // commit order)
-                written.borrow_mut().clear();
-                seq.set(self.cache.next_seq());
-                f(&Tx {
-                    trees: views.as_slice(),
-                    slots: &slots,
-                    written: &written,
-                })
-            });
-        if result.is_ok() {
-            self.cache.apply(seq.get(), written.take());
-        }
+            Ok(r)
+        });
+        drop(state);
         if let Some(m) = self.flusher.metrics() {
             m.storage_transaction(start.elapsed());
         }
-        match result {
-            Ok(r) => Ok(r),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(StorageError::Db(e)),
+        result
+    }
+
+    /// Writes a change set (journal record, writes, journal removal), then
+    /// hands its values to the read cache. Call holding the writer lock.
+    fn commit(&self, state: &mut WriterState, writes: Vec<Write>) -> Result<()> {
+        let seq = self.cache.next_seq();
+        state.journal_seq += 1;
+        let key = state.journal_seq.to_be_bytes();
+        self.overlay.publish(&writes);
+        let written = self
+            .journal
+            .insert(key, journal::encode(&writes))
+            .map_err(StorageError::from)
+            .and_then(|_| self.apply_writes(&writes))
+            .and_then(|()| {
+                self.journal
+                    .remove(key)
+                    .map(|_| ())
+                    .map_err(StorageError::from)
+            });
+        if written.is_ok() {
+            let cached = writes.into_iter().filter(|(t, _, _)| *t != Table::Audit);
+            self.cache.apply(seq, cached.collect());
         }
+        // (after an IO error the store is unusable; whatever of the change
+        // set reached the disk is completed or not, by the journal, on the
+        // next open)
+        self.overlay.retire();
+        written
+    }
+
+    /// Loads the writer's state (audit chain head, journal position).
+    pub(super) fn load_writer_state(&self) -> Result<()> {
+        let meta = self.tree(Table::Meta);
+        let seq = match meta.get(super::audit::SEQ_KEY)? {
+            Some(v) => {
+                u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StorageError::Corrupt {
+                    kind: "meta",
+                    key: "audit_seq".into(),
+                    reason: "not an 8-byte sequence number".into(),
+                })?)
+            }
+            None => 0,
+        };
+        let hash = meta
+            .get(super::audit::HEAD_KEY)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default();
+        let mut state = self.writer.lock();
+        state.audit = AuditHead { seq, hash };
+        state.journal_seq = match self.journal.last()? {
+            Some((k, _)) => k.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
+            None => 0,
+        };
+        Ok(())
     }
 }
-
-use sled::Transactional;
