@@ -19,11 +19,14 @@ use sled::IVec;
 use super::cache::Write;
 use super::Table;
 
+/// Published values by (table, key); `None`: removed.
+type Published = HashMap<(Table, Vec<u8>), Option<IVec>>;
+
 #[derive(Default)]
 pub(super) struct Overlay {
     /// Whether a change set is published (lets readers skip the lock).
     active: AtomicBool,
-    writes: RwLock<HashMap<(Table, Vec<u8>), Option<IVec>>>,
+    writes: RwLock<Published>,
 }
 
 impl Overlay {
