@@ -214,19 +214,41 @@ impl FrontEnd for AcmeFrontEnd {
         }
         Box::pin(async move {
             let worker = inner.clone();
+            let failed = |what: &str| {
+                let p = Problem::internal(what);
+                finish(
+                    Reply::problem(&p),
+                    Some(inner.nonces.issue()),
+                    &inner.url("/directory"),
+                )
+            };
+            if issues(&req) {
+                // On the issuance pool; the answer waits for its flush.
+                return match inner.ra.run_issuing(move || worker.handle(&req)).await {
+                    Ok((resp, flush)) => match flush.wait().await {
+                        Ok(()) => resp,
+                        Err(e) => {
+                            tracing::error!(error = %e, "an issuance could not be made durable");
+                            failed("the certificate could not be stored durably")
+                        }
+                    },
+                    Err(_) => failed("the request handler failed"),
+                };
+            }
             match tokio::task::spawn_blocking(move || worker.handle(&req)).await {
                 Ok(resp) => resp,
-                Err(_) => {
-                    let p = Problem::internal("the request handler failed");
-                    finish(
-                        Reply::problem(&p),
-                        Some(inner.nonces.issue()),
-                        &inner.url("/directory"),
-                    )
-                }
+                Err(_) => failed("the request handler failed"),
             }
         })
     }
+}
+
+/// Whether `req` is a finalize: it runs on the bounded issuance pool
+/// (`Ra::run_issuing`), since it is CPU work, store writes and signing,
+/// with its durable flush awaited here rather than on a thread.
+fn issues(req: &HttpRequest) -> bool {
+    req.path_under("/acme")
+        .is_some_and(|p| p.ends_with("/finalize"))
 }
 
 /// Whether answering `req` may wait for the disk, a mail transport or the

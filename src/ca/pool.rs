@@ -9,6 +9,13 @@
 //! `signet_signing_queue_depth`. When the queue is full, submitters wait
 //! (back-pressure) instead of piling up threads.
 //!
+//! The front ends also run whole issuing requests here
+//! ([`SigningPool::run_async`]: ACME finalize, EST enrollment), so a request
+//! goes from its Tokio task to one pool thread and back, and a signature
+//! asked for on a pool thread is made right there instead of being queued
+//! behind itself. Those jobs never wait for the disk: their flushes are
+//! deferred and awaited by the async caller (`storage/deferred.rs`).
+//!
 //! ```
 //! # use std::sync::Arc;
 //! # fn demo(ca: Arc<signet::ca::Ca>, req: signet::ca::IssuanceRequest) -> Result<(), signet::ca::CaError> {
@@ -17,7 +24,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -30,9 +37,16 @@ const QUEUE_PER_WORKER: usize = 256;
 /// Where a worker delivers the result (a std channel or a tokio oneshot).
 type Reply = Box<dyn FnOnce(Result<Vec<u8>, CaError>) + Send>;
 
-struct Job {
-    req: IssuanceRequest,
-    reply: Reply,
+enum Job {
+    /// Sign one certificate.
+    Sign { req: IssuanceRequest, reply: Reply },
+    /// Run an issuing request ([`SigningPool::run_async`]).
+    Run(Box<dyn FnOnce() + Send>),
+}
+
+thread_local! {
+    /// Whether this thread is a pool worker (signs inline).
+    static ON_POOL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// A fixed pool of signing threads in front of one [`Ca`]. Dropping the pool
@@ -41,6 +55,8 @@ pub struct SigningPool {
     tx: SyncSender<Job>,
     workers: usize,
     metrics: Arc<OnceLock<Metrics>>,
+    /// For signatures asked for on a pool thread (made inline).
+    ca: Arc<Ca>,
 }
 
 impl std::fmt::Debug for SigningPool {
@@ -74,7 +90,10 @@ impl SigningPool {
             let metrics = metrics.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("signet-sign-{i}"))
-                .spawn(move || worker(&ca, &rx, &metrics));
+                .spawn(move || {
+                    ON_POOL.with(|p| p.set(true));
+                    worker(&ca, &rx, &metrics)
+                });
             if let Err(e) = spawned {
                 // Fewer workers still work; none at all shows as an error per issuance.
                 tracing::error!(error = %e, "could not start a signing worker");
@@ -84,6 +103,7 @@ impl SigningPool {
             tx,
             workers,
             metrics,
+            ca,
         }
     }
 
@@ -100,12 +120,17 @@ impl SigningPool {
     }
 
     /// Signs `req` on a pool thread and waits for the certificate (DER).
+    /// On a pool thread (inside [`SigningPool::run_async`]) it signs right
+    /// here.
     pub fn issue(&self, req: IssuanceRequest) -> Result<Vec<u8>, CaError> {
+        if ON_POOL.with(|p| p.get()) {
+            return sign(&self.ca, &req, self.metrics.get());
+        }
         let (tx, result) = mpsc::sync_channel(1);
         let reply: Reply = Box::new(move |r| {
             let _ = tx.send(r);
         });
-        self.submit(Job { req, reply })?;
+        self.submit(Job::Sign { req, reply })?;
         result
             .recv()
             .map_err(|_| CaError::Signing("the signing worker stopped".into()))?
@@ -118,10 +143,46 @@ impl SigningPool {
         let reply: Reply = Box::new(move |r| {
             let _ = tx.send(r);
         });
-        self.submit(Job { req, reply })?;
+        self.submit(Job::Sign { req, reply })?;
         result
             .await
             .map_err(|_| CaError::Signing("the signing worker stopped".into()))?
+    }
+
+    /// Runs `job` (an issuing request: CPU work, store writes with deferred
+    /// flushes, signing) on a pool thread and resolves to its result without
+    /// blocking the caller's thread. Signatures `job` asks for are made on
+    /// the same thread. `job` must not wait for the disk or the network.
+    pub async fn run_async<R: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, CaError> {
+        let (tx, result) = tokio::sync::oneshot::channel();
+        let mut job = Job::Run(Box::new(move || {
+            let _ = tx.send(job());
+        }));
+        if let Some(m) = self.metrics.get() {
+            m.signing_queue_depth.inc();
+        }
+        // A full queue makes this task wait, not the runtime's thread.
+        loop {
+            match self.tx.try_send(job) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) => {
+                    job = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    if let Some(m) = self.metrics.get() {
+                        m.signing_queue_depth.dec();
+                    }
+                    return Err(CaError::Signing("the signing pool is stopped".into()));
+                }
+            }
+        }
+        result
+            .await
+            .map_err(|_| CaError::Signing("the issuance job did not complete".into()))
     }
 
     fn submit(&self, job: Job) -> Result<(), CaError> {
@@ -148,14 +209,28 @@ fn worker(ca: &Ca, rx: &Mutex<Receiver<Job>>, metrics: &OnceLock<Metrics>) {
         if let Some(m) = m {
             m.signing_queue_depth.dec();
         }
-        let start = Instant::now();
-        let result = ca.issue(&job.req);
-        if let Some(m) = m {
-            m.signing(ca.algorithm(), start.elapsed());
+        match job {
+            Job::Sign { req, reply } => {
+                // The submitter may have given up (its thread ended): nothing to do.
+                reply(sign(ca, &req, m));
+            }
+            Job::Run(run) => {
+                // A panicking job loses only its own reply (the caller gets
+                // an error); the worker goes on.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+            }
         }
-        // The submitter may have given up (its thread ended): nothing to do.
-        (job.reply)(result);
     }
+}
+
+/// Signs `req` and records the signing latency.
+fn sign(ca: &Ca, req: &IssuanceRequest, metrics: Option<&Metrics>) -> Result<Vec<u8>, CaError> {
+    let start = Instant::now();
+    let result = ca.issue(req);
+    if let Some(m) = metrics {
+        m.signing(ca.algorithm(), start.elapsed());
+    }
+    result
 }
 
 #[cfg(test)]
@@ -247,6 +322,37 @@ mod tests {
         // A key the CA cannot use comes back as the CA's error, not a hang.
         let err = pool.issue_async(request(vec![0x30, 0x00])).await;
         assert!(err.is_err());
+    }
+
+    #[tokio::test]
+    async fn jobs_run_on_the_pool_and_sign_inline_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Arc::new(SigningPool::new(ca(dir.path()), 1));
+        let metrics = Metrics::new();
+        pool.set_metrics(&metrics);
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let spki = key.subject_public_key_info();
+        // With one worker, a signature queued behind the job itself would
+        // never run: it must be made on the job's thread.
+        let p = pool.clone();
+        let (thread, der) = pool
+            .run_async(move || {
+                let der = p.issue(request(spki));
+                (std::thread::current().name().map(str::to_string), der)
+            })
+            .await
+            .unwrap();
+        assert_eq!(thread.as_deref(), Some("signet-sign-0"));
+        assert!(x509_parser::parse_x509_certificate(&der.unwrap()).is_ok());
+        // a panicking job fails only its caller; the worker goes on
+        assert!(pool.run_async(|| panic!("job failed")).await.is_err());
+        assert_eq!(pool.run_async(|| 7).await.unwrap(), 7);
+        let text = metrics.encode().unwrap();
+        assert!(
+            text.contains("signet_signing_duration_seconds_count{algorithm=\"p256\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("signet_signing_queue_depth 0"), "{text}");
     }
 
     #[test]

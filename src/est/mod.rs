@@ -59,9 +59,10 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// Whether answering may wait for the signing pool or a durable flush
-    /// (enrollments); the others (`cacerts`, `csrattrs`, the refusals) are
-    /// short and run inline on Tokio's workers.
+    /// Whether this is an enrollment: it runs on the bounded issuance pool
+    /// (`Ra::run_issuing`) and its answer waits for its durable flush; the
+    /// others (`cacerts`, `csrattrs`, the refusals) are short and run inline
+    /// on Tokio's workers.
     fn may_wait(self) -> bool {
         matches!(self, Operation::SimpleEnroll | Operation::SimpleReenroll)
     }
@@ -188,23 +189,32 @@ impl EstFrontEnd {
         let ra = self.ra.clone();
         let config = self.config.clone();
         let head = req.method == Method::HEAD;
-        let result = if op.may_wait() {
-            tokio::task::spawn_blocking(move || handle(&ra, &config, &req, label.as_deref(), op))
-                .await
+        let failed = || {
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request could not be processed",
+            )
+        };
+        let mut resp = if op.may_wait() {
+            let worker = ra.clone();
+            let job = move || handle(&worker, &config, &req, label.as_deref(), op);
+            match ra.run_issuing(job).await {
+                Ok((resp, flush)) => match flush.wait().await {
+                    Ok(()) => resp,
+                    Err(e) => {
+                        tracing::error!(error = %e, "an EST issuance could not be made durable");
+                        failed()
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "EST task failed");
+                    failed()
+                }
+            }
         } else {
             // short CPU work and store reads: answered on this thread (the
-            // hand-off to the blocking pool costs more than the request)
-            Ok(handle(&ra, &config, &req, label.as_deref(), op))
-        };
-        let mut resp = match result {
-            Ok(resp) => resp,
-            Err(e) => {
-                tracing::error!(error = %e, "EST task failed");
-                text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the request could not be processed",
-                )
-            }
+            // hand-off to a pool costs more than the request)
+            handle(&ra, &config, &req, label.as_deref(), op)
         };
         if head {
             *resp.body_mut() = http_body_util::Full::new(Bytes::new());

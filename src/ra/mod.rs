@@ -174,6 +174,20 @@ impl Ra {
         &self.store
     }
 
+    /// Runs an issuing request (`job`: a front end's synchronous handler)
+    /// on the bounded issuance pool, with every store flush it asks for
+    /// deferred (`storage/deferred.rs`). The caller must await the returned
+    /// [`crate::storage::DeferredFlush`] before it answers.
+    pub async fn run_issuing<R: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<(R, crate::storage::DeferredFlush), RaError> {
+        self.signer
+            .run_async(move || crate::storage::defer_flushes(job))
+            .await
+            .map_err(RaError::Ca)
+    }
+
     pub fn ca(&self) -> &Ca {
         &self.ca
     }

@@ -17,12 +17,18 @@
 //! when nothing is announced, and the linger only delays the start of a flush:
 //! a caller still returns only after a flush that started after its call.
 //!
+//! Async callers ([`FlushCoordinator::flush_after_now_async`], used by the
+//! front ends through `storage/deferred.rs`) wait without a thread: they
+//! register like blocking callers and await a progress channel. Since they
+//! cannot lead a flush themselves, a flusher thread (`signet-flush`, started
+//! on first use) leads the flushes they need.
+//!
 //! `signet_storage_flush_duration_seconds` and `signet_storage_flush_batch_size`
 //! show the flush latency and how many callers each flush served.
 //!
 //! [`Store::flush`]: super::Store::flush
 
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::metrics::Metrics;
@@ -41,7 +47,20 @@ struct State {
     waiting: usize,
     /// Writers that announced a flush request soon.
     announced: usize,
+    /// Highest flush sequence number an async caller waits for.
+    async_target: u64,
 }
+
+/// What async callers watch: the highest flush that succeeded and the
+/// sequence number of the last one that failed (0: none).
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    done_ok: u64,
+    failed: u64,
+}
+
+/// Performs one flush of the store (for the flusher thread).
+pub(crate) type FlushFn = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// The longest a flush waits for announced writers before it starts.
 pub(crate) const MAX_LINGER: Duration = Duration::from_millis(1);
@@ -80,14 +99,33 @@ pub(crate) struct FlushCoordinator {
     done: Condvar,
     /// Signalled when an announced writer arrives or withdraws.
     arrivals: Condvar,
+    /// Signalled when an async caller needs a flush led for it.
+    leader_wanted: Condvar,
+    /// Progress for async callers (created on first use).
+    progress: OnceLock<tokio::sync::watch::Sender<Progress>>,
+    /// The store's flush, for the flusher thread.
+    flush_fn: OnceLock<FlushFn>,
+    /// Set once the flusher thread is started.
+    flusher: OnceLock<()>,
     metrics: OnceLock<Metrics>,
     /// Longest linger for announced writers (None: [`MAX_LINGER`]; tests).
     linger: Option<Duration>,
 }
 
 impl FlushCoordinator {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writers announced now (tests).
+    #[cfg(test)]
+    pub(crate) fn lock_announced(&self) -> usize {
+        self.lock().announced
+    }
+
+    /// Sets the flush the flusher thread performs for async callers.
+    pub(crate) fn set_flush_fn(&self, f: FlushFn) {
+        let _ = self.flush_fn.set(f);
     }
 
     /// Announces a flush request to come (see the module documentation).
@@ -145,40 +183,141 @@ impl FlushCoordinator {
                     // flush it led has target's sequence number or later.
                     return Err("group commit: flush bookkeeping error".into());
                 };
-                st.running = true;
-                // Linger for announced writers (they join this batch).
-                let deadline = Instant::now() + self.linger.unwrap_or(MAX_LINGER);
-                while st.announced > 0 {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    st = self
-                        .arrivals
-                        .wait_timeout(st, deadline - now)
-                        .map(|(g, _)| g)
-                        .unwrap_or_else(|e| e.into_inner().0);
-                }
-                st.started += 1;
-                let seq = st.started;
-                let batch = st.waiting.max(1);
-                st.waiting = 0;
-                drop(st);
-                let start = Instant::now();
-                let result = f();
-                if let Some(m) = self.metrics.get() {
-                    m.storage_flush(start.elapsed(), batch);
-                }
-                st = self.lock();
-                st.running = false;
-                match &result {
-                    Ok(()) => st.done_ok = st.done_ok.max(seq),
-                    Err(e) => st.failed = Some((seq, e.clone())),
-                }
-                self.done.notify_all();
+                st = self.lead(st, f);
                 continue;
             }
             st = self.done.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Runs one flush as its leader (`st` must show none running): lingers
+    /// for announced writers, flushes, records the result and wakes every
+    /// waiter, blocking or async.
+    fn lead<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        flush: impl FnOnce() -> Result<(), String>,
+    ) -> MutexGuard<'a, State> {
+        st.running = true;
+        // Linger for announced writers (they join this batch).
+        let deadline = Instant::now() + self.linger.unwrap_or(MAX_LINGER);
+        while st.announced > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = self
+                .arrivals
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        st.started += 1;
+        let seq = st.started;
+        let batch = st.waiting.max(1);
+        st.waiting = 0;
+        drop(st);
+        let start = Instant::now();
+        let result = flush();
+        if let Some(m) = self.metrics.get() {
+            m.storage_flush(start.elapsed(), batch);
+        }
+        st = self.lock();
+        st.running = false;
+        match &result {
+            Ok(()) => st.done_ok = st.done_ok.max(seq),
+            Err(e) => st.failed = Some((seq, e.clone())),
+        }
+        self.done.notify_all();
+        if let Some(progress) = self.progress.get() {
+            progress.send_replace(Progress {
+                done_ok: st.done_ok,
+                failed: st.failed.as_ref().map_or(0, |(s, _)| *s),
+            });
+        }
+        if st.async_target > st.started {
+            // async callers arrived during this flush: the flusher leads next
+            self.leader_wanted.notify_one();
+        }
+        st
+    }
+
+    /// [`FlushCoordinator::flush_after_now`] for async callers: resolves once
+    /// a flush that started after this call has completed, without blocking
+    /// a thread. `intents` are the caller's announcements.
+    pub(crate) async fn flush_after_now_async(
+        self: &Arc<Self>,
+        intents: Vec<FlushIntent>,
+    ) -> Result<(), String> {
+        let mut progress = self
+            .progress
+            .get_or_init(|| tokio::sync::watch::channel(Progress::default()).0)
+            .subscribe();
+        let target = {
+            let mut st = self.lock();
+            let target = st.started + 1;
+            st.waiting += 1;
+            for mut intent in intents {
+                if intent.live {
+                    intent.live = false;
+                    st.announced = st.announced.saturating_sub(1);
+                }
+            }
+            self.arrivals.notify_all();
+            st.async_target = st.async_target.max(target);
+            if !st.running {
+                self.leader_wanted.notify_one();
+            }
+            target
+        };
+        self.start_flusher();
+        let seen = progress
+            .wait_for(|p| p.done_ok >= target || p.failed >= target)
+            .await
+            .map(|p| *p)
+            .map_err(|_| "the store's flusher stopped".to_string())?;
+        if seen.done_ok >= target {
+            return Ok(());
+        }
+        let st = self.lock();
+        Err(match &st.failed {
+            Some((_, msg)) => msg.clone(),
+            None => "flush failed".into(),
+        })
+    }
+
+    /// Starts the flusher thread once (it ends when the store is dropped).
+    fn start_flusher(self: &Arc<Self>) {
+        self.flusher.get_or_init(|| {
+            let weak = Arc::downgrade(self);
+            let spawned = std::thread::Builder::new()
+                .name("signet-flush".into())
+                .spawn(move || flusher(weak));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start the store's flusher thread");
+            }
+        });
+    }
+}
+
+/// The flusher thread: leads the flushes async callers wait for.
+fn flusher(coord: Weak<FlushCoordinator>) {
+    // nothing to lead: a flush runs, or every async caller's flush started
+    let nothing_to_lead = |st: &mut State| st.running || st.async_target <= st.started;
+    loop {
+        let Some(c) = coord.upgrade() else { return };
+        let Some(flush) = c.flush_fn.get() else {
+            tracing::error!("the store's flusher has no flush to run");
+            return;
+        };
+        let st = c.lock();
+        // wake up now and then to notice a dropped store
+        let (st, _) = c
+            .leader_wanted
+            .wait_timeout_while(st, Duration::from_millis(250), nothing_to_lead)
+            .unwrap_or_else(|e| e.into_inner());
+        if !st.running && st.async_target > st.started {
+            drop(c.lead(st, flush));
         }
     }
 }
@@ -301,6 +440,82 @@ mod tests {
         let err = coord.flush_after_now(None, || Err("disk on fire".into()));
         assert_eq!(err.unwrap_err(), "disk on fire");
         assert!(coord.flush_after_now(None, || Ok(())).is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn async_callers_are_served_by_the_flusher_thread() {
+        // "writes" are a counter; a flush snapshots it as "durable".
+        let coord = Arc::new(FlushCoordinator::default());
+        let written = Arc::new(AtomicU64::new(0));
+        let durable = Arc::new(AtomicU64::new(0));
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let (w, d, f) = (written.clone(), durable.clone(), flushes.clone());
+        coord.set_flush_fn(Box::new(move || {
+            let snapshot = w.load(Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(1));
+            d.fetch_max(snapshot, Ordering::SeqCst);
+            f.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (coord, written, durable) = (coord.clone(), written.clone(), durable.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..20 {
+                    let intent = coord.announce();
+                    let mine = written.fetch_add(1, Ordering::SeqCst) + 1;
+                    coord.flush_after_now_async(vec![intent]).await.unwrap();
+                    assert!(
+                        durable.load(Ordering::SeqCst) >= mine,
+                        "resolved before write {mine} was durable"
+                    );
+                }
+            }));
+        }
+        // blocking callers share the same flushes
+        let blocking = {
+            let (coord, written, durable) = (coord.clone(), written.clone(), durable.clone());
+            tokio::task::spawn_blocking(move || {
+                for _ in 0..20 {
+                    let mine = written.fetch_add(1, Ordering::SeqCst) + 1;
+                    let d = durable.clone();
+                    let w = written.clone();
+                    coord
+                        .flush_after_now(None, move || {
+                            d.fetch_max(w.load(Ordering::SeqCst), Ordering::SeqCst);
+                            Ok(())
+                        })
+                        .unwrap();
+                    assert!(durable.load(Ordering::SeqCst) >= mine);
+                }
+            })
+        };
+        for t in tasks {
+            t.await.unwrap();
+        }
+        blocking.await.unwrap();
+        let n = flushes.load(Ordering::SeqCst);
+        assert!(n < 320, "no grouping: {n} flushes for 320 async writes");
+        let st = coord.lock();
+        assert_eq!((st.announced, st.waiting), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn an_async_caller_gets_the_error_of_its_failed_flush() {
+        let coord = Arc::new(FlushCoordinator::default());
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let f = fail.clone();
+        coord.set_flush_fn(Box::new(move || {
+            if f.load(Ordering::SeqCst) {
+                Err("disk on fire".into())
+            } else {
+                Ok(())
+            }
+        }));
+        let err = coord.flush_after_now_async(Vec::new()).await;
+        assert_eq!(err.unwrap_err(), "disk on fire");
+        fail.store(false, Ordering::SeqCst);
+        coord.flush_after_now_async(Vec::new()).await.unwrap();
     }
 
     #[test]

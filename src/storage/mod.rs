@@ -21,6 +21,7 @@ pub mod audit;
 mod cache;
 mod certs;
 pub mod crls;
+mod deferred;
 mod directory;
 pub mod est;
 mod flush;
@@ -35,6 +36,7 @@ use std::path::Path;
 use serde::{de::DeserializeOwned, Serialize};
 use sled::Tree;
 
+pub use deferred::{defer_flushes, DeferredFlush};
 pub use flush::FlushIntent;
 pub use links::{Redemption, RequestLink};
 pub use tx::Tx;
@@ -186,10 +188,15 @@ impl Store {
             .map(|t| db.open_tree(t.name()))
             .collect::<Result<Vec<_>, _>>()?;
         let journal = db.open_tree("journal")?;
+        let flusher = std::sync::Arc::new(flush::FlushCoordinator::default());
+        let flush_db = db.clone();
+        flusher.set_flush_fn(Box::new(move || {
+            flush_db.flush().map(|_| ()).map_err(|e| e.to_string())
+        }));
         let store = Store {
             db,
             trees,
-            flusher: Default::default(),
+            flusher,
             cache: Default::default(),
             journal,
             writer: Default::default(),
@@ -219,6 +226,10 @@ impl Store {
 
     /// [`Store::flush`] for a writer that announced it (`intent`).
     pub(crate) fn flush_with(&self, intent: Option<FlushIntent>) -> Result<()> {
+        // inside `defer_flushes` the caller awaits the flush later
+        let Err(intent) = deferred::try_defer(&self.flusher, intent) else {
+            return Ok(());
+        };
         let db = &self.db;
         self.flusher
             .flush_after_now(intent, || db.flush().map(|_| ()).map_err(|e| e.to_string()))
