@@ -39,7 +39,10 @@ type Reply = Box<dyn FnOnce(Result<Vec<u8>, CaError>) + Send>;
 
 enum Job {
     /// Sign one certificate.
-    Sign { req: IssuanceRequest, reply: Reply },
+    Sign {
+        req: Box<IssuanceRequest>,
+        reply: Reply,
+    },
     /// Run an issuing request ([`SigningPool::run_async`]).
     Run(Box<dyn FnOnce() + Send>),
 }
@@ -130,7 +133,10 @@ impl SigningPool {
         let reply: Reply = Box::new(move |r| {
             let _ = tx.send(r);
         });
-        self.submit(Job::Sign { req, reply })?;
+        self.submit(Job::Sign {
+            req: Box::new(req),
+            reply,
+        })?;
         result
             .recv()
             .map_err(|_| CaError::Signing("the signing worker stopped".into()))?
@@ -143,7 +149,10 @@ impl SigningPool {
         let reply: Reply = Box::new(move |r| {
             let _ = tx.send(r);
         });
-        self.submit(Job::Sign { req, reply })?;
+        self.submit(Job::Sign {
+            req: Box::new(req),
+            reply,
+        })?;
         result
             .await
             .map_err(|_| CaError::Signing("the signing worker stopped".into()))?
