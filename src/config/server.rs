@@ -68,7 +68,7 @@ impl Default for ServerConfig {
             shutdown_timeout_secs: 10,
             max_connections: 1024,
             request_timeout_secs: 60,
-            store_cache_mib: 64,
+            store_cache_mib: 24,
         }
     }
 }

@@ -7,8 +7,9 @@
 //! about as much as a durable flush (see docs/PERFORMANCE.md, session 3).
 //!
 //! Instead a change set ([`super::tx`]) is written as:
-//! 1. one journal record holding every write of the set (a single-key insert,
-//!    which sled makes atomic);
+//! 1. one journal record holding every write of the set (a single-key insert
+//!    under [`PENDING_KEY`], which sled makes atomic; change sets run one at
+//!    a time, so there is at most one);
 //! 2. the writes themselves, as plain inserts and removals;
 //! 3. the removal of the journal record.
 //!
@@ -26,6 +27,9 @@ use sled::IVec;
 
 use super::cache::Write;
 use super::{Result, StorageError, Store, Table};
+
+/// The key of the journal record of the change set being applied.
+pub(super) const PENDING_KEY: &[u8] = b"pending";
 
 /// Encodes the writes of one change set as a journal record.
 pub(super) fn encode(writes: &[Write]) -> Vec<u8> {

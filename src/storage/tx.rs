@@ -35,8 +35,6 @@ pub(super) struct AuditHead {
 #[derive(Default)]
 pub(super) struct WriterState {
     audit: AuditHead,
-    /// Key of the last journal record written (journal.rs).
-    journal_seq: u64,
 }
 
 /// The writer lock of one store (shared by its clones).
@@ -209,10 +207,10 @@ impl Store {
 
     /// Writes a change set (journal record, writes, journal removal), then
     /// hands its values to the read cache. Call holding the writer lock.
-    fn commit(&self, state: &mut WriterState, writes: Vec<Write>) -> Result<()> {
+    fn commit(&self, _writer: &mut WriterState, writes: Vec<Write>) -> Result<()> {
         let seq = self.cache.next_seq();
-        state.journal_seq += 1;
-        let key = state.journal_seq.to_be_bytes();
+        // one change set at a time: one journal record at most
+        let key = journal::PENDING_KEY;
         self.overlay.publish(&writes);
         let written = self
             .journal
@@ -236,7 +234,7 @@ impl Store {
         written
     }
 
-    /// Loads the writer's state (audit chain head, journal position).
+    /// Loads the writer's state (the audit chain's head).
     pub(super) fn load_writer_state(&self) -> Result<()> {
         let meta = self.tree(Table::Meta);
         let seq = match meta.get(super::audit::SEQ_KEY)? {
@@ -253,12 +251,7 @@ impl Store {
             .get(super::audit::HEAD_KEY)?
             .map(|v| String::from_utf8_lossy(&v).into_owned())
             .unwrap_or_default();
-        let mut state = self.writer.lock();
-        state.audit = AuditHead { seq, hash };
-        state.journal_seq = match self.journal.last()? {
-            Some((k, _)) => k.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
-            None => 0,
-        };
+        self.writer.lock().audit = AuditHead { seq, hash };
         Ok(())
     }
 }
