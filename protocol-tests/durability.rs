@@ -75,14 +75,11 @@ fn admin(data: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[test]
-fn sigkill_right_after_issuance_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut s = serve(&data);
-    // the CLI finds URL, token and root in the data directory
+/// Organization "Acme", P-256 profile "cs", endpoint "e" and auto-approving
+/// account "a" (through the CLI, which finds URL, token and root in `data`).
+fn build_directory(data: &Path) {
     admin(
-        &data,
+        data,
         &[
             "org",
             "create",
@@ -95,7 +92,7 @@ fn sigkill_right_after_issuance_loses_nothing() {
         ],
     );
     admin(
-        &data,
+        data,
         &[
             "profile",
             "create",
@@ -109,12 +106,9 @@ fn sigkill_right_after_issuance_loses_nothing() {
             "optional",
         ],
     );
+    admin(data, &["endpoint", "create", "--name", "e", "--label", "e"]);
     admin(
-        &data,
-        &["endpoint", "create", "--name", "e", "--label", "e"],
-    );
-    admin(
-        &data,
+        data,
         &[
             "account",
             "create",
@@ -129,6 +123,14 @@ fn sigkill_right_after_issuance_loses_nothing() {
             "--auto-approve",
         ],
     );
+}
+
+#[test]
+fn sigkill_right_after_issuance_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = serve(&data);
+    build_directory(&data);
     let (_, csr) = openssl_csr(dir.path(), "k", "p256", &[]);
     let cert = admin(
         &data,
@@ -169,6 +171,103 @@ fn sigkill_right_after_issuance_loses_nothing() {
     run(Command::new("openssl")
         .args(["x509", "-noout", "-in"])
         .arg(&leaf));
+}
+
+/// EST enrollments run whole on the issuance pool and their answers wait for
+/// the group commit without a thread (`storage/deferred.rs`). Several
+/// enrollments run at once and the server is killed as soon as the first
+/// answer arrives: every enrollment a client got a certificate for must be in
+/// the store after the restart.
+#[test]
+fn sigkill_right_after_est_enrollments_loses_nothing() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = serve(&data);
+    build_directory(&data);
+    let (_, csr) = openssl_csr(dir.path(), "k", "p256", &[]);
+    let der = dir.path().join("k.der");
+    run(Command::new("openssl")
+        .args(["req", "-outform", "DER", "-in"])
+        .arg(&csr)
+        .arg("-out")
+        .arg(&der));
+    let b64 = dir.path().join("k.b64");
+    run(Command::new("openssl")
+        .args(["base64", "-in"])
+        .arg(&der)
+        .arg("-out")
+        .arg(&b64));
+    let root = data.join("ca").join("root.pem");
+    let n = 8;
+    let clients: Vec<(String, String, String, String)> = (0..n)
+        .map(|i| {
+            let email = format!("agent{i}@acme.example");
+            let inv = admin(&data, &["invite", "--email", &email, "--account", "a"]);
+            let url = format!("{}/simpleenroll", inv["est_url"].as_str().unwrap());
+            let user = format!(
+                "{}:{}",
+                inv["kid"].as_str().unwrap(),
+                inv["hmac_key"].as_str().unwrap()
+            );
+            (
+                email,
+                url,
+                user,
+                dir.path().join(format!("out{i}")).display().to_string(),
+            )
+        })
+        .collect();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let threads: Vec<_> = clients
+        .into_iter()
+        .map(|(email, url, user, out)| {
+            let (acknowledged, root, b64) = (acknowledged.clone(), root.clone(), b64.clone());
+            std::thread::spawn(move || {
+                let status = Command::new("curl")
+                    .args(["-sS", "--max-time", "30", "-o", &out, "-w", "%{http_code}"])
+                    .arg("--cacert")
+                    .arg(&root)
+                    .args(["-u", &user, "-H", "Content-Type: application/pkcs10"])
+                    .arg("--data-binary")
+                    .arg(format!("@{}", b64.display()))
+                    .arg(&url)
+                    .output()
+                    .unwrap();
+                if String::from_utf8_lossy(&status.stdout).trim() == "200" {
+                    acknowledged.lock().unwrap().push(email);
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no enrollment was answered");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SIGKILL as soon as one answer is out: no graceful shutdown, no flush
+    s.kill();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(!acknowledged.is_empty());
+
+    let mut s2 = serve(&data);
+    let list = admin(&data, &["cert", "list"]);
+    let stored: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    for email in &acknowledged {
+        assert!(
+            stored.contains(&email.as_str()),
+            "{email} got its certificate but it is not in the store after SIGKILL ({stored:?})"
+        );
+    }
+    s2.kill();
 }
 
 #[test]
