@@ -494,3 +494,46 @@ fn acme_intent_moves_a_ready_order_to_processing_once() {
     assert_eq!(o2.status, acme::OrderStatus::Processing);
     assert_eq!(o2.request_id.as_deref(), Some("req_p"));
 }
+
+#[test]
+fn readers_never_see_a_change_set_half_applied() {
+    // A change set writes the same counter under two keys, in this order;
+    // readers read them in the same order. Seeing the first key's new value
+    // and then the second key's old one would mean the set was visible half
+    // applied (storage/overlay.rs prevents that). The metadata table is not
+    // behind the read cache, so reads go to sled.
+    let s = Store::temporary().unwrap();
+    let rounds = 5_000u64;
+    let writer = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            for i in 1..=rounds {
+                s.transact_on(&[], |tx| {
+                    tx.put(Table::Meta, "test_first", &i)?;
+                    tx.put(Table::Meta, "test_second", &i)
+                })
+                .unwrap();
+            }
+        })
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || loop {
+                let first: u64 = s.get(Table::Meta, "test_first").unwrap().unwrap_or(0);
+                let second: u64 = s.get(Table::Meta, "test_second").unwrap().unwrap_or(0);
+                assert!(
+                    second >= first,
+                    "change set {first} was visible half applied (second key at {second})"
+                );
+                if first == rounds {
+                    return;
+                }
+            })
+        })
+        .collect();
+    writer.join().unwrap();
+    for r in readers {
+        r.join().unwrap();
+    }
+}
