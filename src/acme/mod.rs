@@ -225,14 +225,11 @@ impl FrontEnd for AcmeFrontEnd {
             if issues(&req) {
                 // On the issuance pool; the answer waits for its flush.
                 return match inner.ra.run_issuing(move || worker.handle(&req)).await {
-                    Ok((resp, flush)) => match flush.wait().await {
-                        Ok(()) => resp,
-                        Err(e) => {
-                            tracing::error!(error = %e, "an issuance could not be made durable");
-                            failed("the certificate could not be stored durably")
-                        }
-                    },
-                    Err(_) => failed("the request handler failed"),
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        tracing::error!(error = %e, "finalize did not complete");
+                        failed("the request could not be completed")
+                    }
                 };
             }
             match tokio::task::spawn_blocking(move || worker.handle(&req)).await {
@@ -252,10 +249,10 @@ fn issues(req: &HttpRequest) -> bool {
 }
 
 /// Whether answering `req` may wait for the disk, a mail transport or the
-/// signing pool: finalize (signing, durable flush), challenge responses
-/// (sending the challenge mail) and revocation (CRL signing, flush). Those run
-/// on the blocking pool; every other request is short CPU work plus store
-/// reads and small transactions (no flush) and runs inline.
+/// signing pool: finalize (see [`issues`]: the issuance pool), challenge
+/// responses (sending the challenge mail) and revocation (CRL signing,
+/// flush), which run on the blocking pool. Every other request is short CPU
+/// work plus store reads and small change sets (no flush) and runs inline.
 fn may_wait(req: &HttpRequest) -> bool {
     let path = req.path_under("/acme").unwrap_or("");
     path.ends_with("/finalize") || path.starts_with("/chall/") || path == "/revoke-cert"

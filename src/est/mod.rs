@@ -199,15 +199,9 @@ impl EstFrontEnd {
             let worker = ra.clone();
             let job = move || handle(&worker, &config, &req, label.as_deref(), op);
             match ra.run_issuing(job).await {
-                Ok((resp, flush)) => match flush.wait().await {
-                    Ok(()) => resp,
-                    Err(e) => {
-                        tracing::error!(error = %e, "an EST issuance could not be made durable");
-                        failed()
-                    }
-                },
+                Ok(resp) => resp,
                 Err(e) => {
-                    tracing::error!(error = %e, "EST task failed");
+                    tracing::error!(error = %e, "EST enrollment did not complete");
                     failed()
                 }
             }

@@ -176,16 +176,21 @@ impl Ra {
 
     /// Runs an issuing request (`job`: a front end's synchronous handler)
     /// on the bounded issuance pool, with every store flush it asks for
-    /// deferred (`storage/deferred.rs`). The caller must await the returned
-    /// [`crate::storage::DeferredFlush`] before it answers.
+    /// deferred (`storage/deferred.rs`), and resolves to its result once
+    /// everything it wrote is durable: the caller may answer with it. An
+    /// error means the job did not run to the end or its writes could not
+    /// be made durable.
     pub async fn run_issuing<R: Send + 'static>(
         &self,
         job: impl FnOnce() -> R + Send + 'static,
-    ) -> Result<(R, crate::storage::DeferredFlush), RaError> {
-        self.signer
+    ) -> Result<R, RaError> {
+        let (result, flush) = self
+            .signer
             .run_async(move || crate::storage::defer_flushes(job))
             .await
-            .map_err(RaError::Ca)
+            .map_err(RaError::Ca)?;
+        flush.wait().await.map_err(RaError::Storage)?;
+        Ok(result)
     }
 
     pub fn ca(&self) -> &Ca {
