@@ -537,3 +537,13 @@ fn readers_never_see_a_change_set_half_applied() {
         r.join().unwrap();
     }
 }
+
+#[test]
+fn no_change_set_runs_after_one_failed_half_written() {
+    let s = Store::temporary().unwrap();
+    s.append_audit(&ev("before")).unwrap();
+    s.writer_failed_for_test();
+    let err = s.append_audit(&ev("after")).unwrap_err().to_string();
+    assert!(err.contains("restart the server"), "{err}");
+    assert_eq!(s.audit_records().unwrap().len(), 1);
+}

@@ -35,6 +35,9 @@ pub(super) struct AuditHead {
 #[derive(Default)]
 pub(super) struct WriterState {
     audit: AuditHead,
+    /// Set when a change set failed half written: no change set runs after
+    /// it, so the journal can complete it on the next open (see `commit`).
+    failed: bool,
 }
 
 /// The writer lock of one store (shared by its clones).
@@ -184,6 +187,11 @@ impl Store {
             allowed[t.index()] = true;
         }
         let mut state = self.writer.lock();
+        if state.failed {
+            return Err(StorageError::Db(sled::Error::Io(std::io::Error::other(
+                "an earlier store write failed; restart the server to recover the store",
+            ))));
+        }
         let tx = Tx {
             store: self,
             allowed: &allowed,
@@ -207,7 +215,7 @@ impl Store {
 
     /// Writes a change set (journal record, writes, journal removal), then
     /// hands its values to the read cache. Call holding the writer lock.
-    fn commit(&self, _writer: &mut WriterState, writes: Vec<Write>) -> Result<()> {
+    fn commit(&self, state: &mut WriterState, writes: Vec<Write>) -> Result<()> {
         let seq = self.cache.next_seq();
         // one change set at a time: one journal record at most
         let key = journal::PENDING_KEY;
@@ -226,12 +234,20 @@ impl Store {
         if written.is_ok() {
             let cached = writes.into_iter().filter(|(t, _, _)| *t != Table::Audit);
             self.cache.apply(seq, cached.collect());
+        } else {
+            // Part of the set may be in sled. Nothing may be written after
+            // it (a later set could reuse its audit sequence number); the
+            // journal completes it, or it was never begun, on the next open.
+            state.failed = true;
         }
-        // (after an IO error the store is unusable; whatever of the change
-        // set reached the disk is completed or not, by the journal, on the
-        // next open)
         self.overlay.retire();
         written
+    }
+
+    /// Marks the writer as after a half-written change set (tests).
+    #[cfg(test)]
+    pub(super) fn writer_failed_for_test(&self) {
+        self.writer.lock().failed = true;
     }
 
     /// Loads the writer's state (the audit chain's head).
