@@ -1361,4 +1361,22 @@ fn concurrent_first_enrollments_redeem_the_invitation_once() {
         .filter(|c| c.requester == format!("est:{kid}"))
         .count();
     assert_eq!(certs, 1);
+    // the losers were refused before anything was signed (storage/claims.rs):
+    // no certificate was signed and then discarded
+    let actions: Vec<String> = server
+        .app
+        .store
+        .audit_records()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "certificate.issue").count(),
+        1
+    );
+    assert!(
+        !actions.iter().any(|a| a == "certificate.discard"),
+        "{actions:?}"
+    );
 }

@@ -1,13 +1,14 @@
 //! Durable-store floor benchmark (harness = false): what the store alone
 //! (sled + group-committed fsync, no HTTP, TLS, JWS or signing) sustains for
-//! the storage part of one issuance: `begin_issuance` (serial reservation)
-//! then `record_issuance` (certificate + request + audit, one transaction,
-//! durable before it returns), from many writer threads at once.
+//! the storage part of one issuance: `claim_issuance` (the checks and the
+//! in-memory claim, no write) then `record_issuance` (serial, request,
+//! certificate and audit in one change set, durable before it returns), from
+//! many writer threads at once.
 //!
 //! With `SIGNET_BENCH_WORKLOAD=acme` each iteration is the storage of one
-//! ACME flow instead: order creation, `begin_issuance` (whose intent moves
-//! the order ready -> processing), `record_issuance` that also makes the
-//! order valid (3 transactions, one durable flush).
+//! ACME flow instead: order creation, `claim_issuance` (the order must be
+//! ready), `record_issuance` that also makes the order valid (2 change sets,
+//! one durable flush).
 //!
 //! It prints, per writer count: issuances/s, CPU per issuance, context
 //! switches per issuance and the group-commit batch (writes per flush). The
@@ -184,11 +185,11 @@ fn run(writers: usize, secs: f64) -> Run {
                             .expect("create_acme_order");
                         link = RequestLink::AcmeOrder { order_id: id };
                     }
-                    let intent = store
-                        .begin_issuance(&req, &serial, &link)
-                        .expect("begin_issuance");
+                    let claim = store
+                        .claim_issuance(&req, &serial, &link)
+                        .expect("claim_issuance");
                     store
-                        .record_issuance(intent, &cert, &link, &ev("certificate.issue"))
+                        .record_issuance(claim, &cert, &ev("certificate.issue"))
                         .expect("record_issuance");
                     done.fetch_add(1, Ordering::Relaxed);
                     i += 1;
@@ -230,7 +231,7 @@ fn main() {
     let secs = seconds();
     println!(
         "# workload {}: writers durable_issuances_per_s cpu_us_per_issuance context_switches_per_issuance writes_per_flush",
-        if acme_workload() { "acme (3 transactions)" } else { "issuance (2 transactions)" }
+        if acme_workload() { "acme (2 change sets)" } else { "issuance (1 change set)" }
     );
     for writers in writer_counts() {
         let r = run(writers, secs);

@@ -83,8 +83,9 @@ impl Inner {
             Csr::parse(&csr_bytes).map_err(|e| Problem::new(ProblemType::BadCsr, e.to_string()))?;
         check_csr_identifiers(&csr, &order.email)?;
 
-        // The order goes ready -> processing in the same transaction as the
-        // request's intent (storage::RequestLink): of two concurrent
+        // The order's intent (ready -> processing) is checked and claimed
+        // before signing and written with the certificate
+        // (storage::RequestLink, storage/claims.rs): of two concurrent
         // finalizations one wins, and a refused CSR leaves the order ready.
         let request_id = new_id("req");
         let req = EnrollmentRequest {
@@ -120,18 +121,8 @@ impl Inner {
                 Err(p)
             }
             Err(e) => {
-                // An issuance that failed after its intent (CA or storage
-                // failure) gives the order back, so the client can finalize
-                // again; only our own request's order is touched.
-                let _ = self.store.update_acme_order(&order.id, |o| {
-                    let ours = o.request_id.as_deref() == Some(request_id.as_str());
-                    if !(ours && o.status == OrderStatus::Processing && o.certificate.is_none()) {
-                        return Err("not ours to reset".into());
-                    }
-                    o.status = OrderStatus::Ready;
-                    o.request_id = None;
-                    Ok(())
-                });
+                // A failed issuance wrote nothing: the order is still ready,
+                // and the client can finalize again.
                 Err(match e {
                     RaError::Policy(m) => Problem::new(ProblemType::Unauthorized, m),
                     other => Problem::from(other),

@@ -13,7 +13,7 @@ use crate::csr::{Csr, KeyKind};
 use crate::storage::model::{
     CertRequest, CertificateRecord, EndpointAccount, Organization, Profile, RequestStatus,
 };
-use crate::storage::{new_id, FlushIntent, RequestLink, StorageError};
+use crate::storage::{new_id, IssuanceClaim, RequestLink, StorageError};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -373,8 +373,9 @@ impl Ra {
         Ok(facts.map(|f| serde_json::to_value(&f).unwrap_or_default()))
     }
 
-    /// Issues a decided request: records the intent and serial, signs, and
-    /// stores the certificate durably before returning it.
+    /// Issues a decided request: checks and claims the serial and the
+    /// link's intent, signs, then records intent and certificate in one
+    /// change set, durably, before returning it.
     pub(crate) fn issue_request(
         &self,
         request: &CertRequest,
@@ -389,8 +390,8 @@ impl Ra {
             None => None,
         };
         let subject = subject_for(&org, ou, profile)?;
-        // the intent announces record_issuance's flush (group commit)
-        let (serial, flush_intent) = self.reserve_serial(request, link)?;
+        // the claim announces record_issuance's flush (group commit)
+        let (serial, claim) = self.claim_serial(request, link)?;
         let now = self.clock.now();
         let issuance = IssuanceRequest {
             serial,
@@ -424,8 +425,19 @@ impl Ra {
             json!({"serial": record.serial, "request": request.id, "profile": profile.id,
                    "email": record.email, "attestation": record.attestation}),
         );
-        self.store
-            .record_issuance(flush_intent, &record, link, &ev)?;
+        if let Err(e) = self.store.record_issuance(claim, &record, &ev) {
+            // Signed but not recorded (the link's intent no longer held, or
+            // the store failed): never handed out; the audit log says so.
+            let discarded = self.event(
+                &request.requester,
+                "certificate.discard",
+                json!({"serial": record.serial, "request": request.id, "reason": e.to_string()}),
+            );
+            if let Err(audit) = self.store.append_audit(&discarded) {
+                tracing::error!(serial = %record.serial, error = %audit, "audit record for a discarded certificate failed");
+            }
+            return Err(RaError::from_store(e));
+        }
         self.metrics
             .issuance(&profile.name, protocol_of(&request.requester), "issued");
         self.notify(
@@ -439,16 +451,18 @@ impl Ra {
         Ok(record)
     }
 
-    fn reserve_serial(
+    /// A fresh random serial, claimed with the request's link until the
+    /// certificate is recorded (`storage/claims.rs`).
+    fn claim_serial(
         &self,
         request: &CertRequest,
         link: &RequestLink,
-    ) -> Result<(Serial, FlushIntent), RaError> {
+    ) -> Result<(Serial, IssuanceClaim), RaError> {
         for _ in 0..4 {
             let serial = Serial::random();
-            match self.store.begin_issuance(request, &serial.to_hex(), link) {
-                Ok(intent) => return Ok((serial, intent)),
-                Err(StorageError::Conflict(_)) => continue,
+            match self.store.claim_issuance(request, &serial.to_hex(), link) {
+                Ok(claim) => return Ok((serial, claim)),
+                Err(StorageError::Conflict(m)) if m.starts_with("serial") => continue,
                 Err(e) => return Err(RaError::from_store(e)),
             }
         }

@@ -4,10 +4,11 @@
 //!
 //! - **First enrollment** (`simpleenroll`): HTTP Basic with an invitation's
 //!   credentials (user name = kid, password = HMAC key, compared in constant
-//!   time). The invitation is redeemed (`redeemed_by = "est:<kid>"`) in a
-//!   storage transaction before the RA enrolls, so it is single use across
-//!   every protocol; if the enrollment is refused, the redemption is released
-//!   again (the first *successful* enrollment is what consumes it). The
+//!   time). The invitation is redeemed (`redeemed_by = "est:<kid>"`) in the
+//!   change set that records the certificate (or the request waiting for
+//!   approval), and claimed before signing, so it is single use across
+//!   every protocol; a refused enrollment leaves it unredeemed (the first
+//!   *successful* enrollment is what consumes it). The
 //!   resulting request is bound to (kid, CSR key): a resend for the same key
 //!   (the identical CSR, or the same request re-signed) while the request
 //!   waits for approval answers "pending" again, and once approved it
@@ -226,9 +227,10 @@ impl Ra {
             }
         }
 
-        // The invitation is redeemed in the same transaction as the serial
-        // reservation (or the request waiting for approval): a CSR the RA
-        // refuses never touches it, and concurrent enrollments redeem it once.
+        // The invitation is redeemed in the same change set as the
+        // certificate (or the request waiting for approval), and claimed
+        // before signing: a CSR the RA refuses never touches it, and
+        // concurrent enrollments redeem it once.
         let redeem = Redemption {
             kid: kid.to_string(),
             at: now,
@@ -260,34 +262,11 @@ impl Ra {
             Err(RaError::Conflict(m)) if m.contains("invitation") => {
                 return Err(EstError::Unauthenticated(m))
             }
-            Err(e) => {
-                self.est_release_after_failure(kid, &requester, &e);
-                return Err(e.into());
-            }
+            // nothing was written: the invitation is still unredeemed
+            Err(e) => return Err(e.into()),
         };
         self.metrics.invitation_redeemed("est");
         Ok(est_outcome(outcome))
-    }
-
-    /// An enrollment that failed after redeeming its invitation (a CA or
-    /// storage failure after the serial reservation) gives the invitation
-    /// back, so the agent can retry with the same credentials.
-    fn est_release_after_failure(&self, kid: &str, requester: &str, e: &RaError) {
-        let redeemed_by_us = matches!(
-            self.store.get_invitation(kid),
-            Ok(Some(inv)) if inv.redeemed_by.as_deref() == Some(requester)
-        );
-        if !redeemed_by_us {
-            return;
-        }
-        let ev = self.event(
-            requester,
-            "invitation.release",
-            json!({"kid": kid, "protocol": "est", "reason": e.to_string()}),
-        );
-        if let Err(release) = self.store.est_release_invitation(kid, &ev) {
-            tracing::warn!(kid, error = %release, "could not release the EST invitation");
-        }
     }
 
     /// `simplereenroll` with a TLS client certificate chain (leaf first).

@@ -1,10 +1,11 @@
 //! Certificate requests (issuance intent), serial reservations, certificates,
 //! revocations and blocked keys.
 
+use super::claims::{self, IssuanceClaim};
 use super::links::with_link_tables;
 use super::model::{AuditEvent, CertRequest, CertificateRecord, RequestStatus, Revocation};
 use super::tx::reject;
-use super::{FlushIntent, RequestLink};
+use super::RequestLink;
 use super::{Result, StorageError, Store, Table};
 
 impl Store {
@@ -34,58 +35,86 @@ impl Store {
         self.scan(Table::Requests)
     }
 
-    /// Records the intent to issue: stores (or updates) the request as approved
-    /// with its serial, reserves the serial, and writes the `link`'s intent
-    /// (e.g. redeems the EST invitation). Fails with `Conflict` if the serial
-    /// was ever reserved before, `Rejected` if the link's intent cannot be
-    /// written; nothing is stored then. The returned intent announces the
-    /// flush of [`Store::record_issuance`] (group commit, `storage/flush.rs`).
-    pub fn begin_issuance(
+    /// Checks that `req` may be issued under `serial_hex` for `link` (the
+    /// serial is unused; the invitation can be redeemed or the order is
+    /// ready) and claims all of them until the returned claim is recorded
+    /// or dropped (`claims.rs`). Writes nothing: sign, then
+    /// [`Store::record_issuance`].
+    pub fn claim_issuance(
         &self,
         req: &CertRequest,
         serial_hex: &str,
         link: &RequestLink,
-    ) -> Result<FlushIntent> {
+    ) -> Result<IssuanceClaim> {
         let tables = with_link_tables(&[Table::Serials, Table::Requests], link);
-        self.transact_on(&tables, |tx| {
-            if tx.get_raw(Table::Serials, serial_hex.as_bytes())?.is_some() {
+        let mut keys = vec![claims::serial_key(serial_hex)];
+        keys.extend(link.claim_key());
+        self.dry_run_on(&tables, |tx| {
+            if tx.get_raw(Table::Serials, serial_hex.as_bytes())?.is_some()
+                || tx.claimed_elsewhere(&keys[0])
+            {
                 return Err(super::tx::abort(StorageError::Conflict(format!(
                     "serial {serial_hex} is already reserved"
                 ))));
             }
-            tx.put_raw(Table::Serials, serial_hex.as_bytes(), req.id.as_bytes())?;
-            let mut r = req.clone();
-            r.status = RequestStatus::Approved;
-            r.serial = Some(serial_hex.to_string());
-            tx.put(Table::Requests, &req.id, &r)?;
+            // the same checks the recording change set repeats
             link.write_intent(tx, &req.id)?;
-            Ok(())
+            // claimed under the writer lock: no other check runs meanwhile
+            self.claims
+                .claim_all(&keys)
+                .map_err(|k| StorageError::Conflict(format!("{k} is in use")))
         })?;
-        Ok(self.announce_flush())
+        Ok(IssuanceClaim {
+            request: req.clone(),
+            serial: serial_hex.to_string(),
+            link: link.clone(),
+            keys,
+            claims: self.claims.clone(),
+            flush: Some(self.announce_flush()),
+        })
     }
 
-    /// Stores the issued certificate, marks its request issued, writes its
-    /// protocol `link`, audits (one transaction), and flushes to disk before
-    /// returning: only then may it be handed out.
+    /// Records a claimed issuance in one change set: the serial, the request
+    /// (issued), the link's intent and outcome (invitation redeemed, EST
+    /// binding, ACME order valid), the certificate and `audit`; then flushes
+    /// to disk before returning: only then may the certificate be handed out.
+    /// Fails, writing nothing, if the link's intent no longer holds.
     pub fn record_issuance(
         &self,
-        intent: FlushIntent,
+        mut claim: IssuanceClaim,
         cert: &CertificateRecord,
-        link: &RequestLink,
         audit: &AuditEvent,
     ) -> Result<()> {
-        let tables = with_link_tables(&[Table::Requests, Table::Certificates], link);
-        self.transact_on(&tables, |tx| {
-            let mut req: CertRequest = tx.need(Table::Requests, "request", &cert.request_id)?;
+        let link = &claim.link;
+        let tables = with_link_tables(
+            &[Table::Serials, Table::Requests, Table::Certificates],
+            link,
+        );
+        self.transact_claimed(&tables, &claim.keys, |tx| {
+            let serial = claim.serial.as_str();
+            if tx.get_raw(Table::Serials, serial.as_bytes())?.is_some() {
+                return Err(super::tx::abort(StorageError::Conflict(format!(
+                    "serial {serial} is already reserved"
+                ))));
+            }
+            tx.put_raw(
+                Table::Serials,
+                serial.as_bytes(),
+                claim.request.id.as_bytes(),
+            )?;
+            let mut req = claim.request.clone();
             req.status = RequestStatus::Issued;
             req.serial = Some(cert.serial.clone());
             tx.put(Table::Requests, &req.id, &req)?;
+            link.write_intent(tx, &req.id)?;
             tx.insert_new(Table::Certificates, &cert.serial, cert)?;
             link.write_outcome(tx, &req.id, Some(&cert.serial), cert.issued_at)?;
             tx.audit(audit)?;
             Ok(())
         })?;
-        self.flush_with(Some(intent))
+        let flush = claim.flush.take();
+        drop(claim);
+        self.flush_with(flush)
     }
 
     /// Marks a request declined (or approved) by an administrator.

@@ -76,6 +76,10 @@ pub fn redeem_in(
         return Err(reject("unknown invitation key identifier"));
     };
     match inv.status(now) {
+        // an issuance in progress will redeem it (`claims.rs`)
+        "sent" if tx.claimed_elsewhere(&super::claims::invitation_key(kid)) => {
+            return Err(reject("invitation has already been used"))
+        }
         "sent" => {}
         "redeemed" => return Err(reject("invitation has already been used")),
         "revoked" => return Err(reject("invitation has been revoked")),

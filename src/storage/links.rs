@@ -1,23 +1,22 @@
 //! What a certificate request was made for, in the protocol that asked: the
 //! ACME order it finalizes or the EST credential + CSR key that sent it.
 //!
-//! A link has two parts, each written in the same transaction as the
-//! request's own records, so a crash never leaves one without the other:
+//! A link has two parts, written in the same change set as the request's
+//! own records, so a crash never leaves one without the other:
 //!
-//! - the *intent* (with the serial reservation, or with the request when it
-//!   waits for approval): an EST first enrollment redeems its invitation
-//!   here, so concurrent enrollments redeem it once and a refused CSR never
-//!   touches it;
-//! - the *outcome* (with the certificate, or with the waiting request): the
-//!   ACME order becomes valid, the EST binding (credential + key -> request)
-//!   is recorded.
+//! - the *intent*: an EST first enrollment redeems its invitation here, so
+//!   concurrent enrollments redeem it once and a refused CSR never touches
+//!   it; for an ACME order it is the `ready -> processing` step, which fails
+//!   unless the order is still `ready`;
+//! - the *outcome*: the ACME order becomes valid, the EST binding
+//!   (credential + key -> request) is recorded.
 //!
-//! For an ACME order the intent is the `ready -> processing` step itself: it
-//! fails unless the order is still `ready`, so of two concurrent finalizations
-//! one wins, and a CSR the RA refuses leaves the order `ready`.
-//!
-//! An EST first enrollment thus costs two transactions and one flush, an ACME
-//! finalize two as well (intent, outcome).
+//! A request that waits for approval writes both with the request. An
+//! issuance checks the intent and claims what it names before signing
+//! (`claims.rs`: of two concurrent finalizations one is refused, nothing
+//! signed), then writes intent, certificate and outcome in one change set:
+//! an EST first enrollment or an ACME finalize costs one change set and one
+//! flush.
 
 use time::OffsetDateTime;
 
@@ -67,6 +66,18 @@ impl RequestLink {
         }
     }
 
+    /// The claim key an issuance for this link holds (`claims.rs`): the
+    /// invitation it redeems or the order it finalizes.
+    pub(super) fn claim_key(&self) -> Option<String> {
+        match self {
+            RequestLink::Est {
+                redeem: Some(r), ..
+            } => Some(super::claims::invitation_key(&r.kid)),
+            RequestLink::AcmeOrder { order_id } => Some(super::claims::order_key(order_id)),
+            _ => None,
+        }
+    }
+
     /// Writes the intent part for `request_id` inside `tx` (see the module
     /// documentation): fails (rejected, the transaction rolls back) if the
     /// invitation cannot be redeemed or the order is no longer ready.
@@ -80,8 +91,9 @@ impl RequestLink {
                 Ok(())
             }
             RequestLink::AcmeOrder { order_id } => {
+                let claimed = tx.claimed_elsewhere(&super::claims::order_key(order_id));
                 super::acme::link_order_in(tx, order_id, |o: &mut AcmeOrder| {
-                    if o.status != OrderStatus::Ready {
+                    if o.status != OrderStatus::Ready || claimed {
                         return Err("the order is no longer ready".to_string());
                     }
                     o.status = OrderStatus::Processing;

@@ -8,7 +8,8 @@
 //!
 //! Files: `tx.rs` (change sets over named tables + the audit chain),
 //! `journal.rs` (what makes a change set crash-atomic), `overlay.rs` (what
-//! makes it visible at one instant), `flush.rs` (group commit), `cache.rs`
+//! makes it visible at one instant), `claims.rs` (what an issuance in
+//! progress holds until its one change set), `flush.rs` (group commit), `cache.rs`
 //! (write-through read cache for records read on every request), `links.rs`
 //! (the ACME order / EST binding written with a request or certificate),
 //! `audit.rs`, and one file per domain (`acme.rs`, `est.rs`, `certs.rs`,
@@ -20,6 +21,7 @@ pub mod model;
 pub mod audit;
 mod cache;
 mod certs;
+mod claims;
 pub mod crls;
 mod deferred;
 mod directory;
@@ -36,6 +38,7 @@ use std::path::Path;
 use serde::{de::DeserializeOwned, Serialize};
 use sled::Tree;
 
+pub use claims::IssuanceClaim;
 pub use deferred::{defer_flushes, DeferredFlush};
 pub use flush::FlushIntent;
 pub use links::{Redemption, RequestLink};
@@ -151,6 +154,8 @@ pub struct Store {
     writer: std::sync::Arc<tx::Writer>,
     /// The change set being applied (`storage/overlay.rs`).
     overlay: std::sync::Arc<overlay::Overlay>,
+    /// What issuances in progress will use (`storage/claims.rs`).
+    claims: std::sync::Arc<claims::Claims>,
 }
 
 impl std::fmt::Debug for Store {
@@ -201,6 +206,7 @@ impl Store {
             journal,
             writer: Default::default(),
             overlay: Default::default(),
+            claims: Default::default(),
         };
         store.recover_journal()?;
         store.load_writer_state()?;

@@ -99,17 +99,29 @@ fn serial_is_reserved_once() {
         serial: None,
         attestation: None,
     };
-    s.begin_issuance(&req, "00ff", &RequestLink::None).unwrap();
-    assert!(s.serial_reserved("00ff").unwrap());
-    let again = s.begin_issuance(
-        &CertRequest {
-            id: "req_2".into(),
-            ..req
-        },
-        "00ff",
-        &RequestLink::None,
-    );
+    let req2 = CertRequest {
+        id: "req_2".into(),
+        ..req.clone()
+    };
+    let claim = s.claim_issuance(&req, "00ff", &RequestLink::None).unwrap();
+    // claimed, not yet recorded: nothing written, but nobody else gets it
+    assert!(!s.serial_reserved("00ff").unwrap());
+    let again = s.claim_issuance(&req2, "00ff", &RequestLink::None);
     assert!(matches!(again, Err(StorageError::Conflict(_))));
+    s.record_issuance(claim, &cert_record("00ff", "req_1"), &ev("issue"))
+        .unwrap();
+    assert!(s.serial_reserved("00ff").unwrap());
+    assert_eq!(
+        s.get_request("req_1").unwrap().unwrap().status,
+        RequestStatus::Issued
+    );
+    let again = s.claim_issuance(&req2, "00ff", &RequestLink::None);
+    assert!(matches!(again, Err(StorageError::Conflict(_))));
+    // an abandoned claim releases its serial without writing anything
+    let abandoned = s.claim_issuance(&req2, "00fe", &RequestLink::None).unwrap();
+    drop(abandoned);
+    assert!(!s.serial_reserved("00fe").unwrap());
+    s.claim_issuance(&req2, "00fe", &RequestLink::None).unwrap();
 }
 
 fn audit_store() -> Store {
@@ -296,46 +308,55 @@ fn acme_order(id: &str) -> acme::AcmeOrder {
 #[test]
 fn issuance_writes_its_acme_order_in_the_same_transaction() {
     let s = Store::temporary().unwrap();
-    s.create_acme_order(&acme_order("ord_1"), &[], &ev("order"))
-        .unwrap();
+    let mut o = acme_order("ord_1");
+    o.status = acme::OrderStatus::Ready;
+    s.create_acme_order(&o, &[], &ev("order")).unwrap();
     let link = RequestLink::AcmeOrder {
         order_id: "ord_1".into(),
     };
-    let intent_01aa = s
-        .begin_issuance(&request_record("req_1"), "01aa", &RequestLink::None)
+    let claim = s
+        .claim_issuance(&request_record("req_1"), "01aa", &link)
         .unwrap();
-    s.record_issuance(
-        intent_01aa,
-        &cert_record("01aa", "req_1"),
-        &link,
-        &ev("issue"),
-    )
-    .unwrap();
+    s.record_issuance(claim, &cert_record("01aa", "req_1"), &ev("issue"))
+        .unwrap();
     let o = s.get_acme_order("ord_1").unwrap().unwrap();
     assert_eq!(o.status, acme::OrderStatus::Valid);
     assert_eq!(o.certificate.as_deref(), Some("01aa"));
     assert_eq!(o.request_id.as_deref(), Some("req_1"));
 
-    // A link that cannot be written fails the whole issuance: no certificate
-    // without its order.
-    let intent_02bb = s
-        .begin_issuance(&request_record("req_2"), "02bb", &RequestLink::None)
-        .unwrap();
+    // An order that does not exist cannot be claimed.
     let missing = RequestLink::AcmeOrder {
         order_id: "ord_missing".into(),
     };
     assert!(s
-        .record_issuance(
-            intent_02bb,
-            &cert_record("02bb", "req_2"),
-            &missing,
-            &ev("issue")
-        )
+        .claim_issuance(&request_record("req_2"), "02bb", &missing)
         .is_err());
-    assert!(s.get_certificate("02bb").unwrap().is_none());
+
+    // An intent that no longer holds when the certificate is recorded fails
+    // the whole issuance: no certificate, serial or request without its order.
+    let mut o2 = acme_order("ord_2");
+    o2.status = acme::OrderStatus::Ready;
+    s.create_acme_order(&o2, &[], &ev("order")).unwrap();
+    let link2 = RequestLink::AcmeOrder {
+        order_id: "ord_2".into(),
+    };
+    let claim = s
+        .claim_issuance(&request_record("req_3"), "03cc", &link2)
+        .unwrap();
+    s.update_acme_order("ord_2", |o| {
+        o.status = acme::OrderStatus::Invalid;
+        Ok(())
+    })
+    .unwrap();
+    assert!(s
+        .record_issuance(claim, &cert_record("03cc", "req_3"), &ev("issue"))
+        .is_err());
+    assert!(s.get_certificate("03cc").unwrap().is_none());
+    assert!(!s.serial_reserved("03cc").unwrap());
+    assert!(s.get_request("req_3").unwrap().is_none());
     assert_eq!(
-        s.get_request("req_2").unwrap().unwrap().status,
-        RequestStatus::Approved
+        s.get_acme_order("ord_2").unwrap().unwrap().status,
+        acme::OrderStatus::Invalid
     );
 }
 
@@ -351,28 +372,17 @@ fn pending_request_and_issuance_store_the_est_binding() {
         .unwrap();
     let b = s.est_binding("inv:k1", "abcd").unwrap().unwrap();
     assert_eq!(b.request_id, "req_1");
-    // bound: the invitation can no longer be released
-    s.create_invitation(&invitation("k1"), &ev("create"))
-        .unwrap();
-    s.redeem_invitation("k1", t0(), "est:k1", &ev("redeem"))
-        .unwrap();
-    assert!(s.est_release_invitation("k1", &ev("release")).is_err());
 
     let renewal = RequestLink::Est {
         auth: "cert:01aa".into(),
         key_sha256: "ef01".into(),
         redeem: None,
     };
-    let intent_03cc = s
-        .begin_issuance(&request_record("req_2"), "03cc", &RequestLink::None)
+    let claim = s
+        .claim_issuance(&request_record("req_2"), "03cc", &renewal)
         .unwrap();
-    s.record_issuance(
-        intent_03cc,
-        &cert_record("03cc", "req_2"),
-        &renewal,
-        &ev("issue"),
-    )
-    .unwrap();
+    s.record_issuance(claim, &cert_record("03cc", "req_2"), &ev("issue"))
+        .unwrap();
     let b = s.est_binding("cert:01aa", "ef01").unwrap().unwrap();
     assert_eq!(b.request_id, "req_2");
 }
@@ -392,17 +402,50 @@ fn est_intent_redeems_the_invitation_once_with_the_serial_reservation() {
             audit: ev("invitation.redeem"),
         })),
     };
-    s.begin_issuance(&request_record("req_1"), "0a01", &link("key1"))
+    let claim = s
+        .claim_issuance(&request_record("req_1"), "0a01", &link("key1"))
+        .unwrap();
+    // claimed: not redeemed yet, but no other enrollment or protocol may
+    // redeem it meanwhile
+    let inv = s.get_invitation("k9").unwrap().unwrap();
+    assert_eq!(inv.state, InvitationState::Sent);
+    let again = s.claim_issuance(&request_record("req_2"), "0a02", &link("key2"));
+    assert!(matches!(again, Err(StorageError::Rejected(m)) if m.contains("already been used")));
+    let by_acme = s.redeem_invitation("k9", t0(), "acme:acct_9", &ev("redeem"));
+    assert!(matches!(by_acme, Err(StorageError::Rejected(m)) if m.contains("already been used")));
+    // recorded: redeemed with the certificate, in the same change set
+    s.record_issuance(claim, &cert_record("0a01", "req_1"), &ev("issue"))
         .unwrap();
     let inv = s.get_invitation("k9").unwrap().unwrap();
     assert_eq!(inv.state, InvitationState::Redeemed);
     assert_eq!(inv.redeemed_by.as_deref(), Some("est:k9"));
-    // a second enrollment with the same invitation reserves nothing
-    let again = s.begin_issuance(&request_record("req_2"), "0a02", &link("key2"));
+    assert!(s.serial_reserved("0a01").unwrap());
+    assert!(s.get_certificate("0a01").unwrap().is_some());
+    // a second enrollment with the same invitation claims nothing
+    let again = s.claim_issuance(&request_record("req_2"), "0a02", &link("key2"));
     assert!(matches!(again, Err(StorageError::Rejected(m)) if m.contains("already been used")));
     assert!(!s.serial_reserved("0a02").unwrap());
     assert!(s.get_request("req_2").unwrap().is_none());
-    assert!(s.serial_reserved("0a01").unwrap());
+
+    // an abandoned claim (the CA failed, say) leaves the invitation usable
+    s.create_invitation(&invitation("k8"), &ev("create"))
+        .unwrap();
+    let link8 = RequestLink::Est {
+        auth: "inv:k8".into(),
+        key_sha256: "key8".into(),
+        redeem: Some(Box::new(Redemption {
+            kid: "k8".into(),
+            at: t0(),
+            by: "est:k8".into(),
+            audit: ev("invitation.redeem"),
+        })),
+    };
+    drop(
+        s.claim_issuance(&request_record("req_8"), "0a08", &link8)
+            .unwrap(),
+    );
+    s.redeem_invitation("k8", t0(), "acme:acct_8", &ev("redeem"))
+        .unwrap();
 }
 
 #[test]
@@ -420,7 +463,7 @@ fn cached_reads_see_every_committed_write() {
         "not cached"
     );
     s.update_acme_order("ord_c", |o| {
-        o.status = acme::OrderStatus::Valid;
+        o.status = acme::OrderStatus::Ready;
         Ok(())
     })
     .unwrap();
@@ -430,26 +473,26 @@ fn cached_reads_see_every_committed_write() {
         .cached(Table::AcmeOrders, b"o/ord_c")
         .flatten()
         .unwrap();
-    assert!(String::from_utf8_lossy(&cached).contains("\"valid\""));
+    assert!(String::from_utf8_lossy(&cached).contains("\"ready\""));
     assert_eq!(
         s.get_acme_order("ord_c").unwrap().unwrap().status,
-        acme::OrderStatus::Valid
+        acme::OrderStatus::Ready
     );
     // a rolled-back transaction leaves the cached value alone and correct
     let failed = s.update_acme_order("ord_c", |_| Err("no".into()));
     assert!(failed.is_err());
     assert_eq!(
         s.get_acme_order("ord_c").unwrap().unwrap().status,
-        acme::OrderStatus::Valid
+        acme::OrderStatus::Ready
     );
     // an issuance's link is visible to the next read
     let link = RequestLink::AcmeOrder {
         order_id: "ord_c".into(),
     };
-    let intent = s
-        .begin_issuance(&request_record("req_c"), "0c0c", &RequestLink::None)
+    let claim = s
+        .claim_issuance(&request_record("req_c"), "0c0c", &link)
         .unwrap();
-    s.record_issuance(intent, &cert_record("0c0c", "req_c"), &link, &ev("issue"))
+    s.record_issuance(claim, &cert_record("0c0c", "req_c"), &ev("issue"))
         .unwrap();
     assert_eq!(
         s.get_acme_order("ord_c")
@@ -462,7 +505,7 @@ fn cached_reads_see_every_committed_write() {
 }
 
 #[test]
-fn acme_intent_moves_a_ready_order_to_processing_once() {
+fn an_order_is_claimed_by_one_finalization() {
     let s = Store::temporary().unwrap();
     let mut o = acme_order("ord_r");
     o.status = acme::OrderStatus::Ready;
@@ -470,17 +513,25 @@ fn acme_intent_moves_a_ready_order_to_processing_once() {
     let link = RequestLink::AcmeOrder {
         order_id: "ord_r".into(),
     };
-    let _intent = s
-        .begin_issuance(&request_record("req_a"), "0d01", &link)
+    let claim = s
+        .claim_issuance(&request_record("req_a"), "0d01", &link)
         .unwrap();
-    let o = s.get_acme_order("ord_r").unwrap().unwrap();
-    assert_eq!(o.status, acme::OrderStatus::Processing);
-    assert_eq!(o.request_id.as_deref(), Some("req_a"));
     // a second finalization loses and reserves nothing
-    let again = s.begin_issuance(&request_record("req_b"), "0d02", &link);
+    let again = s.claim_issuance(&request_record("req_b"), "0d02", &link);
     assert!(matches!(again, Err(StorageError::Rejected(m)) if m.contains("no longer ready")));
     assert!(!s.serial_reserved("0d02").unwrap());
     assert!(s.get_request("req_b").unwrap().is_none());
+    // nor may the order be sent waiting for approval meanwhile
+    let pending = s.create_request(&request_record("req_b"), &link, &ev("apply"));
+    assert!(matches!(pending, Err(StorageError::Rejected(m)) if m.contains("no longer ready")));
+    s.record_issuance(claim, &cert_record("0d01", "req_a"), &ev("issue"))
+        .unwrap();
+    let o = s.get_acme_order("ord_r").unwrap().unwrap();
+    assert_eq!(o.status, acme::OrderStatus::Valid);
+    assert_eq!(o.request_id.as_deref(), Some("req_a"));
+    assert!(s
+        .claim_issuance(&request_record("req_b"), "0d02", &link)
+        .is_err());
     // waiting for approval: the request and the order move together
     let mut o2 = acme_order("ord_p");
     o2.status = acme::OrderStatus::Ready;

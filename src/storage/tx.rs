@@ -58,9 +58,17 @@ pub struct Tx<'a> {
     /// Writes so far, in order (the last write of a key wins).
     writes: RefCell<Vec<Write>>,
     audit: RefCell<AuditHead>,
+    /// Claim keys held by the issuance this change set records (`claims.rs`).
+    own_claims: &'a [String],
 }
 
 impl Tx<'_> {
+    /// Whether an issuance in progress other than this change set's own
+    /// holds claim `key` (`claims.rs`).
+    pub(super) fn claimed_elsewhere(&self, key: &str) -> bool {
+        !self.own_claims.iter().any(|k| k == key) && self.store.claims.is_claimed(key)
+    }
+
     fn check(&self, table: Table) -> TxResult<()> {
         if self.allowed[table.index()] {
             Ok(())
@@ -147,7 +155,7 @@ impl Tx<'_> {
         let seq = head.seq + 1;
         let record = super::audit::chain(seq, head.hash.clone(), event);
         self.put_raw(Table::Audit, &seq.to_be_bytes(), &encode(&record))?;
-        self.put_raw(Table::Meta, super::audit::SEQ_KEY, &seq.to_be_bytes())?;
+        // the sequence number is the audit tree's last key (`load_writer_state`)
         self.put_raw(Table::Meta, super::audit::HEAD_KEY, record.hash.as_bytes())?;
         *head = AuditHead {
             seq,
@@ -155,6 +163,19 @@ impl Tx<'_> {
         };
         Ok(record)
     }
+}
+
+/// `writes` without those a later write of the same key replaces (order
+/// kept otherwise): each key is written once per change set.
+fn last_write_per_key(writes: Vec<Write>) -> Vec<Write> {
+    let mut seen = std::collections::HashSet::with_capacity(writes.len());
+    let mut kept: Vec<Write> = writes
+        .into_iter()
+        .rev()
+        .filter(|(t, k, _)| seen.insert((*t, k.clone())))
+        .collect();
+    kept.reverse();
+    kept
 }
 
 /// Aborts a change set with `err`.
@@ -181,6 +202,38 @@ impl Store {
         tables: &[Table],
         f: impl Fn(&Tx<'_>) -> TxResult<R>,
     ) -> Result<R> {
+        self.run_set(tables, &[], true, f)
+    }
+
+    /// [`Store::transact_on`] for the change set that records an issuance
+    /// holding the claim keys `own` (`claims.rs`).
+    pub(super) fn transact_claimed<R>(
+        &self,
+        tables: &[Table],
+        own: &[String],
+        f: impl Fn(&Tx<'_>) -> TxResult<R>,
+    ) -> Result<R> {
+        self.run_set(tables, own, true, f)
+    }
+
+    /// Runs `f` under the writer lock like a change set, then discards its
+    /// writes: a check of everything a later change set will require, made
+    /// at one instant (`claims.rs`).
+    pub(super) fn dry_run_on<R>(
+        &self,
+        tables: &[Table],
+        f: impl Fn(&Tx<'_>) -> TxResult<R>,
+    ) -> Result<R> {
+        self.run_set(tables, &[], false, f)
+    }
+
+    fn run_set<R>(
+        &self,
+        tables: &[Table],
+        own_claims: &[String],
+        commit: bool,
+        f: impl Fn(&Tx<'_>) -> TxResult<R>,
+    ) -> Result<R> {
         let start = std::time::Instant::now();
         let mut allowed = [false; Table::ALL.len()];
         for t in [Table::Meta, Table::Audit].iter().chain(tables) {
@@ -197,18 +250,21 @@ impl Store {
             allowed: &allowed,
             writes: RefCell::new(Vec::new()),
             audit: RefCell::new(state.audit.clone()),
+            own_claims,
         };
         let result = f(&tx).and_then(|r| {
             let writes = tx.writes.take();
-            if !writes.is_empty() {
-                self.commit(&mut state, writes)?;
+            if commit && !writes.is_empty() {
+                self.commit(&mut state, last_write_per_key(writes))?;
                 state.audit = tx.audit.take();
             }
             Ok(r)
         });
         drop(state);
-        if let Some(m) = self.flusher.metrics() {
-            m.storage_transaction(start.elapsed());
+        if commit {
+            if let Some(m) = self.flusher.metrics() {
+                m.storage_transaction(start.elapsed());
+            }
         }
         result
     }
@@ -250,24 +306,37 @@ impl Store {
         self.writer.lock().failed = true;
     }
 
-    /// Loads the writer's state (the audit chain's head).
+    /// Loads the writer's state (the audit chain's head). The sequence
+    /// number is the audit tree's last key; stores written before that kept
+    /// it under `audit_seq` too, and the larger of the two counts, so a
+    /// number is never handed out twice.
     pub(super) fn load_writer_state(&self) -> Result<()> {
         let meta = self.tree(Table::Meta);
-        let seq = match meta.get(super::audit::SEQ_KEY)? {
-            Some(v) => {
-                u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StorageError::Corrupt {
-                    kind: "meta",
-                    key: "audit_seq".into(),
-                    reason: "not an 8-byte sequence number".into(),
-                })?)
-            }
+        let corrupt = |key: &str| StorageError::Corrupt {
+            kind: "meta",
+            key: key.into(),
+            reason: "not an 8-byte sequence number".into(),
+        };
+        let stored = match meta.get(super::audit::SEQ_KEY)? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| corrupt("audit_seq"))?),
+            None => 0,
+        };
+        let last = match self.tree(Table::Audit).last()? {
+            Some((k, _)) => u64::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("audit record key"))?,
+            ),
             None => 0,
         };
         let hash = meta
             .get(super::audit::HEAD_KEY)?
             .map(|v| String::from_utf8_lossy(&v).into_owned())
             .unwrap_or_default();
-        self.writer.lock().audit = AuditHead { seq, hash };
+        self.writer.lock().audit = AuditHead {
+            seq: stored.max(last),
+            hash,
+        };
         Ok(())
     }
 }
