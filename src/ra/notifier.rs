@@ -9,7 +9,7 @@
 
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long the sender collects messages into one batch.
 const BATCH_WINDOW: Duration = Duration::from_millis(50);
@@ -53,19 +53,24 @@ impl Notifier {
             .spawn(move || {
                 // Drain what is queued as one batch: files written without
                 // fsync, then one directory fsync for the batch.
+                let mut backlog = false;
                 while let Ok(first) = rx.recv() {
-                    // Collect what arrives within BATCH_WINDOW (at most
-                    // MAX_BATCH): under load one directory fsync covers many
-                    // messages; a lone message waits at most the window.
+                    // Let what arrives within BATCH_WINDOW collect while
+                    // this thread sleeps (at most MAX_BATCH): a sender wakes
+                    // it once per batch, not once per message, and one
+                    // directory fsync covers the batch. A lone message waits
+                    // the window; a backlog is sent without waiting.
+                    if !backlog {
+                        std::thread::sleep(BATCH_WINDOW);
+                    }
                     let mut batch = vec![first];
-                    let deadline = Instant::now() + BATCH_WINDOW;
                     while batch.len() < MAX_BATCH {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        match rx.recv_timeout(left) {
+                        match rx.try_recv() {
                             Ok(mail) => batch.push(mail),
                             Err(_) => break,
                         }
                     }
+                    backlog = batch.len() == MAX_BATCH;
                     for mail in &batch {
                         if let Err(e) = worker_mailer.send_notification(mail) {
                             tracing::warn!(error = %e, "notification could not be sent");
