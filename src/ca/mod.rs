@@ -56,6 +56,29 @@ pub enum Template {
 pub struct Serial(pub [u8; 16]);
 
 impl Serial {
+    /// The serial of a new end-entity certificate: 16 octets, positive, with
+    /// no leading zero octet. The first five octets count up from a random
+    /// start (per process, see [`crate::storage::sequence`]); the other
+    /// eleven, 88 bits, come from the CSPRNG (CS BR 7.1 asks for at least
+    /// 64). Consecutive issuances thus get neighbouring store keys: sled
+    /// inserts them into the same few leaves instead of paging a random
+    /// leaf of a large tree in for each (docs/PERFORMANCE.md, session 4).
+    pub fn fresh() -> Serial {
+        use rand::RngCore;
+        static NEXT: std::sync::OnceLock<crate::storage::sequence::Sequence> =
+            std::sync::OnceLock::new();
+        // 0x01_0000_0000 ..= 0x7f_ffff_ffff: a non-zero first octet below 0x80
+        const SPAN: u64 = 0x7f_0000_0000;
+        let n = NEXT
+            .get_or_init(|| crate::storage::sequence::Sequence::new(SPAN))
+            .next();
+        let prefix = 0x01_0000_0000 + n;
+        let mut bytes = [0u8; 16];
+        bytes[..5].copy_from_slice(&prefix.to_be_bytes()[3..]);
+        rand::rngs::OsRng.fill_bytes(&mut bytes[5..]);
+        Serial(bytes)
+    }
+
     /// A fresh random serial (127 random bits; top bit cleared so the INTEGER is positive).
     pub fn random() -> Serial {
         use rand::RngCore;

@@ -459,7 +459,7 @@ impl Ra {
         link: &RequestLink,
     ) -> Result<(Serial, IssuanceClaim), RaError> {
         for _ in 0..4 {
-            let serial = Serial::random();
+            let serial = Serial::fresh();
             match self.store.claim_issuance(request, &serial.to_hex(), link) {
                 Ok(claim) => return Ok((serial, claim)),
                 Err(StorageError::Conflict(m)) if m.starts_with("serial") => continue,

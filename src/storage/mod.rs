@@ -31,6 +31,7 @@ mod invitations;
 mod journal;
 mod links;
 mod overlay;
+pub mod sequence;
 mod tx;
 
 use std::path::Path;
@@ -320,12 +321,19 @@ pub(crate) fn decode<T: DeserializeOwned>(table: Table, key: &str, bytes: &[u8])
     })
 }
 
-/// A short random identifier with a readable prefix, e.g. `org_3f9a1c2b7d10`.
+/// A new identifier with a readable prefix, e.g. `ord_3f9a1c2b7d0a91c4e`:
+/// a per-process counter from a random start, then 24 random bits. Records
+/// created one after the other get neighbouring keys (see
+/// [`sequence`]); the ids are unique, not secret (every record they name is
+/// behind the account's JWS or the admin token).
 pub fn new_id(prefix: &str) -> String {
     use rand::RngCore;
-    let mut b = [0u8; 6];
+    static NEXT: std::sync::OnceLock<sequence::Sequence> = std::sync::OnceLock::new();
+    let n = NEXT.get_or_init(|| sequence::Sequence::new(1 << 40)).next();
+    let mut b = [0u8; 3];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    format!("{prefix}_{}", hex::encode(b))
+    // counter first: ids made one after the other are neighbouring keys
+    format!("{prefix}_{n:010x}{}", hex::encode(b))
 }
 
 #[cfg(test)]
