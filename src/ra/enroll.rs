@@ -425,19 +425,7 @@ impl Ra {
             json!({"serial": record.serial, "request": request.id, "profile": profile.id,
                    "email": record.email, "attestation": record.attestation}),
         );
-        if let Err(e) = self.store.record_issuance(claim, &record, &ev) {
-            // Signed but not recorded (the link's intent no longer held, or
-            // the store failed): never handed out; the audit log says so.
-            let discarded = self.event(
-                &request.requester,
-                "certificate.discard",
-                json!({"serial": record.serial, "request": request.id, "reason": e.to_string()}),
-            );
-            if let Err(audit) = self.store.append_audit(&discarded) {
-                tracing::error!(serial = %record.serial, error = %audit, "audit record for a discarded certificate failed");
-            }
-            return Err(RaError::from_store(e));
-        }
+        self.record_signed(claim, &record, &ev)?;
         self.metrics
             .issuance(&profile.name, protocol_of(&request.requester), "issued");
         self.notify(
@@ -449,6 +437,30 @@ impl Ra {
             ),
         );
         Ok(record)
+    }
+
+    /// Records a signed certificate under its claim. If that fails (the
+    /// link's intent stopped holding meanwhile, or the store failed) the
+    /// certificate is never handed out, and the audit log says it was
+    /// signed and discarded.
+    pub(crate) fn record_signed(
+        &self,
+        claim: IssuanceClaim,
+        record: &CertificateRecord,
+        ev: &crate::storage::model::AuditEvent,
+    ) -> Result<(), RaError> {
+        let Err(e) = self.store.record_issuance(claim, record, ev) else {
+            return Ok(());
+        };
+        let discarded = self.event(
+            &record.requester,
+            "certificate.discard",
+            json!({"serial": record.serial, "request": record.request_id, "reason": e.to_string()}),
+        );
+        if let Err(audit) = self.store.append_audit(&discarded) {
+            tracing::error!(serial = %record.serial, error = %audit, "audit record for a discarded certificate failed");
+        }
+        Err(RaError::from_store(e))
     }
 
     /// A fresh random serial, claimed with the request's link until the

@@ -779,3 +779,99 @@ fn stored_organizations_lacking_subject_details_are_refused_by_policy() {
     );
     assert_eq!(ra.store().list_certificates().unwrap().len(), 1);
 }
+
+#[test]
+fn a_certificate_signed_but_not_recorded_is_discarded_and_audited() {
+    use crate::storage::acme::{AcmeOrder, OrderStatus};
+    use crate::storage::model::{AuditEvent, CertRequest};
+    use crate::storage::RequestLink;
+    let e = env();
+    let store = e.ra.store();
+    let ev = |action: &str| AuditEvent {
+        at: start(),
+        actor: "t".into(),
+        action: action.into(),
+        details: serde_json::json!({}),
+    };
+    let order = AcmeOrder {
+        id: "ord_x".into(),
+        account_id: "acct_x".into(),
+        status: OrderStatus::Ready,
+        email: "dev@acme.example".into(),
+        profile: None,
+        authz_ids: vec![],
+        expires: start() + Duration::days(7),
+        created_at: start(),
+        request_id: None,
+        certificate: None,
+        error: None,
+        replaces: None,
+    };
+    store.create_acme_order(&order, &[], &ev("order")).unwrap();
+    let request = CertRequest {
+        id: "req_x".into(),
+        status: RequestStatus::Applied,
+        account_id: "a".into(),
+        profile_id: "p".into(),
+        email: "dev@acme.example".into(),
+        csr: String::new(),
+        term_days: 1,
+        requester: "acme:acct_x".into(),
+        created_at: start(),
+        decided_by: None,
+        message: None,
+        serial: None,
+        attestation: None,
+    };
+    let link = RequestLink::AcmeOrder {
+        order_id: "ord_x".into(),
+    };
+    let serial = crate::ca::Serial::fresh().to_hex();
+    let claim = store.claim_issuance(&request, &serial, &link).unwrap();
+    // meanwhile the order stops being ready (it expired, say)
+    store
+        .update_acme_order("ord_x", |o| {
+            o.status = OrderStatus::Invalid;
+            Ok(())
+        })
+        .unwrap();
+    let record = crate::storage::model::CertificateRecord {
+        serial: serial.clone(),
+        der: String::new(),
+        request_id: "req_x".into(),
+        account_id: "a".into(),
+        profile_id: "p".into(),
+        email: "dev@acme.example".into(),
+        subject: "CN=x".into(),
+        spki_sha256: "00".into(),
+        not_before: start(),
+        not_after: start() + Duration::days(1),
+        issued_at: start(),
+        requester: "acme:acct_x".into(),
+        revocation: None,
+        attestation: None,
+    };
+    let err =
+        e.ra.record_signed(claim, &record, &ev("certificate.issue"))
+            .unwrap_err();
+    assert!(
+        matches!(err, RaError::Conflict(ref m) if m.contains("no longer ready")),
+        "{err}"
+    );
+    assert!(store.get_certificate(&serial).unwrap().is_none());
+    assert!(!store.serial_reserved(&serial).unwrap());
+    let discards: Vec<_> = store
+        .audit_records()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "certificate.discard")
+        .collect();
+    assert_eq!(discards.len(), 1);
+    assert_eq!(discards[0].details["serial"], serial.as_str());
+    assert_eq!(discards[0].details["request"], "req_x");
+    assert!(store
+        .audit_records()
+        .unwrap()
+        .iter()
+        .all(|r| r.action != "certificate.issue"));
+}
