@@ -1,6 +1,8 @@
 //! Crash safety: a certificate returned to a client survives SIGKILL of the
 //! server right after the response, and its serial stays reserved.
 
+mod acme_support;
+mod common;
 mod support;
 
 use std::path::Path;
@@ -16,6 +18,11 @@ struct Serve {
 
 /// Starts `signet serve` on free ports with its data in `data`.
 fn serve(data: &Path) -> Serve {
+    serve_with(data, &[])
+}
+
+/// [`serve`] with extra `SIGNET_*` environment settings.
+fn serve_with(data: &Path, env: &[(&str, &str)]) -> Serve {
     let url_file = data.join("server-url");
     let _ = std::fs::remove_file(&url_file);
     let mut s = Serve {
@@ -25,6 +32,7 @@ fn serve(data: &Path) -> Serve {
             .env("SIGNET_SERVER__LISTEN", "127.0.0.1:0")
             .env("SIGNET_SERVER__HTTP_LISTEN", "127.0.0.1:0")
             .env("SIGNET_CA__ALGORITHM", "p256")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -314,4 +322,142 @@ fn bad_config_key_and_value_fail_startup_naming_the_key() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+}
+
+/// One ACME client of [`sigkill_right_after_acme_finalizations_loses_nothing`]:
+/// registers with an invitation, orders, finalizes; returns the email when
+/// the finalize answer says the order is valid with a certificate.
+fn acme_finalize(base: &str, root_pem: &str, kid: &str, hmac: &str, email: &str) -> Option<String> {
+    use acme_support::{csr, eab, Key};
+    use base64::Engine;
+    use serde_json::{json, Value};
+    let addr: std::net::SocketAddr = base
+        .trim_start_matches("https://")
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .ok()?;
+    let http = common::HttpsClient::new(addr, root_pem);
+    let path = |url: &str| url.strip_prefix(base).unwrap_or(url).to_string();
+    let dir = http
+        .try_request("GET", "/acme/directory", &[], b"")
+        .ok()?
+        .json();
+    let nonce = || -> Option<String> {
+        let r = http
+            .try_request("HEAD", &path(dir["newNonce"].as_str()?), &[], b"")
+            .ok()?;
+        r.header("replay-nonce").map(str::to_string)
+    };
+    let key = Key::es256();
+    let post = |url: &str, header: Value, payload: Option<Value>| {
+        let jws = key.sign(&header, payload.as_ref());
+        http.try_request(
+            "POST",
+            &path(url),
+            &[("Content-Type", "application/jose+json")],
+            jws.to_string().as_bytes(),
+        )
+        .ok()
+    };
+    let new_account = dir["newAccount"].as_str()?.to_string();
+    let mac = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(hmac)
+        .ok()?;
+    let r = post(
+        &new_account,
+        json!({"alg": "ES256", "jwk": key.jwk, "url": new_account, "nonce": nonce()?}),
+        Some(json!({"termsOfServiceAgreed": true,
+                    "externalAccountBinding": eab(kid, &mac, &new_account, &key.jwk, "HS256")})),
+    )?;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let account = r.header("location")?.to_string();
+    let signed = |url: &str, payload: Option<Value>| {
+        post(
+            url,
+            json!({"alg": "ES256", "kid": account, "url": url, "nonce": nonce()?}),
+            payload,
+        )
+    };
+    let new_order = dir["newOrder"].as_str()?.to_string();
+    let r = signed(
+        &new_order,
+        Some(json!({"identifiers": [{"type": "email", "value": email}]})),
+    )?;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let order = r.json();
+    // acme.invitation_confirms_email: the invited address needs no challenge
+    assert_eq!(order["status"], "ready", "{order}");
+    let (pem, _) = csr(Some(email));
+    let r = signed(order["finalize"].as_str()?, Some(json!({"csr": pem})))?;
+    let done = r.json();
+    (r.status == 200 && done["status"] == "valid" && done["certificate"].is_string())
+        .then(|| email.to_string())
+}
+
+/// ACME finalizations run on the issuance pool, record intent and
+/// certificate in one change set, and answer only after the group commit.
+/// Several run at once and the server is killed as soon as the first
+/// `valid` answer arrives: every order a client was told is valid must have
+/// its certificate in the store after the restart.
+#[test]
+fn sigkill_right_after_acme_finalizations_loses_nothing() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let confirms = [("SIGNET_ACME__INVITATION_CONFIRMS_EMAIL", "true")];
+    let mut s = serve_with(&data, &confirms);
+    build_directory(&data);
+    let root = std::fs::read_to_string(data.join("ca").join("root.pem")).unwrap();
+    let n = 8;
+    let clients: Vec<(String, String, String)> = (0..n)
+        .map(|i| {
+            let email = format!("dev{i}@acme.example");
+            let inv = admin(&data, &["invite", "--email", &email, "--account", "a"]);
+            (
+                email,
+                inv["kid"].as_str().unwrap().to_string(),
+                inv["hmac_key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let threads: Vec<_> = clients
+        .into_iter()
+        .map(|(email, kid, hmac)| {
+            let (acknowledged, root, base) = (acknowledged.clone(), root.clone(), s.url.clone());
+            std::thread::spawn(move || {
+                if let Some(e) = acme_finalize(&base, &root, &kid, &hmac, &email) {
+                    acknowledged.lock().unwrap().push(e);
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no finalization was answered");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SIGKILL as soon as one order is reported valid: no shutdown, no flush
+    s.kill();
+    for t in threads {
+        let _ = t.join();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(!acknowledged.is_empty());
+
+    let mut s2 = serve_with(&data, &confirms);
+    let list = admin(&data, &["cert", "list"]);
+    let stored: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    for email in &acknowledged {
+        assert!(
+            stored.contains(&email.as_str()),
+            "{email}'s order was answered valid but its certificate is not in the store after SIGKILL ({stored:?})"
+        );
+    }
+    s2.kill();
 }
