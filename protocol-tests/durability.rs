@@ -188,10 +188,9 @@ fn sigkill_right_after_issuance_loses_nothing() {
 /// the store after the restart.
 #[test]
 fn sigkill_right_after_est_enrollments_loses_nothing() {
-    use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut s = serve(&data);
+    let s = serve(&data);
     build_directory(&data);
     let (_, csr) = openssl_csr(dir.path(), "k", "p256", &[]);
     let der = dir.path().join("k.der");
@@ -226,12 +225,11 @@ fn sigkill_right_after_est_enrollments_loses_nothing() {
             )
         })
         .collect();
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let threads: Vec<_> = clients
+    let jobs: Vec<Box<dyn FnOnce() -> Option<String> + Send>> = clients
         .into_iter()
         .map(|(email, url, user, out)| {
-            let (acknowledged, root, b64) = (acknowledged.clone(), root.clone(), b64.clone());
-            std::thread::spawn(move || {
+            let (root, b64) = (root.clone(), b64.clone());
+            Box::new(move || {
                 let status = Command::new("curl")
                     .args(["-sS", "--max-time", "30", "-o", &out, "-w", "%{http_code}"])
                     .arg("--cacert")
@@ -242,7 +240,31 @@ fn sigkill_right_after_est_enrollments_loses_nothing() {
                     .arg(&url)
                     .output()
                     .unwrap();
-                if String::from_utf8_lossy(&status.stdout).trim() == "200" {
+                (String::from_utf8_lossy(&status.stdout).trim() == "200").then_some(email)
+            }) as Box<dyn FnOnce() -> Option<String> + Send>
+        })
+        .collect();
+    kill_at_first_answer_then_find_every_answered(&data, s, jobs, &[]);
+}
+
+/// Runs `jobs` at once against server `s`; each returns the email it got a
+/// certificate for. SIGKILLs the server as soon as the first one has, lets
+/// the others finish (or fail), restarts it (with `env`) and asserts every
+/// acknowledged certificate is in the store.
+fn kill_at_first_answer_then_find_every_answered(
+    data: &Path,
+    mut s: Serve,
+    jobs: Vec<Box<dyn FnOnce() -> Option<String> + Send>>,
+    env: &[(&str, &str)],
+) {
+    use std::sync::{Arc, Mutex};
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let threads: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
+            let acknowledged = acknowledged.clone();
+            std::thread::spawn(move || {
+                if let Some(email) = job() {
                     acknowledged.lock().unwrap().push(email);
                 }
             })
@@ -250,19 +272,19 @@ fn sigkill_right_after_est_enrollments_loses_nothing() {
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     while acknowledged.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "no enrollment was answered");
+        assert!(Instant::now() < deadline, "no request was answered");
         std::thread::sleep(Duration::from_millis(1));
     }
     // SIGKILL as soon as one answer is out: no graceful shutdown, no flush
     s.kill();
     for t in threads {
-        t.join().unwrap();
+        let _ = t.join();
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(!acknowledged.is_empty());
 
-    let mut s2 = serve(&data);
-    let list = admin(&data, &["cert", "list"]);
+    let mut s2 = serve_with(data, env);
+    let list = admin(data, &["cert", "list"]);
     let stored: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -401,11 +423,10 @@ fn acme_finalize(base: &str, root_pem: &str, kid: &str, hmac: &str, email: &str)
 /// its certificate in the store after the restart.
 #[test]
 fn sigkill_right_after_acme_finalizations_loses_nothing() {
-    use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let confirms = [("SIGNET_ACME__INVITATION_CONFIRMS_EMAIL", "true")];
-    let mut s = serve_with(&data, &confirms);
+    let s = serve_with(&data, &confirms);
     build_directory(&data);
     let root = std::fs::read_to_string(data.join("ca").join("root.pem")).unwrap();
     let n = 8;
@@ -420,44 +441,13 @@ fn sigkill_right_after_acme_finalizations_loses_nothing() {
             )
         })
         .collect();
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let threads: Vec<_> = clients
+    let jobs: Vec<Box<dyn FnOnce() -> Option<String> + Send>> = clients
         .into_iter()
         .map(|(email, kid, hmac)| {
-            let (acknowledged, root, base) = (acknowledged.clone(), root.clone(), s.url.clone());
-            std::thread::spawn(move || {
-                if let Some(e) = acme_finalize(&base, &root, &kid, &hmac, &email) {
-                    acknowledged.lock().unwrap().push(e);
-                }
-            })
+            let (root, base) = (root.clone(), s.url.clone());
+            Box::new(move || acme_finalize(&base, &root, &kid, &hmac, &email))
+                as Box<dyn FnOnce() -> Option<String> + Send>
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acknowledged.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "no finalization was answered");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    // SIGKILL as soon as one order is reported valid: no shutdown, no flush
-    s.kill();
-    for t in threads {
-        let _ = t.join();
-    }
-    let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(!acknowledged.is_empty());
-
-    let mut s2 = serve_with(&data, &confirms);
-    let list = admin(&data, &["cert", "list"]);
-    let stored: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["email"].as_str().unwrap())
-        .collect();
-    for email in &acknowledged {
-        assert!(
-            stored.contains(&email.as_str()),
-            "{email}'s order was answered valid but its certificate is not in the store after SIGKILL ({stored:?})"
-        );
-    }
-    s2.kill();
+    kill_at_first_answer_then_find_every_answered(&data, s, jobs, &confirms);
 }
