@@ -105,14 +105,7 @@ fn full_email_flow_over_https_with_mail_ingest() {
     assert_eq!(r.header("content-type"), Some("application/pkcs7-mime"));
     assert_eq!(r.body[0], 0x30);
     // The whole enrollment is in the audit log, in order, and the chain verifies.
-    let actions: Vec<String> = srv
-        .app
-        .store
-        .audit_records()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.action)
-        .collect();
+    let actions = srv.audit_actions();
     let expected = [
         "invitation.create",
         "acme.account.create",

@@ -1363,14 +1363,7 @@ fn concurrent_first_enrollments_redeem_the_invitation_once() {
     assert_eq!(certs, 1);
     // the losers were refused before anything was signed (storage/claims.rs):
     // no certificate was signed and then discarded
-    let actions: Vec<String> = server
-        .app
-        .store
-        .audit_records()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.action)
-        .collect();
+    let actions = server.audit_actions();
     assert_eq!(
         actions.iter().filter(|a| *a == "certificate.issue").count(),
         1

@@ -223,6 +223,17 @@ impl TestServer {
         }
     }
 
+    /// The actions of the audit log, oldest first.
+    pub fn audit_actions(&self) -> Vec<String> {
+        self.app
+            .store
+            .audit_records()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.action)
+            .collect()
+    }
+
     /// An HTTPS client trusting the dev root, connecting as `localhost`.
     pub fn client(&self) -> HttpsClient {
         HttpsClient::new(self.https_addr, &self.root_pem)
