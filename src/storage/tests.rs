@@ -288,6 +288,16 @@ fn cert_record(serial: &str, request_id: &str) -> CertificateRecord {
     }
 }
 
+/// Stores a `ready` ACME order `id` and returns the link that finalizes it.
+fn ready_order(s: &Store, id: &str) -> RequestLink {
+    let mut o = acme_order(id);
+    o.status = acme::OrderStatus::Ready;
+    s.create_acme_order(&o, &[], &ev("order")).unwrap();
+    RequestLink::AcmeOrder {
+        order_id: id.into(),
+    }
+}
+
 fn acme_order(id: &str) -> acme::AcmeOrder {
     acme::AcmeOrder {
         id: id.into(),
@@ -308,12 +318,7 @@ fn acme_order(id: &str) -> acme::AcmeOrder {
 #[test]
 fn issuance_writes_its_acme_order_in_the_same_transaction() {
     let s = Store::temporary().unwrap();
-    let mut o = acme_order("ord_1");
-    o.status = acme::OrderStatus::Ready;
-    s.create_acme_order(&o, &[], &ev("order")).unwrap();
-    let link = RequestLink::AcmeOrder {
-        order_id: "ord_1".into(),
-    };
+    let link = ready_order(&s, "ord_1");
     let claim = s
         .claim_issuance(&request_record("req_1"), "01aa", &link)
         .unwrap();
@@ -334,12 +339,7 @@ fn issuance_writes_its_acme_order_in_the_same_transaction() {
 
     // An intent that no longer holds when the certificate is recorded fails
     // the whole issuance: no certificate, serial or request without its order.
-    let mut o2 = acme_order("ord_2");
-    o2.status = acme::OrderStatus::Ready;
-    s.create_acme_order(&o2, &[], &ev("order")).unwrap();
-    let link2 = RequestLink::AcmeOrder {
-        order_id: "ord_2".into(),
-    };
+    let link2 = ready_order(&s, "ord_2");
     let claim = s
         .claim_issuance(&request_record("req_3"), "03cc", &link2)
         .unwrap();
@@ -507,12 +507,7 @@ fn cached_reads_see_every_committed_write() {
 #[test]
 fn an_order_is_claimed_by_one_finalization() {
     let s = Store::temporary().unwrap();
-    let mut o = acme_order("ord_r");
-    o.status = acme::OrderStatus::Ready;
-    s.create_acme_order(&o, &[], &ev("order")).unwrap();
-    let link = RequestLink::AcmeOrder {
-        order_id: "ord_r".into(),
-    };
+    let link = ready_order(&s, "ord_r");
     let claim = s
         .claim_issuance(&request_record("req_a"), "0d01", &link)
         .unwrap();
@@ -533,12 +528,7 @@ fn an_order_is_claimed_by_one_finalization() {
         .claim_issuance(&request_record("req_b"), "0d02", &link)
         .is_err());
     // waiting for approval: the request and the order move together
-    let mut o2 = acme_order("ord_p");
-    o2.status = acme::OrderStatus::Ready;
-    s.create_acme_order(&o2, &[], &ev("order")).unwrap();
-    let link2 = RequestLink::AcmeOrder {
-        order_id: "ord_p".into(),
-    };
+    let link2 = ready_order(&s, "ord_p");
     s.create_request(&request_record("req_p"), &link2, &ev("apply"))
         .unwrap();
     let o2 = s.get_acme_order("ord_p").unwrap().unwrap();
