@@ -1098,6 +1098,9 @@ fn cpu_seconds_from(path: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     let threads = std::env::var("SIGNET_BENCH_THREADS")

@@ -309,11 +309,9 @@ fn handle(
             match outcome {
                 Ok(EstOutcome::Issued(cert)) => {
                     tracing::info!(?op, label, serial = %cert.serial, requester = %cert.requester, "EST certificate returned");
-                    let der = cert.der_bytes();
-                    match encoding::certs_only(&[&der]) {
-                        Ok(p7) => base64_response(config, CT_PKCS7_CERTS_ONLY, &p7),
-                        Err(e) => internal(&format!("encoding the certificate: {e}")),
-                    }
+                    // the CA core made this certificate: no need to parse it again
+                    let p7 = crate::ca::pkcs7::certs_only_der(&[&cert.der_bytes()]);
+                    base64_response(config, CT_PKCS7_CERTS_ONLY, &p7)
                 }
                 Ok(EstOutcome::Pending { request_id }) => {
                     tracing::info!(?op, label, request = %request_id, "EST request waits for approval");

@@ -57,7 +57,7 @@ pub enum AuditVerdict {
 
 impl Store {
     /// Appends one audit record on its own (for actions that change nothing else).
-    pub fn append_audit(&self, event: &AuditEvent) -> Result<AuditRecord> {
+    pub fn append_audit(&self, event: &AuditEvent) -> Result<()> {
         self.transact(|tx| tx.audit(event))
     }
 

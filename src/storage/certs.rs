@@ -46,13 +46,14 @@ impl Store {
         serial_hex: &str,
         link: &RequestLink,
     ) -> Result<IssuanceClaim> {
-        let tables = with_link_tables(&[Table::Serials, Table::Requests], link);
+        let tables = with_link_tables(
+            &[Table::Serials, Table::Requests, Table::Certificates],
+            link,
+        );
         let mut keys = vec![claims::serial_key(serial_hex)];
         keys.extend(link.claim_key());
         self.dry_run_on(&tables, |tx| {
-            if tx.get_raw(Table::Serials, serial_hex.as_bytes())?.is_some()
-                || tx.claimed_elsewhere(&keys[0])
-            {
+            if serial_used(tx, serial_hex)? || tx.claimed_elsewhere(&keys[0]) {
                 return Err(super::tx::abort(StorageError::Conflict(format!(
                     "serial {serial_hex} is already reserved"
                 ))));
@@ -92,16 +93,12 @@ impl Store {
         );
         self.transact_claimed(&tables, &claim.keys, |tx| {
             let serial = claim.serial.as_str();
-            if tx.get_raw(Table::Serials, serial.as_bytes())?.is_some() {
+            if serial_used(tx, serial)? {
                 return Err(super::tx::abort(StorageError::Conflict(format!(
                     "serial {serial} is already reserved"
                 ))));
             }
-            tx.put_raw(
-                Table::Serials,
-                serial.as_bytes(),
-                claim.request.id.as_bytes(),
-            )?;
+            // the certificate record is the serial's reservation
             let mut req = claim.request.clone();
             req.status = RequestStatus::Issued;
             req.serial = Some(cert.serial.clone());
@@ -143,11 +140,16 @@ impl Store {
         })
     }
 
-    /// Whether a serial has ever been reserved.
+    /// Whether a serial has ever been reserved: a certificate has it, or a
+    /// store written before certificates reserved their own serials kept
+    /// it in the serials table (an intent whose certificate never came).
     pub fn serial_reserved(&self, serial_hex: &str) -> Result<bool> {
         Ok(self
-            .read_raw(Table::Serials, serial_hex.as_bytes())?
-            .is_some())
+            .read_raw(Table::Certificates, serial_hex.as_bytes())?
+            .is_some()
+            || self
+                .read_raw(Table::Serials, serial_hex.as_bytes())?
+                .is_some())
     }
 
     pub fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>> {
@@ -196,4 +198,13 @@ impl Store {
             .get_cached(Table::BlockedKeys, spki_sha256.as_bytes())?
             .is_some())
     }
+}
+
+/// Whether `serial_hex` is taken inside a change set (see
+/// [`Store::serial_reserved`]).
+fn serial_used(tx: &super::Tx<'_>, serial_hex: &str) -> super::tx::TxResult<bool> {
+    Ok(tx
+        .get_raw(Table::Certificates, serial_hex.as_bytes())?
+        .is_some()
+        || tx.get_raw(Table::Serials, serial_hex.as_bytes())?.is_some())
 }

@@ -17,7 +17,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use sled::IVec;
 
 use super::cache::Write;
-use super::model::{AuditEvent, AuditRecord};
+use super::model::AuditEvent;
 use super::{decode, encode, journal, Result, StorageError, Store, Table};
 
 /// The error type inside a change-set closure.
@@ -60,6 +60,9 @@ pub struct Tx<'a> {
     audit: RefCell<AuditHead>,
     /// Claim keys held by the issuance this change set records (`claims.rs`).
     own_claims: &'a [String],
+    /// A dry run ([`Store::dry_run_on`]): writes are checked against the
+    /// set's tables but neither encoded nor kept.
+    dry: bool,
 }
 
 impl Tx<'_> {
@@ -115,11 +118,17 @@ impl Tx<'_> {
     }
 
     pub fn put<T: Serialize>(&self, table: Table, key: &str, value: &T) -> TxResult<()> {
+        if self.dry {
+            return self.check(table);
+        }
         self.put_raw(table, key.as_bytes(), &encode(value))
     }
 
     pub fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> TxResult<()> {
         self.check(table)?;
+        if self.dry {
+            return Ok(());
+        }
         self.writes
             .borrow_mut()
             .push((table, key.to_vec(), Some(IVec::from(value))));
@@ -143,6 +152,9 @@ impl Tx<'_> {
 
     pub fn remove(&self, table: Table, key: &str) -> TxResult<()> {
         self.check(table)?;
+        if self.dry {
+            return Ok(());
+        }
         self.writes
             .borrow_mut()
             .push((table, key.as_bytes().to_vec(), None));
@@ -150,7 +162,10 @@ impl Tx<'_> {
     }
 
     /// Appends an audit record chained to the previous one.
-    pub fn audit(&self, event: &AuditEvent) -> TxResult<AuditRecord> {
+    pub fn audit(&self, event: &AuditEvent) -> TxResult<()> {
+        if self.dry {
+            return Ok(());
+        }
         let mut head = self.audit.borrow_mut();
         let seq = head.seq + 1;
         let record = super::audit::chain(seq, head.hash.clone(), event);
@@ -159,9 +174,9 @@ impl Tx<'_> {
         self.put_raw(Table::Meta, super::audit::HEAD_KEY, record.hash.as_bytes())?;
         *head = AuditHead {
             seq,
-            hash: record.hash.clone(),
+            hash: record.hash,
         };
-        Ok(record)
+        Ok(())
     }
 }
 
@@ -216,9 +231,10 @@ impl Store {
         self.run_set(tables, own, true, f)
     }
 
-    /// Runs `f` under the writer lock like a change set, then discards its
-    /// writes: a check of everything a later change set will require, made
-    /// at one instant (`claims.rs`).
+    /// Runs `f` under the writer lock like a change set, without writing: a
+    /// check of everything a later change set will require, made at one
+    /// instant (`claims.rs`). Its writes are checked against `tables` but
+    /// not kept, so `f` must not read back what it wrote.
     pub(super) fn dry_run_on<R>(
         &self,
         tables: &[Table],
@@ -251,6 +267,7 @@ impl Store {
             writes: RefCell::new(Vec::new()),
             audit: RefCell::new(state.audit.clone()),
             own_claims,
+            dry: !commit,
         };
         let result = f(&tx).and_then(|r| {
             let writes = tx.writes.take();
