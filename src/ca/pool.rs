@@ -167,9 +167,19 @@ impl SigningPool {
         job: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, CaError> {
         let (tx, result) = tokio::sync::oneshot::channel();
-        let mut job = Job::Run(Box::new(move || {
+        self.spawn_async(move || {
             let _ = tx.send(job());
-        }));
+        })
+        .await?;
+        result
+            .await
+            .map_err(|_| CaError::Signing("the issuance job did not complete".into()))
+    }
+
+    /// Queues `job` (see [`SigningPool::run_async`]) without waiting for it:
+    /// the job hands on its own result. Waits only while the queue is full.
+    pub async fn spawn_async(&self, job: impl FnOnce() + Send + 'static) -> Result<(), CaError> {
+        let mut job = Job::Run(Box::new(job));
         if let Some(m) = self.metrics.get() {
             m.signing_queue_depth.inc();
         }
@@ -189,9 +199,7 @@ impl SigningPool {
                 }
             }
         }
-        result
-            .await
-            .map_err(|_| CaError::Signing("the issuance job did not complete".into()))
+        Ok(())
     }
 
     fn submit(&self, job: Job) -> Result<(), CaError> {

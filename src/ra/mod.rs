@@ -184,13 +184,23 @@ impl Ra {
         &self,
         job: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, RaError> {
-        let (result, flush) = self
-            .signer
-            .run_async(move || crate::storage::defer_flushes(job))
+        // The result travels with the flush that makes it durable: the
+        // pool thread registers the flush as the job ends, and the thread
+        // that completes the flush hands the result on (one wake-up).
+        let (tx, durable) = tokio::sync::oneshot::channel();
+        self.signer
+            .spawn_async(move || {
+                let (result, flush) = crate::storage::defer_flushes(job);
+                flush.then(move |flushed| {
+                    let _ = tx.send(flushed.map(|()| result));
+                });
+            })
             .await
             .map_err(RaError::Ca)?;
-        flush.wait().await.map_err(RaError::Storage)?;
-        Ok(result)
+        durable
+            .await
+            .map_err(|_| RaError::Ca(CaError::Signing("the issuance job did not complete".into())))?
+            .map_err(RaError::Storage)
     }
 
     pub fn ca(&self) -> &Ca {

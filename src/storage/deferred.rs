@@ -88,6 +88,14 @@ impl DeferredFlush {
         self.waits.is_empty()
     }
 
+    /// Calls `done` once everything the job wrote is durable (or with the
+    /// error that stopped it), on the thread that completed the flush: for a
+    /// caller that hands the job's result on in `done` (`Ra::run_issuing`),
+    /// one wake-up instead of two.
+    pub fn then(self, done: impl FnOnce(Result<()>) + Send + 'static) {
+        then_each(self.waits, Box::new(done));
+    }
+
     /// Resolves once everything the job wrote is durable.
     pub async fn wait(self) -> Result<()> {
         let mut waits = self.waits;
@@ -99,14 +107,39 @@ impl DeferredFlush {
                 .into_iter()
                 .chain(same.into_iter().filter_map(|(_, i)| i))
                 .collect();
-            coord.flush_after_now_async(intents).await.map_err(|msg| {
-                StorageError::Db(sled::Error::Io(std::io::Error::other(format!(
-                    "flushing the store: {msg}"
-                ))))
-            })?;
+            coord
+                .flush_after_now_async(intents)
+                .await
+                .map_err(flush_error)?;
         }
         Ok(())
     }
+}
+
+fn flush_error(msg: String) -> StorageError {
+    StorageError::Db(sled::Error::Io(std::io::Error::other(format!(
+        "flushing the store: {msg}"
+    ))))
+}
+
+/// [`DeferredFlush::then`]: one store's flush after the other.
+fn then_each(mut waits: Vec<Wait>, done: Box<dyn FnOnce(Result<()>) + Send>) {
+    let Some((coord, first)) = waits.pop() else {
+        return done(Ok(()));
+    };
+    let (same, rest): (Vec<Wait>, Vec<Wait>) =
+        waits.into_iter().partition(|(c, _)| Arc::ptr_eq(c, &coord));
+    let intents = first
+        .into_iter()
+        .chain(same.into_iter().filter_map(|(_, i)| i))
+        .collect();
+    coord.flush_after_now_then(
+        intents,
+        Box::new(move |flushed| match flushed {
+            Ok(()) => then_each(rest, done),
+            Err(msg) => done(Err(flush_error(msg))),
+        }),
+    );
 }
 
 #[cfg(test)]
@@ -140,6 +173,36 @@ mod tests {
         assert!(none.is_empty());
         store.flush().unwrap();
         assert!(DEFERRED.with(|d| d.borrow().is_none()));
+    }
+
+    #[test]
+    fn then_hands_the_result_on_from_the_flush_that_made_it_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let s = store.clone();
+        let (r, deferred) = defer_flushes(move || {
+            let intent = s.announce_flush();
+            s.transact_on(&[Table::Certificates], |tx| {
+                tx.put(Table::Certificates, "c", &1u8)
+            })?;
+            s.flush_with(Some(intent))
+        });
+        r.unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        deferred.then(move |flushed| {
+            let _ = tx.send((flushed, std::thread::current().name().map(str::to_string)));
+        });
+        let (flushed, thread) = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        flushed.unwrap();
+        // called by the thread that ran the flush, not at once by this one
+        assert_eq!(thread.as_deref(), Some("signet-flush"));
+        assert_eq!(store.flusher.lock_announced(), 0);
+        // a job that asked for no flush is answered at once
+        let (tx, rx) = std::sync::mpsc::channel();
+        defer_flushes(|| ()).1.then(move |flushed| {
+            let _ = tx.send(flushed.is_ok());
+        });
+        assert!(rx.try_recv().unwrap());
     }
 
     #[test]

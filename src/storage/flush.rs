@@ -49,7 +49,13 @@ struct State {
     announced: usize,
     /// Highest flush sequence number an async caller waits for.
     async_target: u64,
+    /// Callbacks of [`FlushCoordinator::flush_after_now_then`], each with the
+    /// sequence number of the flush it waits for.
+    callbacks: Vec<(u64, FlushCallback)>,
 }
+
+/// Called with the result of the flush a caller waits for.
+pub(crate) type FlushCallback = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// What async callers watch: the highest flush that succeeded and the
 /// sequence number of the last one that failed (0: none).
@@ -239,7 +245,49 @@ impl FlushCoordinator {
             // async callers arrived during this flush: the flusher leads next
             self.leader_wanted.notify_one();
         }
+        // Callbacks waiting for this flush (or an earlier one) run now,
+        // outside the lock; those registered during it wait for the next.
+        if st.callbacks.iter().any(|(target, _)| *target <= seq) {
+            let (ready, later) = std::mem::take(&mut st.callbacks)
+                .into_iter()
+                .partition::<Vec<_>, _>(|(target, _)| *target <= seq);
+            st.callbacks = later;
+            drop(st);
+            for (_, done) in ready {
+                done(result.clone());
+            }
+            st = self.lock();
+        }
         st
+    }
+
+    /// [`FlushCoordinator::flush_after_now_async`] without a task to wake
+    /// twice: registers now and calls `done` (on the thread that ran the
+    /// flush) once a flush that started after this call has completed.
+    /// `intents` are the caller's announcements.
+    pub(crate) fn flush_after_now_then(
+        self: &Arc<Self>,
+        intents: Vec<FlushIntent>,
+        done: FlushCallback,
+    ) {
+        {
+            let mut st = self.lock();
+            let target = st.started + 1;
+            st.waiting += 1;
+            for mut intent in intents {
+                if intent.live {
+                    intent.live = false;
+                    st.announced = st.announced.saturating_sub(1);
+                }
+            }
+            self.arrivals.notify_all();
+            st.async_target = st.async_target.max(target);
+            st.callbacks.push((target, done));
+            if !st.running {
+                self.leader_wanted.notify_one();
+            }
+        }
+        self.start_flusher();
     }
 
     /// [`FlushCoordinator::flush_after_now`] for async callers: resolves once
@@ -516,6 +564,82 @@ mod tests {
         assert_eq!(err.unwrap_err(), "disk on fire");
         fail.store(false, Ordering::SeqCst);
         coord.flush_after_now_async(Vec::new()).await.unwrap();
+    }
+
+    #[test]
+    fn a_callback_runs_only_after_a_flush_that_started_after_it() {
+        // "writes" are a counter; a flush snapshots it as "durable".
+        let coord = Arc::new(FlushCoordinator::default());
+        let written = Arc::new(AtomicU64::new(0));
+        let durable = Arc::new(AtomicU64::new(0));
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let (w, d, f) = (written.clone(), durable.clone(), flushes.clone());
+        coord.set_flush_fn(Box::new(move || {
+            let snapshot = w.load(Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(1));
+            d.fetch_max(snapshot, Ordering::SeqCst);
+            f.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (coord, written, durable, tx) =
+                    (coord.clone(), written.clone(), durable.clone(), tx.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..40 {
+                        let mine = written.fetch_add(1, Ordering::SeqCst) + 1;
+                        let (durable, tx) = (durable.clone(), tx.clone());
+                        coord.flush_after_now_then(
+                            Vec::new(),
+                            Box::new(move |r| {
+                                let _ = tx.send((
+                                    mine,
+                                    durable.load(Ordering::SeqCst),
+                                    r,
+                                    std::thread::current().name().map(str::to_string),
+                                ));
+                            }),
+                        );
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        drop(tx);
+        let answers: Vec<_> = rx.iter().collect();
+        assert_eq!(answers.len(), 320, "every callback ran once");
+        for (mine, durable_then, result, thread) in answers {
+            assert_eq!(result, Ok(()));
+            assert!(
+                durable_then >= mine,
+                "called before write {mine} was durable"
+            );
+            assert_eq!(thread.as_deref(), Some("signet-flush"));
+        }
+        let n = flushes.load(Ordering::SeqCst);
+        assert!(n < 320, "no grouping: {n} flushes for 320 callbacks");
+        let st = coord.lock();
+        assert_eq!((st.announced, st.waiting, st.callbacks.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_callback_gets_the_error_of_its_failed_flush_and_releases_the_intent() {
+        let coord = Arc::new(FlushCoordinator::default());
+        coord.set_flush_fn(Box::new(|| Err("disk on fire".into())));
+        let intent = coord.announce();
+        let (tx, rx) = std::sync::mpsc::channel();
+        coord.flush_after_now_then(
+            vec![intent],
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        assert_eq!(coord.lock().announced, 0, "the intent is handed over");
+        let r = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(r.unwrap_err(), "disk on fire");
     }
 
     #[test]
