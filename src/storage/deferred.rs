@@ -98,21 +98,13 @@ impl DeferredFlush {
 
     /// Resolves once everything the job wrote is durable.
     pub async fn wait(self) -> Result<()> {
-        let mut waits = self.waits;
-        while let Some((coord, first)) = waits.pop() {
-            let (same, rest): (Vec<Wait>, Vec<Wait>) =
-                waits.into_iter().partition(|(c, _)| Arc::ptr_eq(c, &coord));
-            waits = rest;
-            let intents = first
-                .into_iter()
-                .chain(same.into_iter().filter_map(|(_, i)| i))
-                .collect();
-            coord
-                .flush_after_now_async(intents)
-                .await
-                .map_err(flush_error)?;
-        }
-        Ok(())
+        let (tx, flushed) = tokio::sync::oneshot::channel();
+        self.then(move |r| {
+            let _ = tx.send(r);
+        });
+        flushed
+            .await
+            .map_err(|_| flush_error("the store's flusher stopped".into()))?
     }
 }
 

@@ -17,11 +17,12 @@
 //! when nothing is announced, and the linger only delays the start of a flush:
 //! a caller still returns only after a flush that started after its call.
 //!
-//! Async callers ([`FlushCoordinator::flush_after_now_async`], used by the
-//! front ends through `storage/deferred.rs`) wait without a thread: they
-//! register like blocking callers and await a progress channel. Since they
-//! cannot lead a flush themselves, a flusher thread (`signet-flush`, started
-//! on first use) leads the flushes they need.
+//! Callers that must not block ([`FlushCoordinator::flush_after_now_then`],
+//! used by the issuing jobs through `storage/deferred.rs`) register like
+//! blocking callers with a callback, which the thread that completes their
+//! flush calls (an async caller awaits one: `DeferredFlush::wait`). Since
+//! they cannot lead a flush themselves, a flusher thread (`signet-flush`,
+//! started on first use) leads the flushes they need.
 //!
 //! `signet_storage_flush_duration_seconds` and `signet_storage_flush_batch_size`
 //! show the flush latency and how many callers each flush served.
@@ -56,14 +57,6 @@ struct State {
 
 /// Called with the result of the flush a caller waits for.
 pub(crate) type FlushCallback = Box<dyn FnOnce(Result<(), String>) + Send>;
-
-/// What async callers watch: the highest flush that succeeded and the
-/// sequence number of the last one that failed (0: none).
-#[derive(Debug, Clone, Copy, Default)]
-struct Progress {
-    done_ok: u64,
-    failed: u64,
-}
 
 /// Performs one flush of the store (for the flusher thread).
 pub(crate) type FlushFn = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -107,8 +100,6 @@ pub(crate) struct FlushCoordinator {
     arrivals: Condvar,
     /// Signalled when an async caller needs a flush led for it.
     leader_wanted: Condvar,
-    /// Progress for async callers (created on first use).
-    progress: OnceLock<tokio::sync::watch::Sender<Progress>>,
     /// The store's flush, for the flusher thread.
     flush_fn: OnceLock<FlushFn>,
     /// Set once the flusher thread is started.
@@ -235,12 +226,6 @@ impl FlushCoordinator {
             Err(e) => st.failed = Some((seq, e.clone())),
         }
         self.done.notify_all();
-        if let Some(progress) = self.progress.get() {
-            progress.send_replace(Progress {
-                done_ok: st.done_ok,
-                failed: st.failed.as_ref().map_or(0, |(s, _)| *s),
-            });
-        }
         if st.async_target > st.started {
             // async callers arrived during this flush: the flusher leads next
             self.leader_wanted.notify_one();
@@ -261,10 +246,10 @@ impl FlushCoordinator {
         st
     }
 
-    /// [`FlushCoordinator::flush_after_now_async`] without a task to wake
-    /// twice: registers now and calls `done` (on the thread that ran the
-    /// flush) once a flush that started after this call has completed.
-    /// `intents` are the caller's announcements.
+    /// [`FlushCoordinator::flush_after_now`] without blocking: registers now
+    /// and calls `done` (on the thread that ran the flush) once a flush that
+    /// started after this call has completed, with its result. `intents` are
+    /// the caller's announcements.
     pub(crate) fn flush_after_now_then(
         self: &Arc<Self>,
         intents: Vec<FlushIntent>,
@@ -288,50 +273,6 @@ impl FlushCoordinator {
             }
         }
         self.start_flusher();
-    }
-
-    /// [`FlushCoordinator::flush_after_now`] for async callers: resolves once
-    /// a flush that started after this call has completed, without blocking
-    /// a thread. `intents` are the caller's announcements.
-    pub(crate) async fn flush_after_now_async(
-        self: &Arc<Self>,
-        intents: Vec<FlushIntent>,
-    ) -> Result<(), String> {
-        let mut progress = self
-            .progress
-            .get_or_init(|| tokio::sync::watch::channel(Progress::default()).0)
-            .subscribe();
-        let target = {
-            let mut st = self.lock();
-            let target = st.started + 1;
-            st.waiting += 1;
-            for mut intent in intents {
-                if intent.live {
-                    intent.live = false;
-                    st.announced = st.announced.saturating_sub(1);
-                }
-            }
-            self.arrivals.notify_all();
-            st.async_target = st.async_target.max(target);
-            if !st.running {
-                self.leader_wanted.notify_one();
-            }
-            target
-        };
-        self.start_flusher();
-        let seen = progress
-            .wait_for(|p| p.done_ok >= target || p.failed >= target)
-            .await
-            .map(|p| *p)
-            .map_err(|_| "the store's flusher stopped".to_string())?;
-        if seen.done_ok >= target {
-            return Ok(());
-        }
-        let st = self.lock();
-        Err(match &st.failed {
-            Some((_, msg)) => msg.clone(),
-            None => "flush failed".into(),
-        })
     }
 
     /// Starts the flusher thread once (it ends when the store is dropped).
@@ -419,6 +360,24 @@ mod tests {
         let n = flushes.load(Ordering::SeqCst);
         assert!(n < 800, "no grouping: {n} flushes for 800 writes");
         assert!(n >= 1);
+    }
+
+    /// An async caller: resolves once a flush that started after the call
+    /// has completed (what `DeferredFlush::wait` does).
+    async fn flush_after_now_async(
+        coord: &Arc<FlushCoordinator>,
+        intents: Vec<FlushIntent>,
+    ) -> Result<(), String> {
+        let (tx, flushed) = tokio::sync::oneshot::channel();
+        coord.flush_after_now_then(
+            intents,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        flushed
+            .await
+            .map_err(|_| "the flusher stopped".to_string())?
     }
 
     fn coordinator_lingering(linger: Duration) -> Arc<FlushCoordinator> {
@@ -512,7 +471,7 @@ mod tests {
                 for _ in 0..20 {
                     let intent = coord.announce();
                     let mine = written.fetch_add(1, Ordering::SeqCst) + 1;
-                    coord.flush_after_now_async(vec![intent]).await.unwrap();
+                    flush_after_now_async(&coord, vec![intent]).await.unwrap();
                     assert!(
                         durable.load(Ordering::SeqCst) >= mine,
                         "resolved before write {mine} was durable"
@@ -560,10 +519,10 @@ mod tests {
                 Ok(())
             }
         }));
-        let err = coord.flush_after_now_async(Vec::new()).await;
+        let err = flush_after_now_async(&coord, Vec::new()).await;
         assert_eq!(err.unwrap_err(), "disk on fire");
         fail.store(false, Ordering::SeqCst);
-        coord.flush_after_now_async(Vec::new()).await.unwrap();
+        flush_after_now_async(&coord, Vec::new()).await.unwrap();
     }
 
     #[test]
