@@ -380,6 +380,30 @@ mod tests {
             .map_err(|_| "the flusher stopped".to_string())?
     }
 
+    /// A coordinator whose flush fn snapshots a counter of "writes" as
+    /// "durable" (after 1 ms) and counts its flushes: (coordinator,
+    /// written, durable, flushes).
+    fn counting_coordinator() -> (
+        Arc<FlushCoordinator>,
+        Arc<AtomicU64>,
+        Arc<AtomicU64>,
+        Arc<AtomicUsize>,
+    ) {
+        let coord = Arc::new(FlushCoordinator::default());
+        let written = Arc::new(AtomicU64::new(0));
+        let durable = Arc::new(AtomicU64::new(0));
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let (w, d, f) = (written.clone(), durable.clone(), flushes.clone());
+        coord.set_flush_fn(Box::new(move || {
+            let snapshot = w.load(Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(1));
+            d.fetch_max(snapshot, Ordering::SeqCst);
+            f.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }));
+        (coord, written, durable, flushes)
+    }
+
     fn coordinator_lingering(linger: Duration) -> Arc<FlushCoordinator> {
         Arc::new(FlushCoordinator {
             linger: Some(linger),
@@ -451,19 +475,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn async_callers_are_served_by_the_flusher_thread() {
-        // "writes" are a counter; a flush snapshots it as "durable".
-        let coord = Arc::new(FlushCoordinator::default());
-        let written = Arc::new(AtomicU64::new(0));
-        let durable = Arc::new(AtomicU64::new(0));
-        let flushes = Arc::new(AtomicUsize::new(0));
-        let (w, d, f) = (written.clone(), durable.clone(), flushes.clone());
-        coord.set_flush_fn(Box::new(move || {
-            let snapshot = w.load(Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(1));
-            d.fetch_max(snapshot, Ordering::SeqCst);
-            f.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        }));
+        let (coord, written, durable, flushes) = counting_coordinator();
         let mut tasks = Vec::new();
         for _ in 0..16 {
             let (coord, written, durable) = (coord.clone(), written.clone(), durable.clone());
@@ -527,19 +539,7 @@ mod tests {
 
     #[test]
     fn a_callback_runs_only_after_a_flush_that_started_after_it() {
-        // "writes" are a counter; a flush snapshots it as "durable".
-        let coord = Arc::new(FlushCoordinator::default());
-        let written = Arc::new(AtomicU64::new(0));
-        let durable = Arc::new(AtomicU64::new(0));
-        let flushes = Arc::new(AtomicUsize::new(0));
-        let (w, d, f) = (written.clone(), durable.clone(), flushes.clone());
-        coord.set_flush_fn(Box::new(move || {
-            let snapshot = w.load(Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(1));
-            d.fetch_max(snapshot, Ordering::SeqCst);
-            f.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        }));
+        let (coord, written, durable, flushes) = counting_coordinator();
         let (tx, rx) = std::sync::mpsc::channel();
         let threads: Vec<_> = (0..8)
             .map(|_| {
