@@ -10,11 +10,12 @@
 //! (back-pressure) instead of piling up threads.
 //!
 //! The front ends also run whole issuing requests here
-//! ([`SigningPool::run_async`]: ACME finalize, EST enrollment), so a request
-//! goes from its Tokio task to one pool thread and back, and a signature
-//! asked for on a pool thread is made right there instead of being queued
-//! behind itself. Those jobs never wait for the disk: their flushes are
-//! deferred and awaited by the async caller (`storage/deferred.rs`).
+//! ([`SigningPool::spawn_async`] through `Ra::run_issuing`: ACME finalize,
+//! EST enrollment), so a request goes from its Tokio task to one pool thread
+//! and back, and a signature asked for on a pool thread is made right there
+//! instead of being queued behind itself. Those jobs never wait for the
+//! disk: their flushes are deferred, and the thread that completes the flush
+//! hands the job's result back (`storage/deferred.rs`).
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -43,7 +44,7 @@ enum Job {
         req: Box<IssuanceRequest>,
         reply: Reply,
     },
-    /// Run an issuing request ([`SigningPool::run_async`]).
+    /// Run an issuing request ([`SigningPool::spawn_async`]).
     Run(Box<dyn FnOnce() + Send>),
 }
 
@@ -123,8 +124,8 @@ impl SigningPool {
     }
 
     /// Signs `req` on a pool thread and waits for the certificate (DER).
-    /// On a pool thread (inside [`SigningPool::run_async`]) it signs right
-    /// here.
+    /// On a pool thread (inside a job of [`SigningPool::spawn_async`] or
+    /// [`SigningPool::run_async`]) it signs right here.
     pub fn issue(&self, req: IssuanceRequest) -> Result<Vec<u8>, CaError> {
         if ON_POOL.with(|p| p.get()) {
             return sign(&self.ca, &req, self.metrics.get());
