@@ -16,8 +16,9 @@
 //! verified with the certificate's public key before it is returned.
 //!
 //! Concurrency: a PKCS#11 session runs one operation at a time, and the CA
-//! signs on a pool of one thread per core. The key therefore holds one session
-//! per core, each behind its own mutex; a signature takes the first free one.
+//! signs on a pool of threads (`ca/pool.rs`). The key therefore holds one
+//! session per pool thread of the default size, each behind its own mutex; a
+//! signature takes the first free one.
 //! Object handles and the login are shared by all sessions of the process.
 //! A session or login the token loses (HSM restart, another application's
 //! `C_Logout`) is replaced on the next signature: new session, login again,
@@ -200,10 +201,7 @@ impl Pkcs11Key {
         let key = find_private_key(&first, settings.token_label, settings.key_label)?;
         check_public_key(&first, key, &cert, scheme, settings, &name)?;
 
-        let wanted = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 64);
+        let wanted = super::pool::worker_count(0).clamp(1, 64);
         let mut sessions = vec![Mutex::new(first)];
         while sessions.len() < wanted {
             match ctx.open_ro_session(slot) {
