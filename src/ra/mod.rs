@@ -188,12 +188,19 @@ impl Ra {
         // pool thread registers the flush as the job ends, and the thread
         // that completes the flush hands the result on (one wake-up).
         let (tx, durable) = tokio::sync::oneshot::channel();
+        // Announced before the job is queued, withdrawn once it has
+        // registered its flush: a flush about to start lingers (at most
+        // storage's MAX_LINGER) for the jobs already submitted, so under
+        // load one flush serves several of them (docs/PERFORMANCE.md,
+        // session 6).
+        let submitted = self.store.announce_flush();
         self.signer
             .spawn_async(move || {
                 let (result, flush) = crate::storage::defer_flushes(job);
                 flush.then(move |flushed| {
                     let _ = tx.send(flushed.map(|()| result));
                 });
+                drop(submitted);
             })
             .await
             .map_err(RaError::Ca)?;

@@ -875,3 +875,67 @@ fn a_certificate_signed_but_not_recorded_is_discarded_and_audited() {
         .iter()
         .all(|r| r.action != "certificate.issue"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuing_job_announces_its_flush_while_it_waits_for_a_pool_thread() {
+    // The announcement lets a flush about to start linger for the job, so
+    // jobs queued behind each other share flushes (storage/flush.rs).
+    let e = env();
+    let ra = Arc::new(e.ra);
+    // every pool thread busy until released
+    let workers = crate::ca::pool::worker_count(0);
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let release = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    for _ in 0..workers {
+        let (started_tx, release) = (started_tx.clone(), release.clone());
+        ra.signer
+            .spawn_async(move || {
+                let _ = started_tx.send(());
+                let (lock, cv) = &*release;
+                let mut go = lock.lock().unwrap();
+                while !*go {
+                    go = cv.wait(go).unwrap();
+                }
+            })
+            .await
+            .unwrap();
+    }
+    for _ in 0..workers {
+        started_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+    }
+    assert_eq!(ra.store.announced_flushes(), 0);
+
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let job = {
+        let (ra, ran) = (ra.clone(), ran.clone());
+        tokio::spawn(async move {
+            ra.run_issuing(move || ran.store(true, std::sync::atomic::Ordering::SeqCst))
+                .await
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ra.store.announced_flushes() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no announcement");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(
+        !ran.load(std::sync::atomic::Ordering::SeqCst),
+        "announced only once it ran"
+    );
+    assert_eq!(ra.store.announced_flushes(), 1);
+
+    {
+        let (lock, cv) = &*release;
+        *lock.lock().unwrap() = true;
+        cv.notify_all();
+    }
+    job.await.unwrap().unwrap();
+    assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(
+        ra.store.announced_flushes(),
+        0,
+        "the announcement outlived the job"
+    );
+}

@@ -9,8 +9,9 @@
 //! flush that covers its write has completed.
 //!
 //! Writers can *announce* that they will ask for a flush soon
-//! ([`FlushCoordinator::announce`]: an issuance between its serial
-//! reservation and its certificate record). A caller about to lead a flush
+//! ([`FlushCoordinator::announce`]: an issuing request from the moment it is
+//! queued for the signing pool, `Ra::run_issuing`, and an issuance between
+//! its serial reservation and its certificate record). A caller about to lead a flush
 //! first waits, at most [`MAX_LINGER`], while announced writers are still on
 //! their way, so they share its flush instead of each paying for the next
 //! one (sled wakes its whole IO thread pool for every flush). Nobody waits

@@ -231,6 +231,12 @@ impl Store {
         self.flusher.announce()
     }
 
+    /// Flush requests announced and not yet made or withdrawn (tests).
+    #[cfg(test)]
+    pub(crate) fn announced_flushes(&self) -> usize {
+        self.flusher.lock_announced()
+    }
+
     /// [`Store::flush`] for a writer that announced it (`intent`).
     pub(crate) fn flush_with(&self, intent: Option<FlushIntent>) -> Result<()> {
         // inside `defer_flushes` the caller awaits the flush later
