@@ -402,12 +402,21 @@ fn write_outbox(
     let final_path = dir.join(&name);
     let tmp_path = dir.join(format!(".{name}.tmp"));
     let io = |what: &str, e: std::io::Error| MailError::Outbox(format!("{what}: {e}"));
-    std::fs::create_dir_all(dir).map_err(|e| io(&format!("creating {}", dir.display()), e))?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
+    let create = || {
+        std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&tmp_path)?;
+            .open(&tmp_path)
+    };
+    let write = || -> std::io::Result<()> {
+        // the directory is made when it is missing, not checked per message
+        let mut f = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir)?;
+                create()?
+            }
+            other => other?,
+        };
         f.write_all(bytes)?;
         if durability == Durability::Synced {
             f.sync_all()?;

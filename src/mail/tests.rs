@@ -68,6 +68,20 @@ fn outbox_message_parses_back_with_all_headers() {
 }
 
 #[test]
+fn an_outbox_directory_removed_after_start_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox");
+    let mailer = Mailer::outbox(&outbox, "signet@ca.example", clock_at(1_790_000_000)).unwrap();
+    mailer.send(&sample("dev@example.com")).unwrap();
+    std::fs::remove_dir_all(&outbox).unwrap();
+    mailer.send(&sample("dev@example.com")).unwrap();
+    mailer
+        .send_notification(&sample("ops@example.com"))
+        .unwrap();
+    assert_eq!(outbox_messages(&outbox).unwrap().len(), 2);
+}
+
+#[test]
 fn outbox_files_sort_by_time_of_sending() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock_at(1_790_000_000);
