@@ -4,9 +4,9 @@
 //!
 //! Signing is the one CPU-bound step of an issuance. Running it here instead
 //! of on whatever thread handles the request (a Tokio worker or the unbounded
-//! blocking pool) keeps the async runtime's threads free for I/O, caps the
-//! number of concurrent signatures near the number of cores, and makes the backlog visible as
-//! `signet_signing_queue_depth`. When the queue is full, submitters wait
+//! blocking pool) keeps the async runtime's threads free for I/O, keeps the
+//! number of concurrent signatures near the number of cores, and makes the
+//! backlog visible as `signet_signing_queue_depth`. When the queue is full, submitters wait
 //! (back-pressure) instead of piling up threads.
 //!
 //! The front ends also run whole issuing requests here
