@@ -632,46 +632,53 @@ fn config_check_names_the_bad_key() {
     }
 }
 
+/// Starts `signet serve` on a fresh data directory with `env` (and no other
+/// `SIGNET_*` variable) and waits until it listens: (child, public URL).
+fn spawn_serve(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_signet"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SIGNET_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .arg("serve")
+        .env("SIGNET_SERVER__DATA_DIR", dir)
+        .env("SIGNET_SERVER__LISTEN", "127.0.0.1:0")
+        .env("SIGNET_SERVER__HTTP_LISTEN", "127.0.0.1:0")
+        .env("SIGNET_LOG__LEVEL", "warn")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn signet serve");
+    // the server writes its public URL once it listens
+    let url_file = dir.join("server-url");
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&url_file) {
+            if text.ends_with('\n') {
+                return (child, text.trim().to_string());
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("signet serve exited early: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `signet serve` from the environment alone, stopped by a signal: it exits 0
 /// after a graceful shutdown.
 #[test]
 fn serve_binary_stops_gracefully_on_sigterm_and_sigint() {
     for signal in ["TERM", "INT"] {
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_signet"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SIGNET_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd
-            .arg("serve")
-            .env("SIGNET_SERVER__DATA_DIR", dir.path())
-            .env("SIGNET_SERVER__LISTEN", "127.0.0.1:0")
-            .env("SIGNET_SERVER__HTTP_LISTEN", "127.0.0.1:0")
-            .env("SIGNET_LOG__LEVEL", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn signet serve");
-        // the server writes its public URL once it listens
-        let url_file = dir.path().join("server-url");
-        let started = Instant::now();
-        let url = loop {
-            if let Ok(text) = std::fs::read_to_string(&url_file) {
-                if text.ends_with('\n') {
-                    break text.trim().to_string();
-                }
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("signet serve exited early: {status}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let (mut child, url) = spawn_serve(dir.path(), &[]);
         let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
         let root = std::fs::read_to_string(dir.path().join("ca/root.pem")).unwrap();
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -701,6 +708,67 @@ fn serve_binary_stops_gracefully_on_sigterm_and_sigint() {
         }
         assert!(exit.success(), "SIG{signal}: {exit}\n{stderr}");
         assert!(TcpStream::connect(addr).is_err(), "listener closed");
+    }
+}
+
+/// Each thread of process `pid`: (name without a trailing `-<n>`, Linux
+/// scheduling policy: 0 SCHED_OTHER, 3 SCHED_BATCH).
+#[cfg(target_os = "linux")]
+fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        // "tid (comm) state ...": the policy is field 41, the 39th after comm
+        let (head, rest) = stat.rsplit_once(')').unwrap();
+        let comm = head.split_once('(').unwrap().1;
+        let policy: u32 = rest.split_whitespace().nth(38).unwrap().parse().unwrap();
+        let name = match comm.rsplit_once('-') {
+            Some((base, n)) if n.chars().all(|c| c.is_ascii_digit()) => base,
+            _ => comm,
+        };
+        out.push((name.to_string(), policy));
+    }
+    out.sort();
+    out
+}
+
+/// `signet serve` runs the signing threads in SCHED_OTHER and its other
+/// threads in SCHED_BATCH, so other threads' wake-ups do not preempt a
+/// signing thread holding the store's writer lock; `batch_scheduling =
+/// false` leaves every thread in SCHED_OTHER.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_binary_runs_only_the_signing_threads_in_sched_other() {
+    const OTHER: u32 = 0;
+    const BATCH: u32 = 3;
+    for enabled in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = if enabled { "true" } else { "false" };
+        let (mut child, _url) =
+            spawn_serve(dir.path(), &[("SIGNET_SERVER__BATCH_SCHEDULING", flag)]);
+        let threads = thread_policies(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        let of = |name: &str| -> Vec<u32> {
+            threads
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, p)| *p)
+                .collect()
+        };
+        let signing = of("signet-sign");
+        assert!(!signing.is_empty(), "no signing threads: {threads:?}");
+        assert!(signing.iter().all(|p| *p == OTHER), "{threads:?}");
+        // the main thread, Tokio's workers and sled's IO threads
+        let others = [of("signet"), of("tokio-rt-worker"), of("sled-io")];
+        for (name, policies) in ["signet", "tokio-rt-worker", "sled-io"].iter().zip(&others) {
+            assert!(!policies.is_empty(), "no {name} thread: {threads:?}");
+            let want = if enabled { BATCH } else { OTHER };
+            assert!(
+                policies.iter().all(|p| *p == want),
+                "batch_scheduling = {flag}: {name} threads are not all policy {want}: {threads:?}"
+            );
+        }
     }
 }
 

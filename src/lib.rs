@@ -25,6 +25,7 @@
 //! - [`metrics`]: the Prometheus registry.
 //! - [`cli`]: the `signet` command line (serve, config check, admin, mail ingest).
 //! - [`clock`]: the one source of time, fakeable in tests.
+//! - [`threads`]: the scheduling policy of the server's threads.
 //! - [`error`]: the crate-level error type.
 
 #![forbid(unsafe_code)]
@@ -43,4 +44,5 @@ pub mod metrics;
 pub mod ra;
 pub mod server;
 pub mod storage;
+pub mod threads;
 pub mod va;

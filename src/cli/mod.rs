@@ -54,8 +54,26 @@ pub enum ConfigCommand {
 /// Entry point of the `signet` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `serve` loads its configuration before the runtime starts: the
+    // runtime's threads inherit the scheduling policy it asks for.
+    let serve_config = match &cli.command {
+        Command::Serve { config } => match crate::config::load(config.as_deref()) {
+            Ok(cfg) => {
+                if cfg.server.batch_scheduling {
+                    crate::threads::enable();
+                }
+                Some(cfg)
+            }
+            Err(e) => {
+                eprintln!("signet: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_start(crate::threads::background)
         .build()
     {
         Ok(rt) => rt,
@@ -64,7 +82,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, serve_config)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("signet: {e}");
@@ -86,10 +104,16 @@ fn init_logging(cfg: &crate::config::LogConfig) {
     };
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, crate::error::Error> {
+async fn run(
+    cli: Cli,
+    serve_config: Option<crate::config::Config>,
+) -> Result<ExitCode, crate::error::Error> {
     match cli.command {
         Command::Serve { config } => {
-            let cfg = crate::config::load(config.as_deref())?;
+            let cfg = match serve_config {
+                Some(cfg) => cfg,
+                None => crate::config::load(config.as_deref())?,
+            };
             init_logging(&cfg.log);
             let server = crate::server::start(cfg, crate::clock::system()).await?;
             eprintln!(

@@ -49,6 +49,10 @@ pub struct ServerConfig {
     /// Memory the store may use to cache records (MiB); bounds the process's
     /// resident memory as the store grows.
     pub store_cache_mib: u64,
+    /// Run the server's threads in `SCHED_BATCH` and the signing pool's in
+    /// `SCHED_OTHER`, so a signing thread holding the store's writer lock is
+    /// not preempted by other threads' wake-ups (Linux; see `src/threads.rs`).
+    pub batch_scheduling: bool,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +73,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             request_timeout_secs: 60,
             store_cache_mib: 24,
+            batch_scheduling: true,
         }
     }
 }

@@ -51,6 +51,7 @@ impl Notifier {
         let spawned = std::thread::Builder::new()
             .name("signet-notify".into())
             .spawn(move || {
+                crate::threads::background();
                 // Drain what is queued as one batch: files written without
                 // fsync, then one directory fsync for the batch.
                 let mut backlog = false;

@@ -282,7 +282,11 @@ impl FlushCoordinator {
             let weak = Arc::downgrade(self);
             let spawned = std::thread::Builder::new()
                 .name("signet-flush".into())
-                .spawn(move || flusher(weak));
+                .spawn(move || {
+                    // started by a signing thread: not one itself
+                    crate::threads::background();
+                    flusher(weak)
+                });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start the store's flusher thread");
             }
