@@ -101,8 +101,8 @@ impl SigningPool {
             let spawned = std::thread::Builder::new()
                 .name(format!("signet-sign-{i}"))
                 .spawn(move || {
-                    // the threads that hold the store's writer lock
-                    crate::threads::signing();
+                    // the threads that hold the store's writer lock (src/threads.rs)
+                    crate::threads::issuing();
                     ON_POOL.with(|p| p.set(true));
                     worker(&ca, &rx, &metrics)
                 });

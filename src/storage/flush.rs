@@ -283,8 +283,8 @@ impl FlushCoordinator {
             let spawned = std::thread::Builder::new()
                 .name("signet-flush".into())
                 .spawn(move || {
-                    // started by a signing thread: not one itself
-                    crate::threads::background();
+                    // every issuance's answer waits for the flushes it leads
+                    crate::threads::issuing();
                     flusher(weak)
                 });
             if let Err(e) = spawned {
