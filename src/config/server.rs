@@ -49,9 +49,10 @@ pub struct ServerConfig {
     /// Memory the store may use to cache records (MiB); bounds the process's
     /// resident memory as the store grows.
     pub store_cache_mib: u64,
-    /// Run the server's threads in `SCHED_BATCH` and the signing pool's in
-    /// `SCHED_OTHER`, so a signing thread holding the store's writer lock is
-    /// not preempted by other threads' wake-ups (Linux; see `src/threads.rs`).
+    /// Run the server's threads in `SCHED_BATCH` and the signing pool's and
+    /// the store's flusher in `SCHED_OTHER`, so a signing thread holding the
+    /// store's writer lock is not preempted by other threads' wake-ups
+    /// (Linux; see `src/threads.rs`).
     pub batch_scheduling: bool,
 }
 
