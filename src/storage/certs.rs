@@ -60,7 +60,7 @@ impl Store {
             }
             // the same checks the recording change set repeats
             link.write_intent(tx, &req.id)?;
-            // claimed under the writer lock: no other check runs meanwhile
+            // all or none; two claims of one key never both succeed
             self.claims
                 .claim_all(&keys)
                 .map_err(|k| StorageError::Conflict(format!("{k} is in use")))

@@ -2,14 +2,18 @@
 //! the ACME order it finalizes or the invitation it redeems), held in memory
 //! from the RA's check to the one change set that records the certificate.
 //!
-//! An issuance is checked and claimed under the writer lock
-//! ([`Store::claim_issuance`]), signed without any lock, then recorded in a
-//! single change set ([`Store::record_issuance`]): intent, certificate,
-//! protocol outcome and audit together. While the claim is held, no other
-//! change set may redeem its invitation or finalize its order (`redeem_in`
-//! and the order intent ask [`super::Tx::claimed_elsewhere`]), so of two
-//! concurrent finalizations one is refused before anything is signed, as
-//! with a stored intent, at one change set per issuance instead of two.
+//! An issuance is checked against the committed state and claimed
+//! ([`Store::claim_issuance`], a dry run that takes no turn at the writer
+//! lock), signed without any lock, then recorded in a single change set
+//! ([`Store::record_issuance`]): intent, certificate, protocol outcome and
+//! audit together. While the claim is held, no other change set may redeem
+//! its invitation or finalize its order (`redeem_in` and the order intent
+//! ask [`super::Tx::claimed_elsewhere`]), so of two concurrent finalizations
+//! one is refused before anything is signed, as with a stored intent, at one
+//! change set per issuance instead of two. The recording change set checks
+//! everything again under the writer lock: a change set committed between
+//! the check and the claim (an administrator revoking the invitation, say)
+//! can only cost a signature that is then thrown away, never a record.
 //!
 //! Nothing here is durable, and nothing needs to be: a claim only guards
 //! work in this process (sled opens a store in one process at a time), and a

@@ -124,6 +124,28 @@ fn serial_is_reserved_once() {
     s.claim_issuance(&req2, "00fe", &RequestLink::None).unwrap();
 }
 
+#[test]
+fn a_claim_checks_without_waiting_for_a_change_set_in_progress() {
+    let s = Store::temporary().unwrap();
+    let held = s.hold_writer_for_test();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let store = s.clone();
+    let claimer = std::thread::spawn(move || {
+        let claim = store.claim_issuance(&request_record("req_1"), "00aa", &RequestLink::None);
+        let _ = tx.send(claim.map(|c| c.serial().to_string()));
+    });
+    // a claim is a dry run: it must not queue behind the writer lock
+    let claimed = rx.recv_timeout(std::time::Duration::from_secs(10));
+    drop(held);
+    claimer.join().unwrap();
+    assert_eq!(
+        claimed
+            .expect("the claim waited for the writer lock")
+            .unwrap(),
+        "00aa"
+    );
+}
+
 fn audit_store() -> Store {
     let s = Store::temporary().unwrap();
     for i in 0..5 {

@@ -231,10 +231,12 @@ impl Store {
         self.run_set(tables, own, true, f)
     }
 
-    /// Runs `f` under the writer lock like a change set, without writing: a
-    /// check of everything a later change set will require, made at one
-    /// instant (`claims.rs`). Its writes are checked against `tables` but
-    /// not kept, so `f` must not read back what it wrote.
+    /// Runs `f` like a change set, without writing and without the writer
+    /// lock: a check of everything a later change set will require, against
+    /// the committed state (`claims.rs`). Its writes are checked against
+    /// `tables` but not kept, so `f` must not read back what it wrote, and
+    /// it must not append to the audit log. A change set committed while it
+    /// runs is not seen: the change set it prepares checks everything again.
     pub(super) fn dry_run_on<R>(
         &self,
         tables: &[Table],
@@ -255,6 +257,18 @@ impl Store {
         for t in [Table::Meta, Table::Audit].iter().chain(tables) {
             allowed[t.index()] = true;
         }
+        if !commit {
+            // a dry run writes nothing: it needs no turn at the writer lock
+            let tx = Tx {
+                store: self,
+                allowed: &allowed,
+                writes: RefCell::new(Vec::new()),
+                audit: RefCell::new(AuditHead::default()),
+                own_claims,
+                dry: true,
+            };
+            return f(&tx);
+        }
         let mut state = self.writer.lock();
         if state.failed {
             return Err(StorageError::Db(sled::Error::Io(std::io::Error::other(
@@ -267,21 +281,19 @@ impl Store {
             writes: RefCell::new(Vec::new()),
             audit: RefCell::new(state.audit.clone()),
             own_claims,
-            dry: !commit,
+            dry: false,
         };
         let result = f(&tx).and_then(|r| {
             let writes = tx.writes.take();
-            if commit && !writes.is_empty() {
+            if !writes.is_empty() {
                 self.commit(&mut state, last_write_per_key(writes))?;
                 state.audit = tx.audit.take();
             }
             Ok(r)
         });
         drop(state);
-        if commit {
-            if let Some(m) = self.flusher.metrics() {
-                m.storage_transaction(start.elapsed());
-            }
+        if let Some(m) = self.flusher.metrics() {
+            m.storage_transaction(start.elapsed());
         }
         result
     }
@@ -315,6 +327,12 @@ impl Store {
         }
         self.overlay.retire();
         written
+    }
+
+    /// Holds the writer lock, as a change set does (tests).
+    #[cfg(test)]
+    pub(super) fn hold_writer_for_test(&self) -> MutexGuard<'_, WriterState> {
+        self.writer.lock()
     }
 
     /// Marks the writer as after a half-written change set (tests).
