@@ -366,10 +366,12 @@ fn has_line_break(s: &str) -> bool {
     s.contains(['\r', '\n'])
 }
 
+/// Unique, not secret (Message-ID, outbox file names): the thread's CSPRNG,
+/// without a system call per token.
 fn random_token() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    rand::thread_rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
