@@ -193,6 +193,16 @@ fn last_write_per_key(writes: Vec<Write>) -> Vec<Write> {
     kept
 }
 
+/// The tables a change set over `tables` may touch, by [`Table::index`]:
+/// those, and the audit log and its head.
+fn allowed_tables(tables: &[Table]) -> [bool; Table::ALL.len()] {
+    let mut allowed = [false; Table::ALL.len()];
+    for t in [Table::Meta, Table::Audit].iter().chain(tables) {
+        allowed[t.index()] = true;
+    }
+    allowed
+}
+
 /// Aborts a change set with `err`.
 pub fn abort(err: StorageError) -> TxError {
     err
@@ -217,7 +227,7 @@ impl Store {
         tables: &[Table],
         f: impl Fn(&Tx<'_>) -> TxResult<R>,
     ) -> Result<R> {
-        self.run_set(tables, &[], true, f)
+        self.run_set(tables, &[], f)
     }
 
     /// [`Store::transact_on`] for the change set that records an issuance
@@ -228,7 +238,7 @@ impl Store {
         own: &[String],
         f: impl Fn(&Tx<'_>) -> TxResult<R>,
     ) -> Result<R> {
-        self.run_set(tables, own, true, f)
+        self.run_set(tables, own, f)
     }
 
     /// Runs `f` like a change set, without writing and without the writer
@@ -242,33 +252,24 @@ impl Store {
         tables: &[Table],
         f: impl Fn(&Tx<'_>) -> TxResult<R>,
     ) -> Result<R> {
-        self.run_set(tables, &[], false, f)
+        f(&Tx {
+            store: self,
+            allowed: &allowed_tables(tables),
+            writes: RefCell::new(Vec::new()),
+            audit: RefCell::new(AuditHead::default()),
+            own_claims: &[],
+            dry: true,
+        })
     }
 
     fn run_set<R>(
         &self,
         tables: &[Table],
         own_claims: &[String],
-        commit: bool,
         f: impl Fn(&Tx<'_>) -> TxResult<R>,
     ) -> Result<R> {
         let start = std::time::Instant::now();
-        let mut allowed = [false; Table::ALL.len()];
-        for t in [Table::Meta, Table::Audit].iter().chain(tables) {
-            allowed[t.index()] = true;
-        }
-        if !commit {
-            // a dry run writes nothing: it needs no turn at the writer lock
-            let tx = Tx {
-                store: self,
-                allowed: &allowed,
-                writes: RefCell::new(Vec::new()),
-                audit: RefCell::new(AuditHead::default()),
-                own_claims,
-                dry: true,
-            };
-            return f(&tx);
-        }
+        let allowed = allowed_tables(tables);
         let mut state = self.writer.lock();
         if state.failed {
             return Err(StorageError::Db(sled::Error::Io(std::io::Error::other(
