@@ -363,14 +363,14 @@ fn forged_and_late_replies_are_rejected_with_a_reason() {
     let mut a = Value::Null;
     for _ in 0..50 {
         a = c.post(&p.authz, None).json();
-        if a["challenges"][0]["error"].is_object() {
+        if a["challenges"][0]["refusedReplies"].is_array() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert_eq!(a["status"], "pending");
-    let err = &a["challenges"][0]["error"];
-    assert!(err["detail"].as_str().unwrap().contains("forged"), "{a}");
+    let refused = &a["challenges"][0]["refusedReplies"][0];
+    assert!(refused.as_str().unwrap().contains("forged"), "{a}");
     // wrong digest from the right sender makes it invalid
     let p2 = {
         let c2 = Client::registered(&srv, "dev@example.com");

@@ -18,6 +18,7 @@
 //! - [`va`]: the validation authority: email-reply challenges and hardware key
 //!   attestation. Reports facts, decides nothing.
 //! - [`csr`]: PKCS#10 parsing and proof of possession.
+//! - [`keyid`]: RFC 7638 thumbprints of keys from a JWK or an SPKI.
 //! - [`ca`]: the CA core; signs only what the RA hands it.
 //! - [`storage`]: the sled store, methods named for intent.
 //! - [`mail`]: outbox directory or SMTP relay.
@@ -39,6 +40,7 @@ pub mod config;
 pub mod csr;
 pub mod error;
 pub mod est;
+pub mod keyid;
 pub mod mail;
 pub mod metrics;
 pub mod ra;

@@ -81,6 +81,7 @@ impl Inner {
             ));
         };
         let kid = self.check_eab(eab, &jwk, &thumb)?;
+        jws::require_canonical_jwk(&jwk)?;
 
         let account_id = new_id("acct");
         let now = self.clock.now();
@@ -241,24 +242,52 @@ impl Inner {
         let upd: AccountUpdatePayload = serde_json::from_value(s.payload()?)
             .map_err(|e| Problem::malformed(format!("invalid account update: {e}")))?;
         let mut next = acct.clone();
-        let mut actions = Vec::new();
-        if let Some(status) = upd.status.as_deref() {
-            if status != "deactivated" {
+        let mut deactivate = false;
+        match upd.status.as_deref() {
+            // The status the account already has: clients that post the whole
+            // account object back (acmez) send it with a contact change (§7.3.2).
+            Some(status) if status == status_name(&acct.status) => {}
+            Some("deactivated") => deactivate = true,
+            Some(status) => {
                 return Err(Problem::malformed(format!(
                     "an account's status can only be set to \"deactivated\" (got {status:?})"
-                )));
+                )))
             }
-            next.status = AccountStatus::Deactivated;
-            actions.push("acme.account.deactivate");
+            None => {}
         }
         if let Some(c) = &upd.contact {
             next.contact = check_contacts(c)?;
-            actions.push("acme.account.update");
         }
-        if next != *acct {
+        if deactivate {
+            next.status = AccountStatus::Deactivated;
+            // Its pending authorizations end with it (§7.3.6): a reply that
+            // arrives later validates nothing.
+            let error = Problem::unauthorized(
+                "the account was deactivated before the challenge was validated",
+            )
+            .to_value();
+            let requester = acme_requester(&acct.id);
+            let ended = self
+                .store
+                .deactivate_acme_account(&next, &error, |ended| {
+                    self.event(
+                        &requester,
+                        "acme.account.deactivate",
+                        json!({"account": acct.id, "contact": next.contact,
+                               "authorizations_deactivated": ended}),
+                    )
+                })
+                .map_err(|e| match e {
+                    StorageError::Rejected(m) => Problem::unauthorized(m),
+                    other => other.into(),
+                })?;
+            for _ in &ended {
+                self.ra.metrics().acme_authorization("deactivated");
+            }
+        } else if next != *acct {
             let ev = self.event(
                 &acme_requester(&acct.id),
-                actions.first().copied().unwrap_or("acme.account.update"),
+                "acme.account.update",
                 json!({"account": acct.id, "status": status_name(&next.status), "contact": next.contact}),
             );
             self.store.update_acme_account(&next, &ev)?;
@@ -349,6 +378,7 @@ impl Inner {
             ));
         }
         let new_public = jws::public_jwk(&new_jwk)?;
+        jws::require_canonical_jwk(&new_public)?;
         let new_thumb = jws::thumbprint(&new_public)?;
         if new_thumb == old_thumb {
             return Err(Problem::malformed("the new key equals the old key"));

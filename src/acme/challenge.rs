@@ -263,8 +263,8 @@ impl Inner {
                         .into(),
             };
         };
-        let thumbprint = match self.store.get_acme_account(&authz.account_id) {
-            Ok(Some(acct)) => acct.thumbprint,
+        let account = match self.store.get_acme_account(&authz.account_id) {
+            Ok(Some(acct)) => acct,
             _ => {
                 return IngestOutcome::Unmatched {
                     reason: "the authorization's account is gone".into(),
@@ -274,7 +274,7 @@ impl Inner {
         let now = self.clock.now();
         let verdict = self
             .ra
-            .acme_judge_reply(&authz, &thumbprint, &facts, &self.sender_auth, now);
+            .acme_judge_reply(&authz, &account, &facts, &self.sender_auth, now);
         let lifetime = Duration::days(i64::from(
             self.cfg.authz_reuse_days.max(self.cfg.order_ttl_days),
         ));
@@ -302,18 +302,20 @@ impl Inner {
                         incorrect_response,
                         terminal,
                     } => {
+                        // The reason goes to the challenge's refusedReplies
+                        // (and the audit log); `error` is for a challenge that
+                        // failed (RFC 8555 §8), so a refused forgery does not
+                        // make a live challenge look failed.
                         a.challenge.rejected_replies.push(reason.clone());
                         let excess = a.challenge.rejected_replies.len().saturating_sub(MAX_REJECTIONS);
                         a.challenge.rejected_replies.drain(..excess);
-                        if a.challenge.status != ChallengeStatus::Valid {
+                        if *terminal && a.challenge.status == ChallengeStatus::Processing {
                             let kind = if *incorrect_response {
                                 ProblemType::IncorrectResponse
                             } else {
                                 ProblemType::Unauthorized
                             };
                             a.challenge.error = Some(Problem::new(kind, reason.clone()).to_value());
-                        }
-                        if *terminal && a.challenge.status == ChallengeStatus::Processing {
                             a.challenge.status = ChallengeStatus::Invalid;
                             a.status = AuthzStatus::Invalid;
                         }

@@ -5,7 +5,7 @@
 //! `alg`, and the signature verified with josekit against the key the
 //! request names. JWK thumbprints follow RFC 7638.
 
-use aws_lc_rs::{digest, hmac};
+use aws_lc_rs::hmac;
 use base64::Engine;
 use josekit::jwk::Jwk;
 use josekit::jws::{self, JwsVerifier};
@@ -361,81 +361,21 @@ fn verifier(alg: &str, jwk: &Value) -> Result<Box<dyn JwsVerifier>, Problem> {
 
 /// The RFC 7638 thumbprint (SHA-256, base64url) of a public JWK.
 pub fn thumbprint(jwk: &Value) -> Result<String, Problem> {
-    let p = public_jwk(jwk)?;
-    let s = |n: &str| p.get(n).and_then(Value::as_str).unwrap_or("").to_string();
-    // Required members only, lexicographic order, no whitespace (RFC 7638 §3).
-    let canonical = match s("kty").as_str() {
-        "EC" => format!(
-            r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
-            Value::String(s("crv")),
-            Value::String(s("x")),
-            Value::String(s("y"))
-        ),
-        "RSA" => format!(
-            r#"{{"e":{},"kty":"RSA","n":{}}}"#,
-            Value::String(s("e")),
-            Value::String(s("n"))
-        ),
-        _ => format!(
-            r#"{{"crv":{},"kty":"OKP","x":{}}}"#,
-            Value::String(s("crv")),
-            Value::String(s("x"))
-        ),
-    };
-    Ok(b64(
-        digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref()
-    ))
+    Ok(crate::keyid::jwk_thumbprint(&public_jwk(jwk)?))
 }
 
-/// The RFC 7638 thumbprint of the public key in a DER SubjectPublicKeyInfo
-/// (to match a certificate's key against a JWK), if it is a supported kind.
-pub fn spki_thumbprint(spki_der: &[u8]) -> Option<String> {
-    use x509_parser::prelude::FromDer;
-    use x509_parser::public_key::PublicKey;
-    use x509_parser::x509::SubjectPublicKeyInfo;
-    let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der).ok()?;
-    let alg = spki.algorithm.algorithm.to_id_string();
-    let jwk = match spki.parsed().ok()? {
-        PublicKey::RSA(rsa) => {
-            let n: Vec<u8> = rsa
-                .modulus
-                .iter()
-                .copied()
-                .skip_while(|b| *b == 0)
-                .collect();
-            let e: Vec<u8> = rsa
-                .exponent
-                .iter()
-                .copied()
-                .skip_while(|b| *b == 0)
-                .collect();
-            serde_json::json!({"kty": "RSA", "n": b64(&n), "e": b64(&e)})
-        }
-        PublicKey::EC(point) => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string())?;
-            let (crv, len) = match curve.as_str() {
-                "1.2.840.10045.3.1.7" => ("P-256", 32),
-                "1.3.132.0.34" => ("P-384", 48),
-                _ => return None,
-            };
-            let data = point.data();
-            if data.len() != 1 + 2 * len || data[0] != 4 {
-                return None;
-            }
-            serde_json::json!({"kty": "EC", "crv": crv, "x": b64(&data[1..=len]), "y": b64(&data[1 + len..])})
-        }
-        _ if alg == "1.3.101.112" => {
-            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&spki.subject_public_key.data)})
-        }
-        _ => return None,
-    };
-    thumbprint(&jwk).ok()
+/// Refuses a JWK whose members are not in RFC 7518's one encoding (see
+/// [`crate::keyid::canonical_jwk_problem`]): a new account key must have the
+/// thumbprint its SubjectPublicKeyInfo has, or a CSR for it would not be
+/// recognized as an account key (RFC 8555 §11.1).
+pub fn require_canonical_jwk(jwk: &Value) -> Result<(), Problem> {
+    match crate::keyid::canonical_jwk_problem(&public_jwk(jwk)?) {
+        None => Ok(()),
+        Some(m) => Err(Problem::new(ProblemType::BadPublicKey, m)),
+    }
 }
+
+pub use crate::keyid::spki_thumbprint;
 
 #[cfg(test)]
 pub(crate) mod testkit {

@@ -1,7 +1,7 @@
 //! Orders and authorizations (RFC 8555 §7.4, §7.5) for email identifiers.
 
 use http::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
 use super::problem::{Identifier, Problem, ProblemType, Subproblem};
@@ -9,13 +9,14 @@ use super::types::{
     rfc3339, AuthorizationResource, ChallengeResource, NewOrderPayload, OrderResource,
 };
 use super::{status_name, Inner, Reply, Signed};
-use crate::ra::acme::AuthzDecision;
+use crate::ra::acme::{acme_requester, AuthzDecision};
 use crate::ra::RaError;
 use crate::storage::acme::{
     AcmeAccount, AcmeAuthorization, AcmeOrder, AuthzStatus, ChallengeStatus, EmailChallenge,
     OrderStatus,
 };
-use crate::storage::model::RequestStatus;
+use crate::storage::acme_status::end_pending_authz;
+use crate::storage::model::{AuditEvent, RequestStatus};
 use crate::storage::{new_id, StorageError};
 use crate::va::email::{new_token, TOKEN_PART1_BYTES, TOKEN_PART2_BYTES};
 
@@ -390,7 +391,12 @@ impl Inner {
             token: c.token_part2.clone(),
             from: c.from.clone(),
             validated: c.validated.map(rfc3339),
-            error: c.error.clone(),
+            // records older than the refusedReplies field kept refusals here
+            error: c
+                .error
+                .clone()
+                .filter(|_| c.status == ChallengeStatus::Invalid),
+            refused_replies: c.rejected_replies.clone(),
         }
     }
 
@@ -425,12 +431,23 @@ impl Inner {
                 "an authorization can only be updated with {\"status\": \"deactivated\"}",
             ));
         }
+        // A challenge still waiting becomes invalid with it: a reply that
+        // arrives later validates nothing.
+        let error = Problem::unauthorized(
+            "the authorization was deactivated before the challenge was validated",
+        )
+        .to_value();
+        let now = self.clock.now();
         let updated = self
             .store
             .update_acme_authz(
                 id,
                 |a| match a.status {
-                    AuthzStatus::Pending | AuthzStatus::Valid => {
+                    AuthzStatus::Pending => {
+                        end_pending_authz(a, &error);
+                        Ok(())
+                    }
+                    AuthzStatus::Valid => {
                         a.status = AuthzStatus::Deactivated;
                         Ok(())
                     }
@@ -439,7 +456,14 @@ impl Inner {
                         status_name(&other)
                     )),
                 },
-                |_| None,
+                |a| {
+                    Some(AuditEvent {
+                        at: now,
+                        actor: acme_requester(&a.account_id),
+                        action: "acme.authorization.deactivate".into(),
+                        details: json!({"authorization": a.id, "email": a.email}),
+                    })
+                },
             )
             .map_err(|e| match e {
                 StorageError::Rejected(m) => Problem::malformed(m),

@@ -52,7 +52,7 @@ impl Inner {
                 Problem::not_found("a certificate issued by this server with that content")
             })?;
         let (account_id, by_key, actor) = match (&s.account, &s.jwk) {
-            (Some(a), _) => (Some(a.id.as_str()), false, acme_requester(&a.id)),
+            (Some(a), _) => (Some(a), false, acme_requester(&a.id)),
             (None, Some(jwk)) => {
                 let thumb = jws::thumbprint(jwk)?;
                 let cert_thumb = jws::spki_thumbprint(x509.public_key().raw);

@@ -1157,7 +1157,10 @@ fn forged_late_and_wrong_replies_are_refused_with_reasons() {
     let a = c.post(&authz_url, None).json();
     assert_eq!(a["status"], "pending");
     assert_eq!(a["challenges"][0]["status"], "processing");
-    assert!(a["challenges"][0]["error"]["detail"]
+    // RFC 8555 §8: no error on a challenge that has not failed; the reason
+    // is in the refusedReplies extension.
+    assert!(a["challenges"][0].get("error").is_none(), "{a}");
+    assert!(a["challenges"][0]["refusedReplies"][0]
         .as_str()
         .unwrap()
         .contains("forged"));

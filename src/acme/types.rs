@@ -146,8 +146,17 @@ pub struct ChallengeResource {
     pub from: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validated: Option<String>,
+    /// Only on an `invalid` challenge (RFC 8555 §8).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// Signet extension: why replies were refused (newest last, at most
+    /// 20), also on a challenge still waiting for the genuine reply.
+    #[serde(
+        rename = "refusedReplies",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub refused_replies: Vec<String>,
 }
 
 /// finalize payload (§7.4): the CSR as base64url DER or, as a Signet

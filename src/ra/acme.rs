@@ -6,6 +6,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::{Ra, RaError};
+use crate::csr::{Csr, KeyKind};
 use crate::storage::acme::{AcmeAccount, AcmeAuthorization, AuthzStatus};
 use crate::storage::model::{CertificateRecord, Profile};
 
@@ -102,24 +103,81 @@ impl Ra {
         Ok(AuthzDecision::Challenge)
     }
 
+    /// Refuses a CSR whose public key is the key of an ACME account, the
+    /// requesting one (`requester` "acme:<id>") or any other (RFC 8555
+    /// §11.1): one read of the account-key index. Every enrollment path
+    /// (ACME, EST, admin) asks.
+    pub(crate) fn refuse_acme_account_key(
+        &self,
+        csr: &Csr,
+        requester: &str,
+    ) -> Result<(), RaError> {
+        let Some(thumbprint) = crate::keyid::spki_thumbprint(&csr.spki_der) else {
+            // RSA and uncompressed P-256/P-384 keys always have one; a
+            // compressed point could hide an account key.
+            return match csr.key {
+                KeyKind::EcP256 | KeyKind::EcP384 => Err(RaError::BadCsr(
+                    "the CSR's EC public key must be an uncompressed point".into(),
+                )),
+                _ => Ok(()),
+            };
+        };
+        match self.store.acme_account_id_for_key(&thumbprint)? {
+            None => Ok(()),
+            Some(id) if requester == acme_requester(&id) => Err(RaError::BadCsr(
+                "the CSR's public key is this ACME account's key; the certificate needs a key of its own (RFC 8555 §11.1)".into(),
+            )),
+            Some(_) => Err(RaError::BadCsr(
+                "the CSR's public key is the key of an ACME account; the certificate needs a key of its own (RFC 8555 §11.1)".into(),
+            )),
+        }
+    }
+
     /// Decides whether a revocation request may revoke `cert`: by the ACME
     /// account that ordered it, or by a request signed with the certificate's
-    /// own key. Anyone else is refused.
+    /// own key. Anyone else is refused, also an account holding a valid
+    /// authorization for the certificate's address (RFC 8555 §7.6 would
+    /// accept it): several accounts, of different endpoint accounts and
+    /// organizations, can be invited for one address, and with
+    /// `acme.invitation_confirms_email` their authorizations need no mail at
+    /// all, so such an authorization says nothing about the organization
+    /// whose code-signing certificate (and every signature made with it) a
+    /// revocation would end (docs/ACME.md, Revocation).
     pub fn acme_may_revoke(
         &self,
         cert: &CertificateRecord,
-        account_id: Option<&str>,
+        account: Option<&AcmeAccount>,
         signed_by_certificate_key: bool,
     ) -> Result<(), RaError> {
         if signed_by_certificate_key {
             return Ok(());
         }
-        match account_id {
-            Some(id) if cert.requester == acme_requester(id) => Ok(()),
-            _ => Err(RaError::Unauthorized(
-                "only the account that ordered this certificate, or its key, may revoke it".into(),
-            )),
+        let Some(account) = account else {
+            return Err(RaError::Unauthorized(
+                "the request is signed neither by the account that ordered this certificate nor by its key".into(),
+            ));
+        };
+        if cert.requester == acme_requester(&account.id) {
+            return Ok(());
         }
+        let now = self.clock.now();
+        let holds_authz = self
+            .store
+            .acme_authzs_for(&account.id, &cert.email)?
+            .iter()
+            .any(|a| a.status == AuthzStatus::Valid && a.expires > now);
+        let base = "only the account that ordered this certificate, or the certificate's own key, may revoke it";
+        Err(RaError::Unauthorized(if holds_authz {
+            format!(
+                "{base}: this account's valid authorization for {} does not suffice, by Signet policy \
+                 (RFC 8555 §7.6 would accept it; several accounts and organizations can hold one \
+                 for an address, see docs/ACME.md). Sign with the certificate's key or ask a \
+                 Signet administrator",
+                cert.email
+            )
+        } else {
+            format!("{base}; an administrator can revoke any certificate")
+        }))
     }
 }
 
@@ -161,13 +219,31 @@ impl Ra {
     pub fn acme_judge_reply(
         &self,
         authz: &AcmeAuthorization,
-        account_thumbprint: &str,
+        account: &AcmeAccount,
         facts: &crate::va::email::ReplyFacts,
         sender_auth: &SenderAuth,
         now: OffsetDateTime,
     ) -> ReplyVerdict {
-        use crate::storage::acme::ChallengeStatus;
+        use crate::storage::acme::{AccountStatus, ChallengeStatus};
         let ch = &authz.challenge;
+        if account.status != AccountStatus::Valid {
+            let status = match account.status {
+                AccountStatus::Revoked => "revoked",
+                _ => "deactivated",
+            };
+            return reject(
+                format!("late reply: the account was {status}; its challenges can no longer be validated"),
+                false,
+                false,
+            );
+        }
+        if authz.status == AuthzStatus::Deactivated {
+            return reject(
+                "late reply: the authorization was deactivated",
+                false,
+                false,
+            );
+        }
         if ch.status != ChallengeStatus::Processing || authz.status != AuthzStatus::Pending {
             return reject(
                 format!(
@@ -189,6 +265,9 @@ impl Ra {
                 false,
             );
         };
+        if let Some(reason) = ambiguous_reply(facts) {
+            return reject(reason, false, false);
+        }
         if !facts.answers(message_id) {
             return reject(
                 "the reply does not answer the challenge mail (In-Reply-To/References)",
@@ -236,7 +315,7 @@ impl Ra {
             response,
             &ch.token_part1,
             &ch.token_part2,
-            account_thumbprint,
+            &account.thumbprint,
         ) {
             ReplyVerdict::Accept
         } else {
@@ -246,5 +325,35 @@ impl Ra {
                 true,
             )
         }
+    }
+}
+
+/// Why a reply does not name one sender unambiguously (RFC 5322 §3.6: one
+/// From, one Sender, one of each header the validation reads; a Sender other
+/// than the From address means someone else sent it), if it does not.
+fn ambiguous_reply(facts: &crate::va::email::ReplyFacts) -> Option<String> {
+    if let Some((name, count)) = facts.repeated_headers.first() {
+        return Some(format!(
+            "ambiguous reply: {count} {name} header fields (RFC 5322 allows one)"
+        ));
+    }
+    if facts.from.len() > 1 {
+        return Some(format!(
+            "ambiguous reply: From names {} mailboxes ({}); it must name exactly one",
+            facts.from.len(),
+            facts.from.join(", ")
+        ));
+    }
+    match (facts.sender.as_slice(), facts.from.first()) {
+        ([], _) => None,
+        ([sender], Some(from)) if sender.eq_ignore_ascii_case(from) => None,
+        ([sender], _) => Some(format!(
+            "ambiguous reply: Sender {sender:?} is not the From address; the reply must be sent by the address itself"
+        )),
+        (senders, _) => Some(format!(
+            "ambiguous reply: Sender names {} mailboxes ({}); it must name at most one",
+            senders.len(),
+            senders.join(", ")
+        )),
     }
 }

@@ -234,6 +234,7 @@ impl Ra {
                 "this key was reported compromised and is blocked".into(),
             ));
         }
+        self.refuse_acme_account_key(csr, &req.requester)?;
         let term = self.pick_term(&profile, req.term_days)?;
         let attestation =
             self.check_attestation(&profile, csr, req.attestation.as_ref(), &req.requester)?;

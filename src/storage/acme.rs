@@ -151,7 +151,7 @@ fn order_key(id: &str) -> String {
     format!("o/{id}")
 }
 
-fn authz_key(id: &str) -> String {
+pub(super) fn authz_key(id: &str) -> String {
     format!("z/{id}")
 }
 

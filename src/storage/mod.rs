@@ -16,6 +16,7 @@
 //! `crls.rs`, `directory.rs`, `invitations.rs`).
 
 pub mod acme;
+pub mod acme_status;
 pub mod model;
 
 pub mod audit;

@@ -6,7 +6,7 @@
 
 use aws_lc_rs::digest;
 use base64::Engine;
-use mail_parser::MessageParser;
+use mail_parser::{HeaderName, MessageParser};
 use subtle::ConstantTimeEq;
 
 use crate::mail::OutgoingMail;
@@ -118,11 +118,27 @@ pub struct AuthResults {
     pub results: Vec<AuthResult>,
 }
 
+/// The header fields the challenge validation relies on, which RFC 5322
+/// (§3.6) allows at most once.
+pub const SINGLE_HEADERS: [&str; 6] = [
+    "From",
+    "Sender",
+    "Subject",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+];
+
 /// What a reply says.
 #[derive(Debug, Clone, Default)]
 pub struct ReplyFacts {
-    /// Every address in From.
+    /// Every mailbox of every From header, in order (a mailbox without an
+    /// address as an empty string).
     pub from: Vec<String>,
+    /// Every mailbox of every Sender header, in order (as `from`).
+    pub sender: Vec<String>,
+    /// The [`SINGLE_HEADERS`] that occur more than once, with their counts.
+    pub repeated_headers: Vec<(&'static str, usize)>,
     pub subject: Option<String>,
     pub message_id: Option<String>,
     /// Message-IDs in In-Reply-To and References (no angle brackets).
@@ -236,14 +252,37 @@ pub fn parse_reply(raw: &[u8]) -> Result<ReplyFacts, ReplyError> {
     if msg.headers().is_empty() {
         return Err(ReplyError::NotAMessage);
     }
-    let from = msg
-        .from()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.address().map(|s| s.trim().to_string()))
-                .collect()
+    // Every instance of From and Sender, not only the one the parser's
+    // accessors pick: a second From must not hide behind the first.
+    let mailboxes = |name: HeaderName<'static>| -> Vec<String> {
+        let mut out = Vec::new();
+        for value in msg.header_values(name) {
+            match value.as_address() {
+                Some(addr) => out.extend(addr.iter().map(|x| {
+                    x.address()
+                        .map(|s| s.trim().to_string())
+                        .unwrap_or_default()
+                })),
+                // present but not an address list
+                None => out.push(String::new()),
+            }
+        }
+        out
+    };
+    let from = mailboxes(HeaderName::From);
+    let sender = mailboxes(HeaderName::Sender);
+    let repeated_headers = SINGLE_HEADERS
+        .iter()
+        .map(|&name| {
+            let count = msg
+                .headers()
+                .iter()
+                .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
+                .count();
+            (name, count)
         })
-        .unwrap_or_default();
+        .filter(|(_, count)| *count > 1)
+        .collect();
     let mut answers = Vec::new();
     for hv in [msg.in_reply_to(), msg.references()] {
         if let Some(list) = hv.as_text_list() {
@@ -274,6 +313,8 @@ pub fn parse_reply(raw: &[u8]) -> Result<ReplyFacts, ReplyError> {
     }
     Ok(ReplyFacts {
         from,
+        sender,
+        repeated_headers,
         subject: msg.subject().map(str::to_string),
         message_id: msg.message_id().map(str::to_string),
         answers,
