@@ -443,6 +443,21 @@ mod tests {
     }
 
     #[test]
+    fn every_from_and_sender_and_repeated_headers_are_reported() {
+        let raw = reply(
+            "From: victim@example.com\r\nSender: a@example.com, b@example.com\r\nSubject: again\r\n",
+            "",
+        );
+        let f = parse_reply(&raw).unwrap();
+        assert_eq!(f.from, vec!["dev@example.com", "victim@example.com"]);
+        assert!(!f.from_is("victim@example.com"));
+        assert_eq!(f.sender, vec!["a@example.com", "b@example.com"]);
+        assert_eq!(f.repeated_headers, vec![("From", 2), ("Subject", 2)]);
+        let f = parse_reply(&reply("", "")).unwrap();
+        assert!(f.repeated_headers.is_empty() && f.sender.is_empty());
+    }
+
+    #[test]
     fn dkim_fail_is_not_pass() {
         let raw = reply(
             "Authentication-Results: mx.example.org; dkim=fail header.d=example.com\r\n",
