@@ -49,7 +49,14 @@ fn fixture(alg: &str) -> &'static Fixture {
     }
 }
 
+/// A tool from /usr/bin or /usr/local/bin, or the binary named by
+/// `SIGNET_TEST_TOOL_<NAME>` (scripts/test runs the osslsigncode test again
+/// with Debian bookworm's osslsigncode 2.5 that way).
 fn tool(name: &str) -> Command {
+    let var = format!("SIGNET_TEST_TOOL_{}", name.to_ascii_uppercase());
+    if let Some(path) = std::env::var_os(var) {
+        return Command::new(path);
+    }
     let path = ["/usr/bin", "/usr/local/bin"]
         .iter()
         .map(|d| Path::new(d).join(name))

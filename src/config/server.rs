@@ -185,10 +185,40 @@ impl ServerConfig {
     }
 }
 
+/// `IP:PORT`, or `HOST:PORT` with a host name that resolves (`localhost:8443`
+/// listens on the first address the name resolves to, IPv4 first).
 fn parse_socket_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value
-        .parse()
-        .map_err(|_| ConfigError::invalid(key, format!("invalid socket address {value:?}")))
+    if let Ok(addr) = value.parse() {
+        return Ok(addr);
+    }
+    let invalid = |why: &str| {
+        ConfigError::invalid(
+            key,
+            format!("invalid socket address {value:?}: {why} (e.g. \"127.0.0.1:8443\" or \"localhost:8443\")"),
+        )
+    };
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return Err(invalid("expected HOST:PORT or IP:PORT"));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(invalid("the port must be a number from 0 to 65535"));
+    }
+    if !valid_host_name(host) || host.starts_with("*.") {
+        return Err(invalid("expected HOST:PORT or IP:PORT"));
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(value)
+        .map_err(|e| {
+            invalid(&format!(
+                "the host name does not resolve ({e}); use an IP address"
+            ))
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| invalid("the host name resolves to no address; use an IP address"))
 }
 
 /// A DNS name (letters, digits, '-', '.', optional leading "*.") or an IP address.

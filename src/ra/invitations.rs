@@ -162,8 +162,12 @@ impl Ra {
 
 fn invitation_mail(inv: &IssuedInvitation) -> OutgoingMail {
     let expires = inv.expires.format(&Rfc3339).unwrap_or_default();
+    // Every line stays within 76 characters where the values allow it, so the
+    // mail goes out 7bit rather than quoted-printable and the commands can be
+    // copied from the raw message; long commands are split with `\`.
     let body = format!(
-        "You have been invited to request a code-signing certificate for {email}.\n\
+        "You have been invited to request a code-signing certificate for\n\
+         {email}.\n\
          \n\
          ACME directory: {dir}\n\
          EAB key identifier (kid): {kid}\n\
@@ -172,9 +176,22 @@ fn invitation_mail(inv: &IssuedInvitation) -> OutgoingMail {
          \n\
          These credentials work once. Keep the HMAC key secret.\n\
          \n\
-         certbot:\n  certbot register --server {dir} --eab-kid={kid} --eab-hmac-key={key} -m {email} --agree-tos\n\
-         lego:\n  lego --server {dir} --eab --kid={kid} --hmac={key} --email {email} ...\n\
-         EST (build agents): {est} with HTTP Basic, user name = kid, password = HMAC key.\n",
+         certbot (trust the CA's root with REQUESTS_CA_BUNDLE=root.pem):\n\
+         \x20 certbot register --agree-tos --no-eff-email \\\n\
+         \x20   --server {dir} \\\n\
+         \x20   --eab-kid={kid} \\\n\
+         \x20   --eab-hmac-key={key} \\\n\
+         \x20   -m {email}\n\
+         \n\
+         lego:\n\
+         \x20 lego --server {dir} \\\n\
+         \x20   --eab --kid={kid} \\\n\
+         \x20   --hmac={key} \\\n\
+         \x20   --email {email} ...\n\
+         \n\
+         EST (build agents): HTTP Basic with user name = kid and\n\
+         password = HMAC key at\n\
+         \x20 {est}\n",
         email = inv.email,
         dir = inv.directory,
         kid = inv.kid,

@@ -51,6 +51,13 @@ pub use tx::Tx;
 pub enum StorageError {
     #[error("database: {0}")]
     Db(#[from] sled::Error),
+    /// The store's lock file is held by another process.
+    #[error(
+        "the store {} is in use by another process: another signet is probably running \
+         on this data directory (stop it, or give this one its own server.data_dir)",
+        .0.display()
+    )]
+    InUse(std::path::PathBuf),
     #[error("record {kind} {key:?} is not valid JSON: {reason}")]
     Corrupt {
         kind: &'static str,
@@ -166,11 +173,23 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// sled 0.34 reports a lock held by another process only as an I/O error
+/// whose text begins "could not acquire lock" (config.rs, around the
+/// `try_lock_exclusive` call): name what it means.
+fn open_error(dir: &Path, e: sled::Error) -> StorageError {
+    match &e {
+        sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => {
+            StorageError::InUse(dir.to_path_buf())
+        }
+        _ => StorageError::Db(e),
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir` with sled's default cache.
     pub fn open(dir: &Path) -> Result<Store> {
-        let db = sled::Config::new().path(dir).open()?;
-        Self::from_db(db)
+        let db = sled::Config::new().path(dir).open();
+        Self::from_db(db.map_err(|e| open_error(dir, e))?)
     }
 
     /// Opens (or creates) the store in `dir`, caching at most `cache_bytes`
@@ -179,8 +198,8 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            .open()?;
-        Self::from_db(db)
+            .open();
+        Self::from_db(db.map_err(|e| open_error(dir, e))?)
     }
 
     /// A throw-away in-memory store (tests).
