@@ -1,0 +1,147 @@
+//! `signet admin cert ...`: certificates (manual enrollment, list, show,
+//! download, revoke).
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use super::common::{print, s, show_all, write_out, Conn};
+use crate::error::Error;
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Manual enrollment with a CSR (PEM or DER file).
+    Request {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        csr: PathBuf,
+        #[arg(long = "term")]
+        term_days: Option<u32>,
+        /// Key attestation evidence (JSON document or PEM bundle).
+        #[arg(long)]
+        attestation: Option<PathBuf>,
+        /// Write the PEM chain here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    List,
+    Show {
+        serial: String,
+    },
+    /// Download: pem (leaf), chain (leaf + CA), der, pkcs7, pkcs7-pem.
+    Download {
+        serial: String,
+        #[arg(long, default_value = "chain")]
+        format: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    Revoke {
+        serial: String,
+        /// RFC 5280 reason name (keyCompromise, superseded, ...) or code.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+}
+
+/// One line per certificate: serial, status, email, subject, end of validity.
+fn summary(o: &Value) -> String {
+    format!(
+        "{}  {}  {}  {}  until {}",
+        s(o, "serial"),
+        s(o, "status"),
+        s(o, "email"),
+        s(o, "subject"),
+        s(o, "not_after")
+    )
+}
+
+pub(super) async fn run(cmd: CertCommand, c: &Conn, j: bool) -> Result<(), Error> {
+    match cmd {
+        CertCommand::Request {
+            account,
+            profile,
+            email,
+            csr,
+            term_days,
+            attestation,
+            out,
+        } => {
+            let bytes = std::fs::read(&csr)
+                .map_err(|e| Error::io(format!("reading {}", csr.display()), e))?;
+            let csr_text = if bytes.starts_with(b"-----BEGIN") {
+                String::from_utf8_lossy(&bytes).into_owned()
+            } else {
+                use base64::Engine;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes)
+            };
+            let attestation = match attestation {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+                    Some(serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)))
+                }
+                None => None,
+            };
+            let v = c
+                .json(
+                    "POST",
+                    "/certificates",
+                    Some(json!({
+                        "account": account, "profile": profile, "email": email, "csr": csr_text,
+                        "term_days": term_days, "attestation": attestation,
+                    })),
+                )
+                .await?;
+            if j {
+                print(&v, true, show_all);
+            } else if let Some(pem) = v["pem_chain"].as_str() {
+                write_out(&out, pem.as_bytes())?;
+                eprintln!("issued certificate {}", s(&v, "serial"));
+            } else {
+                println!(
+                    "request {} is waiting for approval (status applied)",
+                    s(&v["request"], "id")
+                );
+            }
+        }
+        CertCommand::List => print(&c.json("GET", "/certificates", None).await?, j, summary),
+        CertCommand::Show { serial } => print(
+            &c.json("GET", &format!("/certificates/{serial}"), None)
+                .await?,
+            j,
+            show_all,
+        ),
+        CertCommand::Download {
+            serial,
+            format,
+            out,
+        } => {
+            let (_, _, body) = c
+                .call(
+                    "GET",
+                    &format!("/certificates/{serial}/download?format={format}"),
+                    None,
+                )
+                .await?;
+            write_out(&out, &body)?;
+        }
+        CertCommand::Revoke { serial, reason } => print(
+            &c.json(
+                "POST",
+                &format!("/certificates/{serial}/revoke"),
+                Some(json!({"reason": reason})),
+            )
+            .await?,
+            j,
+            summary,
+        ),
+    }
+    Ok(())
+}

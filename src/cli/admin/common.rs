@@ -1,0 +1,147 @@
+//! What every admin command shares: the connection to the server (URL, token,
+//! trust anchor), the request helper and the output helpers.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::AdminArgs;
+use crate::cli::http;
+use crate::error::Error;
+
+/// A connection to the admin API: base URL, bearer token and trust anchors.
+pub(super) struct Conn {
+    base: String,
+    token: String,
+    roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+}
+
+fn read_trimmed(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Finds the server URL, token and trust anchor: flags, environment, then the data directory.
+pub(super) fn connection(a: &AdminArgs) -> Result<Conn, Error> {
+    let base = a
+        .url
+        .clone()
+        .or_else(|| read_trimmed(&a.data_dir.join("server-url")))
+        .unwrap_or_else(|| "https://localhost:8443".into());
+    let token = a
+        .token
+        .clone()
+        .or_else(|| read_trimmed(&a.data_dir.join("admin-token")))
+        .ok_or_else(|| {
+            Error::Command(format!(
+                "no admin token: pass --token, set SIGNET_ADMIN_TOKEN, or run where {} exists",
+                a.data_dir.join("admin-token").display()
+            ))
+        })?;
+    let ca_path = a
+        .ca_file
+        .clone()
+        .unwrap_or_else(|| a.data_dir.join("ca").join("root.pem"));
+    let mut roots = Vec::new();
+    if let Ok(bytes) = std::fs::read(&ca_path) {
+        for p in pem::parse_many(&bytes)
+            .map_err(|e| Error::Command(format!("{}: {e}", ca_path.display())))?
+        {
+            roots.push(rustls_pki_types::CertificateDer::from(p.into_contents()));
+        }
+    } else if base.starts_with("https://") {
+        return Err(Error::Command(format!(
+            "no trust anchor: pass --ca-file or set SIGNET_ADMIN_CA ({} not found)",
+            ca_path.display()
+        )));
+    }
+    Ok(Conn {
+        base: base.trim_end_matches('/').to_string(),
+        token,
+        roots,
+    })
+}
+
+impl Conn {
+    /// Sends one request; an error status becomes an error naming the type, message and field.
+    pub(super) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, String, Vec<u8>), Error> {
+        let url = format!("{}{}{}", self.base, crate::admin::PREFIX, path);
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap_or_default());
+        let r = http::request(&url, method, Some(&self.token), body, &self.roots).await?;
+        if r.status >= 400 {
+            let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let msg = v["error"]["message"].as_str().unwrap_or("request failed");
+            let field = v["error"]["field"]
+                .as_str()
+                .map(|f| format!(" (field {f})"))
+                .unwrap_or_default();
+            return Err(Error::Command(format!(
+                "{} {}: {msg}{field}",
+                r.status,
+                v["error"]["type"].as_str().unwrap_or("error")
+            )));
+        }
+        Ok((r.status, r.content_type, r.body))
+    }
+
+    /// Sends one request and parses the JSON answer.
+    pub(super) async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Error> {
+        let (_, _, bytes) = self.call(method, path, body).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Command(format!("server sent invalid JSON: {e}")))
+    }
+}
+
+/// Prints `v` as pretty JSON, or one summary line per item.
+pub(super) fn print(v: &Value, json_out: bool, summary: impl Fn(&Value) -> String) {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    } else if let Some(items) = v.as_array() {
+        for item in items {
+            println!("{}", summary(item));
+        }
+    } else {
+        println!("{}", summary(v));
+    }
+}
+
+/// Field `k` of `v` as text (`-` when absent).
+pub(super) fn s(v: &Value, k: &str) -> String {
+    match &v[k] {
+        Value::String(x) => x.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The whole object, pretty-printed.
+pub(super) fn show_all(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// Writes `bytes` to `out`, or to standard output.
+pub(super) fn write_out(out: &Option<PathBuf>, bytes: &[u8]) -> Result<(), Error> {
+    match out {
+        Some(p) => {
+            std::fs::write(p, bytes).map_err(|e| Error::io(format!("writing {}", p.display()), e))
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(bytes)
+                .map_err(|e| Error::io("writing standard output", e))
+        }
+    }
+}

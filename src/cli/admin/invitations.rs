@@ -1,0 +1,76 @@
+//! `signet admin invite` and `signet admin invitation ...`: EAB invitations.
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::common::{print, s, Conn};
+use crate::error::Error;
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub account: String,
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[arg(long)]
+    pub ttl_days: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvitationCommand {
+    List,
+    Show { kid: String },
+    Revoke { kid: String },
+}
+
+pub(super) async fn run_invite(i: InviteArgs, c: &Conn, j: bool) -> Result<(), Error> {
+    let v = c
+        .json(
+            "POST",
+            "/invitations",
+            Some(json!({
+                "email": i.email, "account": i.account, "profile": i.profile, "ttl_days": i.ttl_days,
+            })),
+        )
+        .await?;
+    print(&v, j, |o| {
+        format!(
+            "invited {}\n  kid:       {}\n  hmac_key:  {}\n  directory: {}\n  expires:   {}",
+            s(o, "email"),
+            s(o, "kid"),
+            s(o, "hmac_key"),
+            s(o, "directory"),
+            s(o, "expires")
+        )
+    });
+    Ok(())
+}
+
+pub(super) async fn run_invitation(cmd: InvitationCommand, c: &Conn, j: bool) -> Result<(), Error> {
+    let summary = |o: &Value| {
+        format!(
+            "{}  {}  {}  expires {}",
+            s(o, "kid"),
+            s(o, "email"),
+            s(o, "status"),
+            s(o, "expires")
+        )
+    };
+    match cmd {
+        InvitationCommand::List => print(&c.json("GET", "/invitations", None).await?, j, summary),
+        InvitationCommand::Show { kid } => print(
+            &c.json("GET", &format!("/invitations/{kid}"), None).await?,
+            j,
+            summary,
+        ),
+        InvitationCommand::Revoke { kid } => print(
+            &c.json("POST", &format!("/invitations/{kid}/revoke"), None)
+                .await?,
+            j,
+            summary,
+        ),
+    }
+    Ok(())
+}

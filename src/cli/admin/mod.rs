@@ -1,0 +1,121 @@
+//! `signet admin ...`: talks to the admin API of a running server.
+//!
+//! Server URL, token and trust anchor come from flags, then
+//! `SIGNET_ADMIN_URL` / `SIGNET_ADMIN_TOKEN` / `SIGNET_ADMIN_CA`, then the
+//! local data directory (`server-url`, `admin-token`, `ca/root.pem`).
+//!
+//! One file per object family: `orgs`, `profiles`, `endpoints`
+//! (endpoints and accounts), `invitations`, `certs`, `requests`,
+//! `audit` (audit log and CRL); `common` holds the connection and output
+//! helpers.
+
+mod audit;
+mod certs;
+mod common;
+mod endpoints;
+mod invitations;
+mod orgs;
+mod profiles;
+mod requests;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use crate::error::Error;
+
+pub use audit::{AuditCommand, CrlCommand};
+pub use certs::CertCommand;
+pub use endpoints::{AccountCommand, EndpointCommand};
+pub use invitations::{InvitationCommand, InviteArgs};
+pub use orgs::{DeptCommand, OrgCommand};
+pub use profiles::ProfileCommand;
+pub use requests::RequestCommand;
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Base URL of the server, e.g. https://localhost:8443
+    #[arg(long, env = "SIGNET_ADMIN_URL", global = true)]
+    pub url: Option<String>,
+    /// Admin bearer token.
+    #[arg(
+        long,
+        env = "SIGNET_ADMIN_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// PEM trust anchor for the server's TLS certificate.
+    #[arg(long, env = "SIGNET_ADMIN_CA", global = true)]
+    pub ca_file: Option<PathBuf>,
+    /// Local data directory to read the URL, token and root from.
+    #[arg(
+        long,
+        env = "SIGNET_DATA_DIR",
+        global = true,
+        default_value = "./signet-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Organizations (certificate subject O, L, ST, C).
+    #[command(subcommand, alias = "organization")]
+    Org(OrgCommand),
+    /// Departments (certificate subject OU).
+    #[command(subcommand, alias = "department")]
+    Dept(DeptCommand),
+    /// Certificate profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Enrollment endpoints.
+    #[command(subcommand)]
+    Endpoint(EndpointCommand),
+    /// Endpoint accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Invite someone: creates EAB credentials and mails them.
+    Invite(InviteArgs),
+    /// Invitations.
+    #[command(subcommand)]
+    Invitation(InvitationCommand),
+    /// Certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Certificate requests (approval workflow).
+    #[command(subcommand)]
+    Request(RequestCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Certificate revocation lists.
+    #[command(subcommand)]
+    Crl(CrlCommand),
+}
+
+/// Runs one admin command.
+pub async fn run(a: AdminArgs) -> Result<ExitCode, Error> {
+    let c = common::connection(&a)?;
+    let j = a.json;
+    match a.command {
+        AdminCommand::Org(cmd) => orgs::run_org(cmd, &c, j).await?,
+        AdminCommand::Dept(cmd) => orgs::run_dept(cmd, &c, j).await?,
+        AdminCommand::Profile(cmd) => profiles::run(cmd, &c, j).await?,
+        AdminCommand::Endpoint(cmd) => endpoints::run_endpoint(cmd, &c, j).await?,
+        AdminCommand::Account(cmd) => endpoints::run_account(cmd, &c, j).await?,
+        AdminCommand::Invite(i) => invitations::run_invite(i, &c, j).await?,
+        AdminCommand::Invitation(cmd) => invitations::run_invitation(cmd, &c, j).await?,
+        AdminCommand::Cert(cmd) => certs::run(cmd, &c, j).await?,
+        AdminCommand::Request(cmd) => requests::run(cmd, &c, j).await?,
+        AdminCommand::Audit(cmd) => return audit::run_audit(cmd, &c, j).await,
+        AdminCommand::Crl(cmd) => audit::run_crl(cmd, &c, j).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
