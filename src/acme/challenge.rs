@@ -99,7 +99,14 @@ pub fn spool_reply(dir: &Path, raw: &[u8]) -> std::io::Result<PathBuf> {
     );
     let tmp = dir.join("tmp").join(&name);
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600); // replies are private to the server's user
+        }
+        let mut f = options.open(&tmp)?;
         f.write_all(raw)?;
         f.sync_all()?;
     }

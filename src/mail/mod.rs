@@ -404,11 +404,16 @@ fn write_outbox(
     let final_path = dir.join(&name);
     let tmp_path = dir.join(format!(".{name}.tmp"));
     let io = |what: &str, e: std::io::Error| MailError::Outbox(format!("{what}: {e}"));
+    // mails carry invitation HMAC keys: private to the server's user
     let create = || {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp_path)
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        options.open(&tmp_path)
     };
     let write = || -> std::io::Result<()> {
         // the directory is made when it is missing, not checked per message

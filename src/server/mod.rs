@@ -21,6 +21,7 @@
 mod conn;
 mod crl;
 mod frontends;
+pub mod permissions;
 pub mod plain;
 pub mod routing;
 pub mod tls;
@@ -98,7 +99,13 @@ impl App {
     ) -> Result<App, Error> {
         config.validate()?;
         let data_dir = config.server.data_dir.clone();
-        create_private_dir(&data_dir)?;
+        permissions::secure_data_dir(&data_dir)?;
+        if let Some(key) = &config.server.tls_key_file {
+            permissions::check_external_key("server.tls_key_file", key)?;
+        }
+        if let Some(key) = &config.ca.issuer_key_file {
+            permissions::check_external_key("ca.issuer_key_file", Path::new(key))?;
+        }
         let metrics = Metrics::new();
 
         if config.ca.crl_url.is_empty() {
@@ -500,23 +507,6 @@ fn derived_url(scheme: &str, hostnames: &[String], bound: SocketAddr) -> String 
         host
     };
     format!("{scheme}://{host}:{}", bound.port())
-}
-
-/// Creates `dir` (mode 0700 when newly created on Unix).
-fn create_private_dir(dir: &Path) -> Result<(), Error> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .map_err(|e| Error::io(format!("creating server.data_dir {}", dir.display()), e))
 }
 
 /// Reads `<data_dir>/admin-token`, or writes a fresh random 256-bit

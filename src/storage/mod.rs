@@ -185,11 +185,52 @@ fn open_error(dir: &Path, e: sled::Error) -> StorageError {
     }
 }
 
+/// sled 0.34 has no file-mode option: it creates `conf`, `db`, `blobs/`
+/// and `snap.*` with the process's umask (0644 under the usual 022). The
+/// store holds invitation HMAC keys, so after opening, every entry of the
+/// store directory is made private (directories 0700, files 0600); files
+/// sled creates later inherit `signet serve`'s umask 077
+/// (`server::permissions`).
+fn make_private(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |e: std::io::Error| {
+            StorageError::Db(sled::Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("making the store {} private: {e}", dir.display()),
+            )))
+        };
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(path) = pending.pop() {
+            let meta = std::fs::symlink_metadata(&path).map_err(io)?;
+            if meta.file_type().is_symlink() {
+                continue;
+            }
+            let want = if meta.is_dir() { 0o700 } else { 0o600 };
+            if meta.permissions().mode() & 0o777 != want {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(want))
+                    .map_err(io)?;
+            }
+            if meta.is_dir() {
+                for entry in std::fs::read_dir(&path).map_err(io)? {
+                    pending.push(entry.map_err(io)?.path());
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir` with sled's default cache.
     pub fn open(dir: &Path) -> Result<Store> {
         let db = sled::Config::new().path(dir).open();
-        Self::from_db(db.map_err(|e| open_error(dir, e))?)
+        let store = Self::from_db(db.map_err(|e| open_error(dir, e))?)?;
+        make_private(dir)?;
+        Ok(store)
     }
 
     /// Opens (or creates) the store in `dir`, caching at most `cache_bytes`
@@ -199,7 +240,9 @@ impl Store {
             .path(dir)
             .cache_capacity(cache_bytes)
             .open();
-        Self::from_db(db.map_err(|e| open_error(dir, e))?)
+        let store = Self::from_db(db.map_err(|e| open_error(dir, e))?)?;
+        make_private(dir)?;
+        Ok(store)
     }
 
     /// A throw-away in-memory store (tests).
