@@ -158,7 +158,11 @@ impl AdminApi {
             return Reply::json(e.status, &e.body());
         }
         let rest = path.strip_prefix(PREFIX).unwrap_or(path);
-        let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        let decoded = match decode_segments(rest) {
+            Ok(d) => d,
+            Err(e) => return Reply::json(e.status, &e.body()),
+        };
+        let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
         match self.route(method, &parts, query, body) {
             Ok(r) => r,
             Err(e) => Reply::json(e.status, &e.body()),
@@ -247,8 +251,8 @@ impl AdminApi {
             }
             (&Method::GET, ["certificates", serial, "download"]) => {
                 let c = ra.certificate(serial)?;
-                let format = query_param(query, "format").unwrap_or("chain");
-                views::download(ra, &c, format)
+                let format = query_param(query, "format").unwrap_or_else(|| "chain".into());
+                views::download(ra, &c, &format)
             }
             (&Method::POST, ["certificates", serial, "revoke"]) => {
                 let b: RevokeBody = if body.is_empty() {
@@ -364,10 +368,33 @@ fn ra_err(e: crate::storage::StorageError) -> ApiError {
     ApiError::from(crate::ra::RaError::from_store(e))
 }
 
-fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+/// The path's segments, each percent-decoded (an encoded `/` stays inside its segment).
+fn decode_segments(rest: &str) -> Result<Vec<String>, ApiError> {
+    rest.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|d| d.into_owned())
+                .map_err(|_| {
+                    ApiError::field(
+                        "path",
+                        format!("segment {s:?} is not UTF-8 once percent-decoded"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The percent-decoded value of query parameter `name`.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query?
         .split('&')
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .map(|(_, v)| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
 }

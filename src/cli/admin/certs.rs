@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::common::{print, s, show_all, write_out, Conn};
+use super::common::{path, print, s, seg, show_all, write_out, Conn};
 use crate::error::Error;
 
 #[derive(Debug, Subcommand)]
@@ -113,7 +113,7 @@ pub(super) async fn run(cmd: CertCommand, c: &Conn, j: bool) -> Result<(), Error
         }
         CertCommand::List => print(&c.json("GET", "/certificates", None).await?, j, summary),
         CertCommand::Show { serial } => print(
-            &c.json("GET", &format!("/certificates/{serial}"), None)
+            &c.json("GET", &path(&["certificates", &serial]), None)
                 .await?,
             j,
             show_all,
@@ -126,7 +126,11 @@ pub(super) async fn run(cmd: CertCommand, c: &Conn, j: bool) -> Result<(), Error
             let (_, _, body) = c
                 .call(
                     "GET",
-                    &format!("/certificates/{serial}/download?format={format}"),
+                    &format!(
+                        "{}?format={}",
+                        path(&["certificates", &serial, "download"]),
+                        seg(&format)
+                    ),
                     None,
                 )
                 .await?;
@@ -135,7 +139,7 @@ pub(super) async fn run(cmd: CertCommand, c: &Conn, j: bool) -> Result<(), Error
         CertCommand::Revoke { serial, reason } => print(
             &c.json(
                 "POST",
-                &format!("/certificates/{serial}/revoke"),
+                &path(&["certificates", &serial, "revoke"]),
                 Some(json!({"reason": reason})),
             )
             .await?,

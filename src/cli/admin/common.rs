@@ -104,6 +104,24 @@ impl Conn {
     }
 }
 
+/// What a path segment or query value keeps unencoded: RFC 3986 unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One path segment or query value, percent-encoded (`Example Corp` -> `Example%20Corp`).
+pub(super) fn seg(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
+}
+
+/// An admin API path from its segments, each percent-encoded:
+/// `path(&["organizations", "Example Corp"])` is `/organizations/Example%20Corp`.
+pub(super) fn path(segments: &[&str]) -> String {
+    segments.iter().map(|s| format!("/{}", seg(s))).collect()
+}
+
 /// Prints `v` as pretty JSON, or one summary line per item.
 pub(super) fn print(v: &Value, json_out: bool, summary: impl Fn(&Value) -> String) {
     if json_out {
@@ -143,5 +161,20 @@ pub(super) fn write_out(out: &Option<PathBuf>, bytes: &[u8]) -> Result<(), Error
                 .write_all(bytes)
                 .map_err(|e| Error::io("writing standard output", e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_segment_is_percent_encoded() {
+        assert_eq!(
+            path(&["organizations", "Example Corp"]),
+            "/organizations/Example%20Corp"
+        );
+        assert_eq!(path(&["a/b", "x?y#z%"]), "/a%2Fb/x%3Fy%23z%25");
+        assert_eq!(path(&["Zürich", "a-b_c.d~e"]), "/Z%C3%BCrich/a-b_c.d~e");
     }
 }

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::common::{print, s, show_all, Conn};
+use super::common::{path, print, s, show_all, Conn};
 use crate::error::Error;
 
 #[derive(Debug, Subcommand)]
@@ -67,7 +67,7 @@ pub(super) async fn run_endpoint(cmd: EndpointCommand, c: &Conn, j: bool) -> Res
             format!("{}  {}  {}", s(o, "id"), s(o, "name"), s(o, "label"))
         }),
         EndpointCommand::Show { id } => print(
-            &c.json("GET", &format!("/endpoints/{id}"), None).await?,
+            &c.json("GET", &path(&["endpoints", &id]), None).await?,
             j,
             show_all,
         ),
@@ -109,7 +109,7 @@ pub(super) async fn run_account(cmd: AccountCommand, c: &Conn, j: bool) -> Resul
             )
         }),
         AccountCommand::Show { id } => print(
-            &c.json("GET", &format!("/accounts/{id}"), None).await?,
+            &c.json("GET", &path(&["accounts", &id]), None).await?,
             j,
             show_all,
         ),

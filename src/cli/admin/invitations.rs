@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::common::{print, s, Conn};
+use super::common::{path, print, s, Conn};
 use crate::error::Error;
 
 #[derive(Debug, Args)]
@@ -61,12 +61,12 @@ pub(super) async fn run_invitation(cmd: InvitationCommand, c: &Conn, j: bool) ->
     match cmd {
         InvitationCommand::List => print(&c.json("GET", "/invitations", None).await?, j, summary),
         InvitationCommand::Show { kid } => print(
-            &c.json("GET", &format!("/invitations/{kid}"), None).await?,
+            &c.json("GET", &path(&["invitations", &kid]), None).await?,
             j,
             summary,
         ),
         InvitationCommand::Revoke { kid } => print(
-            &c.json("POST", &format!("/invitations/{kid}/revoke"), None)
+            &c.json("POST", &path(&["invitations", &kid, "revoke"]), None)
                 .await?,
             j,
             summary,

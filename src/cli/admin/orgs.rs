@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::common::{print, s, show_all, Conn};
+use super::common::{path, print, s, show_all, Conn};
 use crate::error::Error;
 
 // Parsed once per process: the size of the Create variant does not matter.
@@ -99,7 +99,7 @@ pub(super) async fn run_org(cmd: OrgCommand, c: &Conn, j: bool) -> Result<(), Er
             format!("{}  {}  {}", s(o, "id"), s(o, "name"), s(o, "country"))
         }),
         OrgCommand::Show { id } => print(
-            &c.json("GET", &format!("/organizations/{id}"), None).await?,
+            &c.json("GET", &path(&["organizations", &id]), None).await?,
             j,
             show_all,
         ),

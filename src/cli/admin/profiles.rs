@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::common::{print, s, show_all, Conn};
+use super::common::{path, print, s, show_all, Conn};
 use crate::error::Error;
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +102,7 @@ pub(super) async fn run(cmd: ProfileCommand, c: &Conn, j: bool) -> Result<(), Er
             )
         }),
         ProfileCommand::Show { id } => print(
-            &c.json("GET", &format!("/profiles/{id}"), None).await?,
+            &c.json("GET", &path(&["profiles", &id]), None).await?,
             j,
             show_all,
         ),

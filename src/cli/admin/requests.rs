@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::common::{print, s, show_all, Conn};
+use super::common::{path, print, s, show_all, Conn};
 use crate::error::Error;
 
 #[derive(Debug, Subcommand)]
@@ -39,7 +39,7 @@ pub(super) async fn run(cmd: RequestCommand, c: &Conn, j: bool) -> Result<(), Er
     match cmd {
         RequestCommand::List => print(&c.json("GET", "/requests", None).await?, j, summary),
         RequestCommand::Show { id } => print(
-            &c.json("GET", &format!("/requests/{id}"), None).await?,
+            &c.json("GET", &path(&["requests", &id]), None).await?,
             j,
             show_all,
         ),
@@ -47,7 +47,7 @@ pub(super) async fn run(cmd: RequestCommand, c: &Conn, j: bool) -> Result<(), Er
             let v = c
                 .json(
                     "POST",
-                    &format!("/requests/{id}/approve"),
+                    &path(&["requests", &id, "approve"]),
                     Some(json!({"message": message})),
                 )
                 .await?;
@@ -59,7 +59,7 @@ pub(super) async fn run(cmd: RequestCommand, c: &Conn, j: bool) -> Result<(), Er
             let v = c
                 .json(
                     "POST",
-                    &format!("/requests/{id}/decline"),
+                    &path(&["requests", &id, "decline"]),
                     Some(json!({"reason": reason})),
                 )
                 .await?;
