@@ -9,7 +9,7 @@ use super::problem::{Problem, ProblemType};
 use super::types::RevokePayload;
 use super::{Inner, Reply, Signed};
 use crate::ra::acme::acme_requester;
-use crate::ra::revoke::REASON_CODES;
+use crate::ra::revoke::subscriber_reason_refusal;
 use crate::ra::RaError;
 
 impl Inner {
@@ -29,20 +29,24 @@ impl Inner {
             .skip_while(|b| *b == 0)
             .collect();
         let serial = hex::encode(serial_bytes);
+        // RFC 8555 §7.6: badRevocationReason for a reason the server refuses
+        // (certificateHold, the CA-only reasons, unknown codes; ra/revoke.rs)
         let reason = match p.reason {
             None => 0u8,
-            Some(r) => u8::try_from(r)
-                .ok()
-                .filter(|c| REASON_CODES.contains(c))
-                .ok_or_else(|| {
-                    Problem::new(
+            Some(r) => {
+                let code = u8::try_from(r).unwrap_or(u8::MAX);
+                if let Some(why) = subscriber_reason_refusal(code) {
+                    return Err(Problem::new(
                         ProblemType::BadRevocationReason,
-                        format!(
-                            "reason {r} is not an accepted RFC 5280 reason code ({})",
-                            REASON_CODES.map(|c| c.to_string()).join(", ")
-                        ),
-                    )
-                })?,
+                        if code == u8::MAX {
+                            format!("reason {r} is not an RFC 5280 reason code")
+                        } else {
+                            why
+                        },
+                    ));
+                }
+                code
+            }
         };
         let cert = self
             .store

@@ -12,7 +12,7 @@
 //! | GET/POST | `/certificates` | list / request with a CSR (manual enrollment) |
 //! | GET | `/certificates/{serial}` | show |
 //! | GET | `/certificates/{serial}/download?format=pem\|chain\|pkcs7\|pkcs7-pem` | download |
-//! | POST | `/certificates/{serial}/revoke` | revoke `{"reason": "keyCompromise"}` |
+//! | POST | `/certificates/{serial}/revoke` | revoke `{"reason": "keyCompromise", "invalid_since"?: RFC 3339}` |
 //! | GET | `/requests` | certificate requests (applied, approved, issued, declined) |
 //! | POST | `/requests/{id}/approve` | approve `{"message"?}` and issue |
 //! | POST | `/requests/{id}/decline` | decline `{"reason"}` |
@@ -91,11 +91,14 @@ struct DecisionBody {
     reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RevokeBody {
     #[serde(default)]
     reason: Option<String>,
+    /// RFC 3339: from when the certificate is invalid (keyCompromise, suspect code).
+    #[serde(default)]
+    invalid_since: Option<String>,
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -256,7 +259,7 @@ impl AdminApi {
             }
             (&Method::POST, ["certificates", serial, "revoke"]) => {
                 let b: RevokeBody = if body.is_empty() {
-                    RevokeBody { reason: None }
+                    RevokeBody::default()
                 } else {
                     parse(body)?
                 };
@@ -264,8 +267,27 @@ impl AdminApi {
                 let code = crate::ra::revoke::reason_code(reason).ok_or_else(|| {
                     ApiError::field("reason", format!("{reason:?} is not an RFC 5280 reason"))
                 })?;
+                let invalid_since = match b.invalid_since.as_deref() {
+                    None => None,
+                    Some(t) => Some(
+                        time::OffsetDateTime::parse(
+                            t,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .map_err(|e| {
+                            ApiError::field(
+                                "invalid_since",
+                                format!("{t:?} is not an RFC 3339 time: {e}"),
+                            )
+                        })?,
+                    ),
+                };
+                let order = crate::ra::revoke::RevocationOrder {
+                    reason_code: code,
+                    invalid_since,
+                };
                 ok(views::certificate(
-                    &ra.revoke(serial, code, actor)?,
+                    &ra.revoke_as(serial, &order, actor)?,
                     now,
                     None,
                 ))

@@ -64,7 +64,7 @@ pub(crate) fn sign(
                 serial_number: SerialNumber::from_slice(&e.serial.0),
                 revocation_time: trunc(e.revoked_at)?,
                 reason_code: Some(reason(e.reason_code)?),
-                invalidity_date: None,
+                invalidity_date: e.invalidity_date.map(trunc).transpose()?,
             })
         })
         .collect::<Result<Vec<_>, CaError>>()?;

@@ -247,6 +247,8 @@ pub struct RevokedEntry {
     /// RFC 5280 CRLReason code (0 unspecified, 1 keyCompromise, ... 10 aACompromise; 7 unused).
     /// Unspecified (0) is encoded by omitting the reasonCode entry extension.
     pub reason_code: u8,
+    /// The RFC 5280 invalidityDate entry extension, if known.
+    pub invalidity_date: Option<OffsetDateTime>,
 }
 
 /// The issuing CA with its chain.

@@ -1019,11 +1019,13 @@ fn crl_is_signed_with_number_aki_and_reasons() {
             serial: Serial::random(),
             revoked_at: now - Duration::hours(2),
             reason_code: 1,
+            invalidity_date: Some(now - Duration::hours(3)),
         },
         RevokedEntry {
             serial: Serial::random(),
             revoked_at: now - Duration::hours(1),
             reason_code: 0,
+            invalidity_date: None,
         },
     ];
     let der = fx
@@ -1040,6 +1042,12 @@ fn crl_is_signed_with_number_aki_and_reasons() {
     assert_eq!(revoked[0].raw_serial(), entries[0].serial.0.as_slice());
     assert_eq!(revoked[0].reason_code().map(|r| r.1 .0), Some(1));
     assert!(revoked[1].reason_code().is_none(), "unspecified is omitted");
+    let invalid = revoked[0].invalidity_date().expect("invalidityDate").1;
+    assert_eq!(
+        invalid.timestamp(),
+        (now - Duration::hours(3)).unix_timestamp()
+    );
+    assert!(revoked[1].invalidity_date().is_none());
     let has_aki = crl.extensions().iter().any(|e| {
         matches!(
             e.parsed_extension(),
@@ -1209,6 +1217,7 @@ fn osslsigncode_accepts_a_pe_signed_with_an_issued_certificate() {
             serial,
             revoked_at: now - Duration::minutes(1),
             reason_code: 1,
+            invalidity_date: None,
         }],
         "revoked.crl",
     );

@@ -116,10 +116,13 @@ impl Ra {
                 let Some(serial) = Serial::from_hex(&c.serial) else {
                     continue;
                 };
+                // an invalidity date is also the revocationDate (CS BRs
+                // §4.9.1, §7.2; docs/OPERATIONS.md "Revocation dates")
                 entries.push(RevokedEntry {
                     serial,
-                    revoked_at: r.revoked_at,
+                    revoked_at: r.invalid_since.unwrap_or(r.revoked_at),
                     reason_code: r.reason_code,
+                    invalidity_date: r.invalid_since,
                 });
             }
         }

@@ -1,18 +1,42 @@
 //! Revocation: one path for ACME revokeCert, the admin CLI/API and EST.
+//!
+//! Reasons (CS BRs §4.9.13, §7.2.2, RFC 5280 §5.3.1): every certificate
+//! Signet revokes is a subscriber (code-signing) certificate, so only the
+//! subscriber reasons are accepted: unspecified (0, encoded by omitting the
+//! entry extension), keyCompromise (1), affiliationChanged (3), superseded
+//! (4), cessationOfOperation (5) and privilegeWithdrawn (9). certificateHold
+//! (6) is refused everywhere (the BRs forbid suspension), cACompromise (2)
+//! and aACompromise (10) name CA and attribute-authority certificates only.
+//!
+//! Invalidity (CS BRs §4.9.1, §7.2): for a key compromise or code signed
+//! with the certificate that is suspect (recorded as privilegeWithdrawn),
+//! the CA may say from when the certificate is to be considered invalid
+//! (`invalid_since`): signatures timestamped earlier stay trusted. It is
+//! recorded with the revocation, in its audit record, and in the CRL entry
+//! both as the revocationDate and as the RFC 5280 invalidityDate extension
+//! (see docs/OPERATIONS.md, "Revocation dates").
 
 use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use super::{Ra, RaError};
 use crate::storage::model::{CertificateRecord, Revocation};
 use crate::storage::StorageError;
 
-/// RFC 5280 CRLReason codes accepted (7 is unused, 8 removeFromCRL is CRL-only).
-pub const REASON_CODES: [u8; 9] = [0, 1, 2, 3, 4, 5, 6, 9, 10];
+/// The RFC 5280 CRLReason codes accepted for subscriber certificates (CS BRs §7.2.2).
+pub const REASON_CODES: [u8; 6] = [0, 1, 3, 4, 5, 9];
 
 /// The reason code for keyCompromise.
 pub const KEY_COMPROMISE: u8 = 1;
+/// The reason code for superseded.
+pub const SUPERSEDED: u8 = 4;
+/// The reason code for privilegeWithdrawn (also used for suspect code).
+pub const PRIVILEGE_WITHDRAWN: u8 = 9;
 
-/// Maps a reason name (as the CLI takes it) to its code.
+/// Maps a reason name (as the CLI and the admin API take it) or a number to
+/// its RFC 5280 code, also for reasons the RA then refuses (so the refusal
+/// can say why).
 pub fn reason_code(name: &str) -> Option<u8> {
     Some(match name {
         "unspecified" => 0,
@@ -24,8 +48,59 @@ pub fn reason_code(name: &str) -> Option<u8> {
         "certificateHold" | "certificate-hold" => 6,
         "privilegeWithdrawn" | "privilege-withdrawn" => 9,
         "aACompromise" | "aa-compromise" => 10,
-        other => return other.parse().ok().filter(|c| REASON_CODES.contains(c)),
+        other => return other.parse().ok().filter(|c| *c <= 10 && *c != 7),
     })
+}
+
+/// Why `code` may not be used to revoke a subscriber certificate, if it may not.
+pub fn subscriber_reason_refusal(code: u8) -> Option<String> {
+    match code {
+        c if REASON_CODES.contains(&c) => None,
+        6 => Some(
+            "certificateHold (6) is not accepted: code-signing certificates cannot be \
+             suspended (CS BRs §4.9.13); revoke them for good with another reason"
+                .into(),
+        ),
+        2 => Some(
+            "cACompromise (2) applies to CA certificates only; this is a subscriber certificate"
+                .into(),
+        ),
+        10 => Some(
+            "aACompromise (10) applies to attribute authority certificates only; this is a \
+             subscriber certificate"
+                .into(),
+        ),
+        8 => Some("removeFromCRL (8) is used only in delta CRLs, not to revoke".into()),
+        other => Some(format!(
+            "{other} is not an accepted RFC 5280 reason code for a subscriber certificate \
+             (accepted: 0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, \
+             5 cessationOfOperation, 9 privilegeWithdrawn)"
+        )),
+    }
+}
+
+/// A revocation as asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RevocationOrder {
+    /// RFC 5280 CRLReason code.
+    pub reason_code: u8,
+    /// keyCompromise or suspect code (privilegeWithdrawn): from when the
+    /// certificate is to be considered invalid (not in the future, not
+    /// before its notBefore).
+    pub invalid_since: Option<OffsetDateTime>,
+}
+
+impl RevocationOrder {
+    pub fn reason(reason_code: u8) -> RevocationOrder {
+        RevocationOrder {
+            reason_code,
+            ..RevocationOrder::default()
+        }
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
 }
 
 impl Ra {
@@ -37,24 +112,40 @@ impl Ra {
         reason_code: u8,
         actor: &str,
     ) -> Result<CertificateRecord, RaError> {
-        if !REASON_CODES.contains(&reason_code) {
-            return Err(RaError::invalid(
-                "reason",
-                format!("{reason_code} is not an accepted RFC 5280 reason code"),
-            ));
+        self.revoke_as(serial_hex, &RevocationOrder::reason(reason_code), actor)
+    }
+
+    /// Revokes `serial_hex` as `order` says (reason, invalidity date).
+    pub fn revoke_as(
+        &self,
+        serial_hex: &str,
+        order: &RevocationOrder,
+        actor: &str,
+    ) -> Result<CertificateRecord, RaError> {
+        let reason_code = order.reason_code;
+        if let Some(why) = subscriber_reason_refusal(reason_code) {
+            return Err(RaError::invalid("reason", why));
+        }
+        let serial_hex = serial_hex.to_ascii_lowercase();
+        let now = self.clock.now();
+        if let Some(since) = order.invalid_since {
+            let cert = self.certificate(&serial_hex)?;
+            check_invalid_since(since, reason_code, &cert, now)?;
         }
         let revocation = Revocation {
             reason_code,
-            revoked_at: self.clock.now(),
+            revoked_at: now,
             revoked_by: actor.to_string(),
+            invalid_since: order.invalid_since,
         };
         let ev = self.event(
             actor,
             "certificate.revoke",
-            json!({"serial": serial_hex, "reason": reason_code}),
+            json!({"serial": serial_hex, "reason": reason_code,
+                   "invalid_since": order.invalid_since.map(rfc3339)}),
         );
         match self.store.revoke_certificate(
-            serial_hex,
+            &serial_hex,
             &revocation,
             reason_code == KEY_COMPROMISE,
             &ev,
@@ -84,4 +175,42 @@ impl Ra {
             .get_certificate(&serial_hex.to_ascii_lowercase())?
             .ok_or_else(|| RaError::NotFound(format!("certificate {serial_hex:?}")))
     }
+}
+
+/// An invalidity date must name a key compromise or suspect code, lie in
+/// the past (or now) and within the certificate's life.
+fn check_invalid_since(
+    since: OffsetDateTime,
+    reason_code: u8,
+    cert: &CertificateRecord,
+    now: OffsetDateTime,
+) -> Result<(), RaError> {
+    if reason_code != KEY_COMPROMISE && reason_code != PRIVILEGE_WITHDRAWN {
+        return Err(RaError::invalid(
+            "invalid_since",
+            "an invalidity date is accepted with keyCompromise (1) or, for suspect code, \
+             privilegeWithdrawn (9) only",
+        ));
+    }
+    if since > now {
+        return Err(RaError::invalid(
+            "invalid_since",
+            format!(
+                "{} is in the future (now is {})",
+                rfc3339(since),
+                rfc3339(now)
+            ),
+        ));
+    }
+    if since < cert.not_before {
+        return Err(RaError::invalid(
+            "invalid_since",
+            format!(
+                "{} is before the certificate's notBefore {}",
+                rfc3339(since),
+                rfc3339(cert.not_before)
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -187,6 +187,11 @@ pub struct Revocation {
     #[serde(with = "time::serde::rfc3339")]
     pub revoked_at: OffsetDateTime,
     pub revoked_by: String,
+    /// From when the certificate is to be considered invalid (key
+    /// compromise, suspect code): the CRL entry's revocationDate and
+    /// invalidityDate (see `ra/revoke.rs`).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub invalid_since: Option<OffsetDateTime>,
 }
 
 /// An issued certificate.
