@@ -46,5 +46,6 @@ pub mod metrics;
 pub mod ra;
 pub mod server;
 pub mod storage;
+pub mod text;
 pub mod threads;
 pub mod va;

@@ -138,7 +138,7 @@ impl Problem {
     pub fn new(kind: ProblemType, detail: impl Into<String>) -> Problem {
         Problem {
             kind: kind.uri(),
-            detail: detail.into(),
+            detail: crate::text::escape(&detail.into()).into_owned(),
             status: kind.status().as_u16(),
             subproblems: Vec::new(),
             algorithms: None,
@@ -194,7 +194,7 @@ impl Subproblem {
     ) -> Self {
         Subproblem {
             kind: kind.uri(),
-            detail: detail.into(),
+            detail: crate::text::escape(&detail.into()).into_owned(),
             identifier,
         }
     }

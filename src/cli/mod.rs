@@ -97,10 +97,12 @@ fn init_logging(cfg: &crate::config::LogConfig) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // colours only for a terminal: a log file gets no escape codes
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match cfg.format {
         crate::config::LogFormat::Json => builder.json().try_init(),
-        crate::config::LogFormat::Text => builder.try_init(),
+        crate::config::LogFormat::Text => builder.fmt_fields(crate::text::log_fields()).try_init(),
     };
 }
 

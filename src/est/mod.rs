@@ -378,7 +378,7 @@ fn text(status: StatusCode, message: &str) -> HttpResponse {
     let body = if message.is_empty() {
         String::new()
     } else {
-        format!("{message}\n")
+        format!("{}\n", crate::text::escape(message))
     };
     response(status, CT_TEXT, body)
 }

@@ -307,7 +307,7 @@ impl Mailer {
         let mut builder = Message::builder()
             .from(self.inner.from.clone())
             .to(to)
-            .subject(mail.subject.clone())
+            .subject(crate::text::escape(&mail.subject))
             .date(self.inner.clock.now().into())
             .message_id(Some(format!("<{id}>")))
             .header(ContentType::TEXT_PLAIN);
@@ -332,7 +332,7 @@ impl Mailer {
             builder = builder.raw_header(HeaderValue::new(header_name, value.clone()));
         }
         let message = builder
-            .body(mail.body.clone())
+            .body(crate::text::escape_keeping_lines(&mail.body).into_owned())
             .map_err(|e| MailError::Build(e.to_string()))?;
         Ok((message, id))
     }
