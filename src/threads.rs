@@ -8,7 +8,7 @@
 //! Tokio worker woken by the network, one of sled's IO threads, the
 //! notification sender) stalls every signing thread that waits for the lock
 //! until it runs again: a turn of about 55 us became a wait of about 400 us
-//! (docs/PERFORMANCE.md, session 7).
+//! (docs/performance-log.md, session 7).
 //!
 //! So `signet serve` runs its threads in `SCHED_BATCH` and those two in
 //! `SCHED_OTHER` ([`Class::Issuing`]). Both are ordinary time-sharing

@@ -2,7 +2,7 @@
 //! thread costs on this machine. Two threads pass a token back and forth
 //! through rendezvous channels; every pass wakes the other thread and puts
 //! the sender to sleep (a context switch on each side). Run: `cargo bench
-//! --bench handoff`. docs/PERFORMANCE.md uses it to price the context
+//! --bench handoff`. docs/performance-log.md uses it to price the context
 //! switches counted per ACME flow and per store operation.
 
 use std::sync::mpsc::sync_channel;

@@ -13,7 +13,7 @@
 //! It prints, per writer count: issuances/s, CPU per issuance, context
 //! switches per issuance and the group-commit batch (writes per flush). The
 //! front ends cannot issue faster than this on the same machine: it is the
-//! measured limit under the EST and ACME rates in docs/PERFORMANCE.md.
+//! measured limit under the EST and ACME rates in docs/performance-log.md.
 //!
 //! Run: `cargo bench --bench store`. `SIGNET_BENCH_SECONDS` sets the time per
 //! measurement (default 2.5); `SIGNET_BENCH_WRITERS` (e.g. `1,16,64`).

@@ -176,7 +176,7 @@ impl Flattened {
         self.check_account_alg()?;
         // Hot path (every ACME POST): ECDSA straight with aws-lc-rs, without
         // building an OpenSSL key from the JWK each time (that was ~17% of
-        // the server's CPU under load, see docs/PERFORMANCE.md).
+        // the server's CPU under load, see docs/performance-log.md).
         if let Some(result) = self.verify_ec_fast(jwk) {
             return result;
         }

@@ -62,7 +62,7 @@ impl Serial {
     /// eleven, 88 bits, come from the CSPRNG (CS BR 7.1 asks for at least
     /// 64). Consecutive issuances thus get neighbouring store keys: sled
     /// inserts them into the same few leaves instead of paging a random
-    /// leaf of a large tree in for each (docs/PERFORMANCE.md, session 4).
+    /// leaf of a large tree in for each (docs/performance-log.md, session 4).
     pub fn fresh() -> Serial {
         use rand::RngCore;
         static NEXT: std::sync::OnceLock<crate::storage::sequence::Sequence> =

@@ -75,7 +75,7 @@ impl std::fmt::Debug for SigningPool {
 /// cores). An issuing job spends part of its time blocked on the store's
 /// writer lock (one change set at a time); the extra worker uses the core
 /// meanwhile. On the 2-core bench machine 3 workers gave 5 % more EST
-/// enrollments per second than 2, and 4 no more than 2 (docs/PERFORMANCE.md,
+/// enrollments per second than 2, and 4 no more than 2 (docs/performance-log.md,
 /// session 6).
 pub fn worker_count(requested: usize) -> usize {
     if requested > 0 {

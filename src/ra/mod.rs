@@ -191,7 +191,7 @@ impl Ra {
         // Announced before the job is queued, withdrawn once it has
         // registered its flush: a flush about to start lingers (at most
         // storage's MAX_LINGER) for the jobs already submitted, so under
-        // load one flush serves several of them (docs/PERFORMANCE.md,
+        // load one flush serves several of them (docs/performance-log.md,
         // session 6).
         let submitted = self.store.announce_flush();
         self.signer

@@ -473,7 +473,7 @@ mod tests {
     fn a_lingering_leader_is_woken_by_the_last_announced_writer_only() {
         // Each wake-up of the leader is a context switch on the flusher,
         // which runs SCHED_OTHER and so preempts a signing thread: waking it
-        // for every arrival cost 11 % of EST throughput (docs/PERFORMANCE.md).
+        // for every arrival cost 11 % of EST throughput (docs/performance-log.md).
         let coord = coordinator_lingering(Duration::from_secs(600));
         let intents: Vec<FlushIntent> = (0..4).map(|_| coord.announce()).collect();
         let leader = {

@@ -4,7 +4,7 @@
 //! `apply_batch`) seals and writes the current IO buffer twice, each write a
 //! synchronous `pwrite` + `sync_file_range` handed to sled's IO thread pool,
 //! which wakes all its idle threads for it. That made a transaction cost
-//! about as much as a durable flush (see docs/PERFORMANCE.md, session 3).
+//! about as much as a durable flush (see docs/performance-log.md, session 3).
 //!
 //! Instead a change set ([`super::tx`]) is written as:
 //! 1. one journal record holding every write of the set (a single-key insert
