@@ -36,3 +36,235 @@ fn names_with_spaces_and_reserved_characters_work_in_paths() {
     let err = srv.admin_fails(&["org", "show", "Acme Corp/../x"]);
     assert!(err.contains("404"), "{err}");
 }
+
+/// Issues a certificate to `dev@acme.example` through `cert request`;
+/// returns its JSON view and the chain file.
+fn issue(srv: &AdminServer, name: &str) -> (serde_json::Value, std::path::PathBuf) {
+    let (_key, csr) = support::openssl_csr(srv.dir.path(), name, "p256", &[]);
+    let v = srv.admin_json(&[
+        "cert",
+        "request",
+        "--account",
+        "release",
+        "--profile",
+        "cs",
+        "--email",
+        "dev@acme.example",
+        "--csr",
+        csr.to_str().unwrap(),
+        "--term",
+        "365",
+    ]);
+    let chain = srv.dir.path().join(format!("{name}-chain.pem"));
+    std::fs::write(&chain, v["pem_chain"].as_str().unwrap()).unwrap();
+    (v, chain)
+}
+
+/// `openssl x509 -serial` of the first certificate in `pem`: `0C0D74...`.
+fn openssl_serial(pem: &std::path::Path) -> String {
+    let out = support::run(
+        std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-serial", "-in"])
+            .arg(pem),
+    );
+    out.trim().strip_prefix("serial=").unwrap().to_string()
+}
+
+/// Serials as people paste them (upper case from `openssl x509 -serial`,
+/// colons, `0x`) work for show, download and revoke; text that is not hex
+/// is refused naming the field.
+#[test]
+fn serials_are_accepted_in_any_case_with_colons_or_0x() {
+    let srv = AdminServer::start();
+    srv.standard_directory(false);
+    let (cert, chain) = issue(&srv, "paste");
+    let serial = cert["serial"].as_str().unwrap().to_string();
+    let printed = openssl_serial(&chain);
+    assert_eq!(
+        printed,
+        serial.to_ascii_uppercase(),
+        "openssl prints upper case"
+    );
+    let colons = printed
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(":");
+
+    for given in [printed.clone(), colons.clone(), format!("0x{printed}")] {
+        let v = srv.admin_json(&["cert", "show", &given]);
+        assert_eq!(v["serial"], serial.as_str(), "cert show {given}");
+    }
+    let der = srv.dir.path().join("paste.der");
+    let out = srv.admin(&[
+        "cert",
+        "download",
+        &colons.to_ascii_lowercase(),
+        "--format",
+        "der",
+        "--out",
+        der.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read(&der).unwrap().starts_with(&[0x30]),
+        "DER written"
+    );
+
+    let v = srv.admin_json(&["cert", "revoke", &printed, "--reason", "superseded"]);
+    assert_eq!(v["serial"], serial.as_str());
+    assert_eq!(v["status"], "revoked");
+
+    let err = srv.admin_fails(&["cert", "show", "0C0D74G3"]);
+    assert!(err.contains("400"), "{err}");
+    assert!(err.contains("field serial"), "{err}");
+    assert!(err.contains("not a hex digit"), "{err}");
+}
+
+/// An endpoint is referenced by its id, name or label; organizations,
+/// departments, profiles and accounts by id or name. A reference that
+/// matches nothing says which forms are accepted.
+#[test]
+fn objects_are_referenced_by_id_name_or_label() {
+    let srv = AdminServer::start();
+    let org = srv.admin_json(&[
+        "org",
+        "create",
+        "--name",
+        "Acme Corp",
+        "--city",
+        "Springfield",
+        "--country",
+        "US",
+    ]);
+    let org_id = org["id"].as_str().unwrap();
+    let dept = srv.admin_json(&["dept", "create", "--org", org_id, "--name", "Release"]);
+    let profile = srv.admin_json(&[
+        "profile",
+        "create",
+        "--name",
+        "cs",
+        "--term",
+        "365",
+        "--key-type",
+        "ecdsa-p256",
+        "--attestation",
+        "optional",
+    ]);
+    let ep = srv.admin_json(&[
+        "endpoint",
+        "create",
+        "--name",
+        "Build farm",
+        "--label",
+        "builds",
+    ]);
+    let ep_id = ep["id"].as_str().unwrap();
+
+    // the endpoint by label, the others by id
+    let by_label = srv.admin_json(&[
+        "account",
+        "create",
+        "--name",
+        "release",
+        "--endpoint",
+        "builds",
+        "--org",
+        org_id,
+        "--dept",
+        dept["id"].as_str().unwrap(),
+        "--profile",
+        profile["id"].as_str().unwrap(),
+    ]);
+    assert_eq!(by_label["endpoint_id"], ep_id);
+    assert_eq!(by_label["department_id"], dept["id"]);
+    // the endpoint by id and by name
+    for (name, endpoint) in [("by-id", ep_id), ("by-name", "Build farm")] {
+        let a = srv.admin_json(&[
+            "account",
+            "create",
+            "--name",
+            name,
+            "--endpoint",
+            endpoint,
+            "--org",
+            "Acme Corp",
+            "--dept",
+            "Release",
+            "--profile",
+            "cs",
+        ]);
+        assert_eq!(a["endpoint_id"], ep_id, "{endpoint}");
+    }
+    for given in [ep_id, "Build farm", "builds"] {
+        assert_eq!(srv.admin_json(&["endpoint", "show", given])["id"], ep_id);
+    }
+    // an invitation names its account by id or name
+    let inv = srv.admin_json(&[
+        "invite",
+        "--email",
+        "dev@acme.example",
+        "--account",
+        by_label["id"].as_str().unwrap(),
+        "--profile",
+        "cs",
+    ]);
+    let shown = srv.admin_json(&["invitation", "show", inv["kid"].as_str().unwrap()]);
+    assert_eq!(shown["account_id"], by_label["id"]);
+
+    let err = srv.admin_fails(&[
+        "account",
+        "create",
+        "--name",
+        "x",
+        "--endpoint",
+        "cs",
+        "--org",
+        "Acme Corp",
+        "--profile",
+        "cs",
+    ]);
+    assert!(
+        err.contains(r#"no endpoint "cs" (give its id, name or label)"#)
+            && err.contains("field endpoint"),
+        "{err}"
+    );
+    let err = srv.admin_fails(&[
+        "account",
+        "create",
+        "--name",
+        "x",
+        "--endpoint",
+        "builds",
+        "--org",
+        "Nobody",
+        "--profile",
+        "cs",
+    ]);
+    assert!(
+        err.contains(r#"no organization "Nobody" (give its id or name)"#),
+        "{err}"
+    );
+    let err = srv.admin_fails(&[
+        "invite",
+        "--email",
+        "dev@acme.example",
+        "--account",
+        "nobody",
+    ]);
+    assert!(
+        err.contains(r#"no endpoint account "nobody" (give its id or name)"#)
+            && err.contains("field account"),
+        "{err}"
+    );
+    let err = srv.admin_fails(&["endpoint", "show", "nowhere"]);
+    assert!(
+        err.contains("404") && err.contains("id, name or label"),
+        "{err}"
+    );
+}

@@ -38,7 +38,7 @@ impl Inner {
         }
         let cert = self
             .store
-            .get_certificate(&serial.to_ascii_lowercase())?
+            .get_certificate(&crate::ra::lookup::normalize_serial(serial).unwrap_or_default())?
             .ok_or_else(|| Problem::not_found(format!("certificate {serial:?}")))?;
         if cert.requester != acme_requester(&acct.id) {
             return Err(Problem::unauthorized(

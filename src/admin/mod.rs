@@ -211,11 +211,7 @@ impl AdminApi {
             (&Method::POST, ["endpoints"]) => created(json!(
                 ra.create_endpoint(&parse::<NewEndpoint>(body)?, actor)?
             )),
-            (&Method::GET, ["endpoints", id]) => ok(json!(ra
-                .store()
-                .find_endpoint(id)
-                .map_err(ra_err)?
-                .ok_or_else(|| ApiError::not_found(format!("endpoint {id:?} not found")))?)),
+            (&Method::GET, ["endpoints", id]) => ok(json!(ra.endpoint(id)?)),
             (&Method::GET, ["accounts"]) => {
                 ok(json!(ra.store().list_accounts().map_err(ra_err)?))
             }

@@ -244,15 +244,7 @@ impl Ra {
     }
 
     pub fn create_department(&self, n: &NewDepartment, actor: &str) -> Result<Department, RaError> {
-        let org = self
-            .store
-            .find_organization(&n.organization)?
-            .ok_or_else(|| {
-                RaError::invalid(
-                    "organization",
-                    format!("no organization {:?}", n.organization),
-                )
-            })?;
+        let org = self.organization_ref("organization", &n.organization)?;
         let dept = Department {
             id: new_id("dept"),
             organization_id: org.id.clone(),
@@ -354,32 +346,10 @@ impl Ra {
 
     pub fn create_account(&self, n: &NewAccount, actor: &str) -> Result<EndpointAccount, RaError> {
         let name = check_label("name", &n.name)?;
-        let ep = self
-            .store
-            .find_endpoint(&n.endpoint)?
-            .ok_or_else(|| RaError::invalid("endpoint", format!("no endpoint {:?}", n.endpoint)))?;
-        let org = self
-            .store
-            .find_organization(&n.organization)?
-            .ok_or_else(|| {
-                RaError::invalid(
-                    "organization",
-                    format!("no organization {:?}", n.organization),
-                )
-            })?;
+        let ep = self.endpoint_ref("endpoint", &n.endpoint)?;
+        let org = self.organization_ref("organization", &n.organization)?;
         let department_id = match &n.department {
-            Some(d) => Some(
-                self.store
-                    .find_department(&org.id, d)?
-                    .filter(|dept| dept.organization_id == org.id)
-                    .ok_or_else(|| {
-                        RaError::invalid(
-                            "department",
-                            format!("no department {d:?} in organization {:?}", org.name),
-                        )
-                    })?
-                    .id,
-            ),
+            Some(d) => Some(self.department_ref("department", &org, d)?.id),
             None => None,
         };
         if n.profiles.is_empty() {
@@ -390,11 +360,7 @@ impl Ra {
         }
         let mut profile_ids = Vec::new();
         for p in &n.profiles {
-            let prof = self
-                .store
-                .find_profile(p)?
-                .ok_or_else(|| RaError::invalid("profiles", format!("no profile {p:?}")))?;
-            profile_ids.push(prof.id);
+            profile_ids.push(self.profile_ref("profiles", p)?.id);
         }
         let acct = EndpointAccount {
             id: new_id("acct"),

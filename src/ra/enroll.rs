@@ -220,7 +220,7 @@ impl Ra {
         req: &EnrollmentRequest,
         csr: &Csr,
     ) -> Result<EnrollmentOutcome, RaError> {
-        let account = self.account(&req.account)?;
+        let account = self.account_ref("account", &req.account)?;
         let profile = self.pick_profile(&account.profile_ids, req.profile.as_deref())?;
         subject_for(
             &self.organization(&account.organization_id)?,

@@ -63,15 +63,10 @@ impl Ra {
         actor: &str,
     ) -> Result<IssuedInvitation, RaError> {
         let email = check_email("email", &n.email)?;
-        let account = self.store.find_account(&n.account)?.ok_or_else(|| {
-            RaError::invalid("account", format!("no endpoint account {:?}", n.account))
-        })?;
+        let account = self.account_ref("account", &n.account)?;
         let profile_id = match &n.profile {
             Some(p) => {
-                let prof = self
-                    .store
-                    .find_profile(p)?
-                    .ok_or_else(|| RaError::invalid("profile", format!("no profile {p:?}")))?;
+                let prof = self.profile_ref("profile", p)?;
                 if !account.profile_ids.contains(&prof.id) {
                     return Err(RaError::invalid(
                         "profile",

@@ -10,6 +10,7 @@ mod enroll;
 pub mod est;
 pub mod invitations;
 pub mod lifecycle;
+pub mod lookup;
 mod notifier;
 pub mod revoke;
 

@@ -126,7 +126,7 @@ impl Ra {
         if let Some(why) = subscriber_reason_refusal(reason_code) {
             return Err(RaError::invalid("reason", why));
         }
-        let serial_hex = serial_hex.to_ascii_lowercase();
+        let serial_hex = super::lookup::serial_ref("serial", serial_hex)?;
         let now = self.clock.now();
         if let Some(since) = order.invalid_since {
             let cert = self.certificate(&serial_hex)?;
@@ -172,7 +172,7 @@ impl Ra {
 
     pub fn certificate(&self, serial_hex: &str) -> Result<CertificateRecord, RaError> {
         self.store
-            .get_certificate(&serial_hex.to_ascii_lowercase())?
+            .get_certificate(&super::lookup::serial_ref("serial", serial_hex)?)?
             .ok_or_else(|| RaError::NotFound(format!("certificate {serial_hex:?}")))
     }
 }
