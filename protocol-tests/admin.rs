@@ -133,7 +133,7 @@ fn admin_errors_name_the_field() {
             "wrong-token-0123456789",
         ])
         .arg("--ca-file")
-        .arg(srv.root_pem())
+        .arg(srv.tls_ca_pem())
         .args(["org", "list"])
         .output()
         .unwrap();

@@ -205,7 +205,7 @@ fn sigkill_right_after_est_enrollments_loses_nothing() {
         .arg(&der)
         .arg("-out")
         .arg(&b64));
-    let root = data.join("ca").join("root.pem");
+    let root = data.join("ca").join("tls-ca.pem");
     let n = 8;
     let clients: Vec<(String, String, String, String)> = (0..n)
         .map(|i| {
@@ -428,7 +428,7 @@ fn sigkill_right_after_acme_finalizations_loses_nothing() {
     let confirms = [("SIGNET_ACME__INVITATION_CONFIRMS_EMAIL", "true")];
     let s = serve_with(&data, &confirms);
     build_directory(&data);
-    let root = std::fs::read_to_string(data.join("ca").join("root.pem")).unwrap();
+    let root = std::fs::read_to_string(data.join("ca").join("tls-ca.pem")).unwrap();
     let n = 8;
     let clients: Vec<(String, String, String)> = (0..n)
         .map(|i| {

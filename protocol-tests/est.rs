@@ -23,6 +23,7 @@ impl Work {
     fn new(server: &TestServer) -> Work {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("root.pem"), &server.root_pem).unwrap();
+        std::fs::write(dir.path().join("tls-ca.pem"), &server.tls_ca_pem).unwrap();
         Work { dir }
     }
 
@@ -117,7 +118,7 @@ impl Work {
         let mut all: Vec<&str> = vec![
             "-sS",
             "--cacert",
-            "root.pem",
+            "tls-ca.pem",
             "-o",
             body_out,
             "-D",
@@ -1053,7 +1054,7 @@ impl BoundConnection {
     fn open(server: &TestServer) -> BoundConnection {
         use rustls_pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(server.root_pem.as_bytes()) {
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(server.tls_ca_pem.as_bytes()) {
             roots.add(cert.unwrap()).unwrap();
         }
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());

@@ -82,7 +82,7 @@ fn serve_accepts_a_host_name_in_listen() {
     // the HTTPS listener answers on the loopback address localhost resolves to
     let out = Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
-        .arg(dir.path().join("ca/root.pem"))
+        .arg(dir.path().join("ca/tls-ca.pem"))
         .arg(format!("{url}/acme/directory"))
         .output()
         .expect("curl");

@@ -69,7 +69,7 @@ fn every_documented_family_is_exposed_after_one_enrollment_and_promtool_is_clean
     });
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root.pem");
-    std::fs::write(&root, &server.root_pem).unwrap();
+    std::fs::write(&root, &server.tls_ca_pem).unwrap();
 
     // One full ACME order flow (newAccount with EAB, newOrder, authz, finalize, download).
     let acme = bench(

@@ -251,7 +251,10 @@ impl Hsm {
              keyUsage=critical,digitalSignature,keyCertSign,cRLSign\n\
              extendedKeyUsage=codeSigning\n\
              subjectKeyIdentifier=hash\n\
-             authorityKeyIdentifier=keyid\n",
+             authorityKeyIdentifier=keyid\n\
+             certificatePolicies=2.23.140.1.4.1,2.23.140.1.3\n\
+             crlDistributionPoints=URI:http://pki.example.com/crl/root.crl\n\
+             authorityInfoAccess=caIssuers;URI:http://pki.example.com/ca/root.crt\n",
         )
         .unwrap();
         let cert = self.path(&format!("{name}.pem"));
@@ -753,6 +756,9 @@ fn a_token_logout_under_the_ca_is_recovered_in_process() {
     };
     let clock = signet::clock::system();
     let ca = Ca::load_or_create(&hsm.path("ca"), &cfg, &clock).expect("CA with a PKCS#11 key");
+    // CS BR 3.2, 5.4.1.1: the start-up self-test signs one fixed message with
+    // the token key (counted by the key wrapper), no certificate
+    assert_eq!(ca.issuing_key_signatures(), 1);
     let ca_der = ca.issuing_cert_der().to_vec();
     let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
     let issue = || {

@@ -92,7 +92,8 @@ impl EchoServer {
                 vec![Arc::new(Echo) as Arc<dyn FrontEnd>],
             ))
             .unwrap();
-        let root_pem = std::fs::read_to_string(dir.path().join("ca/root.pem")).unwrap();
+        // the HTTPS listener's certificate chains to the dev TLS CA
+        let root_pem = std::fs::read_to_string(dir.path().join("ca/tls-ca.pem")).unwrap();
         EchoServer {
             runtime,
             server: Some(server),
@@ -147,7 +148,7 @@ fn serves_https_on_embedded_defaults_with_a_cert_chaining_to_the_dev_root() {
         server.http_base_url,
         format!("http://localhost:{}", server.http_addr.port())
     );
-    // the client verifies the chain against ca/root.pem and the name "localhost"
+    // the client verifies the chain against ca/tls-ca.pem and the name "localhost"
     let resp = server.get("/no/such/path");
     assert_eq!(resp.status, 404);
     assert_eq!(resp.header("content-type"), Some("application/json"));
@@ -171,6 +172,12 @@ fn serves_https_on_embedded_defaults_with_a_cert_chaining_to_the_dev_root() {
     assert!(HttpsClient::new(server.https_addr, &other_pem)
         .try_request("GET", "/", &[], b"")
         .is_err());
+    // the listener's certificate comes from the dev TLS CA, never from the
+    // code-signing root (CS BR 7.1.2.2): trusting only the root fails
+    let err = HttpsClient::new(server.https_addr, &server.root_pem)
+        .try_request("GET", "/", &[], b"")
+        .unwrap_err();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
 }
 
 #[test]
@@ -262,6 +269,7 @@ fn restart_reuses_the_same_ca_and_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let first = TestServer::start_in(dir.path(), |_| {});
     let root = first.root_pem.clone();
+    let tls_ca = first.tls_ca_pem.clone();
     let issuing = first.app.ca.issuing_cert_der().to_vec();
     let token = first.admin_token.clone();
     assert_eq!(first.get("/x").status, 404);
@@ -269,11 +277,12 @@ fn restart_reuses_the_same_ca_and_admin_token() {
 
     let second = TestServer::start_in(dir.path(), |_| {});
     assert_eq!(second.root_pem, root);
+    assert_eq!(second.tls_ca_pem, tls_ca);
     assert_eq!(second.app.ca.issuing_cert_der(), issuing.as_slice());
     assert_eq!(second.admin_token, token);
-    // the new server certificate still chains to the same root
+    // the new server certificate still chains to the same TLS CA
     assert_eq!(
-        HttpsClient::new(second.https_addr, &root)
+        HttpsClient::new(second.https_addr, &tls_ca)
             .request("GET", "/x", &[], b"")
             .status,
         404
@@ -680,7 +689,7 @@ fn serve_binary_stops_gracefully_on_sigterm_and_sigint() {
         let dir = tempfile::tempdir().unwrap();
         let (mut child, url) = spawn_serve(dir.path(), &[]);
         let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
-        let root = std::fs::read_to_string(dir.path().join("ca/root.pem")).unwrap();
+        let root = std::fs::read_to_string(dir.path().join("ca/tls-ca.pem")).unwrap();
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let resp = HttpsClient::new(addr, &root).request("GET", "/nope", &[], b"");
         assert_eq!(resp.status, 404);

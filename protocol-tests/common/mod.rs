@@ -11,7 +11,7 @@
 //! #[test]
 //! fn directory_is_served() {
 //!     let server = TestServer::start();                 // embedded defaults, temp data dir
-//!     let resp = server.get("/acme/directory");          // HTTPS, trusting <data_dir>/ca/root.pem
+//!     let resp = server.get("/acme/directory");          // HTTPS, trusting <data_dir>/ca/tls-ca.pem
 //!     assert_eq!(resp.status, 200, "{}", resp.text());
 //!     let json = resp.json();
 //!     let metrics = server.http_get("/metrics");         // plain-HTTP listener
@@ -60,6 +60,9 @@ pub struct TestServer {
     pub admin_token: String,
     /// The dev root certificate (PEM), read from `<data_dir>/ca/root.pem`.
     pub root_pem: String,
+    /// The dev TLS CA (PEM) the HTTPS listener's certificate chains to, read
+    /// from `<data_dir>/ca/tls-ca.pem` (not the code-signing root).
+    pub tls_ca_pem: String,
     /// In-process access to the application (store, CA, RA, metrics, mailer).
     pub app: Arc<App>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -194,6 +197,8 @@ impl TestServer {
             .map_err(|e| format!("server did not report readiness: {e}"))??;
         let root_pem = std::fs::read_to_string(data_dir.join("ca/root.pem"))
             .map_err(|e| format!("reading ca/root.pem: {e}"))?;
+        let tls_ca_pem = std::fs::read_to_string(data_dir.join("ca/tls-ca.pem"))
+            .map_err(|e| format!("reading ca/tls-ca.pem: {e}"))?;
         Ok(TestServer {
             https_addr,
             http_addr,
@@ -202,6 +207,7 @@ impl TestServer {
             admin_token: app.admin_token.expose().to_string(),
             data_dir,
             root_pem,
+            tls_ca_pem,
             app,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -234,9 +240,9 @@ impl TestServer {
             .collect()
     }
 
-    /// An HTTPS client trusting the dev root, connecting as `localhost`.
+    /// An HTTPS client trusting the dev TLS CA, connecting as `localhost`.
     pub fn client(&self) -> HttpsClient {
-        HttpsClient::new(self.https_addr, &self.root_pem)
+        HttpsClient::new(self.https_addr, &self.tls_ca_pem)
     }
 
     /// `GET` over HTTPS.

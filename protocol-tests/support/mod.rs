@@ -69,6 +69,11 @@ impl AdminServer {
         self.data_dir().join("ca").join("root.pem")
     }
 
+    /// The dev TLS CA the HTTPS listener's certificate chains to.
+    pub fn tls_ca_pem(&self) -> PathBuf {
+        self.data_dir().join("ca").join("tls-ca.pem")
+    }
+
     pub fn issuing_pem(&self) -> PathBuf {
         self.data_dir().join("ca").join("issuing.pem")
     }
@@ -80,7 +85,7 @@ impl AdminServer {
             .arg(format!("--url={}", self.url))
             .arg(format!("--token={}", self.token))
             .arg("--ca-file")
-            .arg(self.root_pem())
+            .arg(self.tls_ca_pem())
             .arg("--json")
             .args(args)
             .output()

@@ -1,27 +1,30 @@
 //! Where the CA's keys and certificates come from: a development hierarchy
-//! (root + issuing CA) generated in the CA directory on first start and reused
-//! afterwards, or PEM files of an existing issuing CA named in the configuration,
-//! or an existing issuing CA whose certificate is a PEM file and whose key is
-//! held in a PKCS#11 token (`ca.pkcs11_*`, see [`super::pkcs11`]).
+//! (root + issuing CA + a separate TLS CA, see [`super::dev_hierarchy`])
+//! generated in the CA directory on first start and reused afterwards, or PEM
+//! files of an existing issuing CA named in the configuration, or an existing
+//! issuing CA whose certificate is a PEM file and whose key is held in a
+//! PKCS#11 token (`ca.pkcs11_*`, see [`super::pkcs11`]). An operator-supplied
+//! issuing CA is checked against the CS BR 7.1.2.2 profile
+//! ([`super::issuer_profile`]).
 //!
 //! Development CA files in `dir`:
-//! `root.pem`, `root.key.pem`, `issuing.pem`, `issuing.key.pem` (keys mode 0600).
+//! `root.pem`, `root.key.pem`, `issuing.pem`, `issuing.key.pem`,
+//! `tls-ca.pem`, `tls-ca.key.pem`, `root.crl` (keys mode 0600).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PublicKeyData, SerialNumber,
-};
-use time::{Duration, OffsetDateTime};
+use rcgen::{DistinguishedName, DnType, DnValue, KeyPair, PublicKeyData};
+use time::OffsetDateTime;
 use x509_parser::asn1_rs::Tag;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
 
-use super::{CaConfig, CaError, Serial};
+use super::dev_hierarchy::{self, Algorithm};
+use super::issuing_key::{IssuingKey, KeySource};
+use super::{issuer_profile, CaConfig, CaError, StartupEvent};
 use crate::csr::KeyKind;
 
 pub(crate) const ROOT_CERT: &str = "root.pem";
@@ -29,82 +32,16 @@ pub(crate) const ROOT_KEY: &str = "root.key.pem";
 pub(crate) const ISSUING_CERT: &str = "issuing.pem";
 pub(crate) const ISSUING_KEY: &str = "issuing.key.pem";
 
-/// Validity of the development root (about 20 years) and issuing CA (about 10 years).
-const ROOT_DAYS: i64 = 20 * 365 + 5;
-const ISSUING_DAYS: i64 = 10 * 365 + 2;
-
-/// The supported issuer key algorithms by configuration name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Algorithm {
-    P256,
-    P384,
-    Rsa4096,
-}
-
-impl Algorithm {
-    pub(crate) fn from_config(name: &str) -> Result<Algorithm, CaError> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "p256" => Ok(Algorithm::P256),
-            "p384" => Ok(Algorithm::P384),
-            "rsa4096" => Ok(Algorithm::Rsa4096),
-            other => Err(CaError::Config(format!(
-                "ca.algorithm {other:?} is not supported (use \"p384\", \"p256\" or \"rsa4096\")"
-            ))),
-        }
-    }
-
-    fn generate_key(self) -> Result<KeyPair, CaError> {
-        let r = match self {
-            Algorithm::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
-            Algorithm::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
-            Algorithm::Rsa4096 => {
-                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096)
-            }
-        };
-        r.map_err(|e| CaError::Signing(format!("generating a CA key: {e}")))
-    }
-}
-
-/// The issuing CA's private key: a PEM file (or the development CA), or a
-/// PKCS#11 token. Signs like any rcgen key (certificates, CRLs, the TLS
-/// identity) and may be used from many threads at once.
-pub(crate) enum IssuingKey {
-    File(KeyPair),
-    Pkcs11(super::pkcs11::Pkcs11Key),
-}
-
-impl PublicKeyData for IssuingKey {
-    fn der_bytes(&self) -> &[u8] {
-        match self {
-            IssuingKey::File(k) => k.der_bytes(),
-            IssuingKey::Pkcs11(k) => k.der_bytes(),
-        }
-    }
-
-    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        match self {
-            IssuingKey::File(k) => PublicKeyData::algorithm(k),
-            IssuingKey::Pkcs11(k) => k.algorithm(),
-        }
-    }
-}
-
-impl rcgen::SigningKey for IssuingKey {
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        match self {
-            IssuingKey::File(k) => rcgen::SigningKey::sign(k, msg),
-            IssuingKey::Pkcs11(k) => rcgen::SigningKey::sign(k, msg),
-        }
-    }
-}
-
 /// Keys and certificates as loaded from disk.
 pub(crate) struct Loaded {
     pub root_der: Vec<u8>,
-    /// Present for the development CA (used for the HTTPS server certificate).
+    /// Present for the development CA: it signs the root CRL (and CA
+    /// certificates, at creation), nothing else.
     pub root_key: Option<KeyPair>,
     pub issuing_der: Vec<u8>,
     pub issuing_key: IssuingKey,
+    /// What happened while loading, for the audit log (CS BR 5.4.1.1).
+    pub events: Vec<StartupEvent>,
 }
 
 pub(crate) fn load_or_create(
@@ -132,8 +69,9 @@ pub(crate) fn load_or_create(
     let algorithm = Algorithm::from_config(&cfg.algorithm)?;
     let files = [ROOT_CERT, ROOT_KEY, ISSUING_CERT, ISSUING_KEY].map(|f| dir.join(f));
     let present: Vec<&PathBuf> = files.iter().filter(|p| p.exists()).collect();
+    let mut events = Vec::new();
     if present.is_empty() {
-        generate(dir, cfg, algorithm, now)?;
+        events.extend(dev_hierarchy::generate(dir, cfg, algorithm, now)?);
     } else if present.len() != files.len() {
         let missing: Vec<String> = files
             .iter()
@@ -152,12 +90,7 @@ pub(crate) fn load_or_create(
     let issuing_key = read_key(&files[3])?;
     check_key_matches(&root_key, &root_der, &files[1])?;
     check_key_matches(&issuing_key, &issuing_der, &files[3])?;
-    let expected = match algorithm {
-        Algorithm::P256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-        Algorithm::P384 => &rcgen::PKCS_ECDSA_P384_SHA384,
-        Algorithm::Rsa4096 => &rcgen::PKCS_RSA_SHA256,
-    };
-    if issuing_key.algorithm() != expected {
+    if issuing_key.algorithm() != algorithm.signature_algorithm() {
         return Err(CaError::Config(format!(
             "ca.algorithm is {:?} but the development CA in {} was generated with another algorithm \
              (remove the directory to generate a new CA)",
@@ -165,32 +98,66 @@ pub(crate) fn load_or_create(
             dir.display()
         )));
     }
+    events.push(loaded_event("development root", &files[0], &root_der));
+    events.push(loaded_event(
+        "development issuing CA",
+        &files[2],
+        &issuing_der,
+    ));
     Ok(Loaded {
         root_der,
         root_key: Some(root_key),
         issuing_der,
-        issuing_key: IssuingKey::File(issuing_key),
+        issuing_key: IssuingKey::new(KeySource::File(issuing_key)),
+        events,
     })
+}
+
+/// The audit event for a CA certificate loaded at start-up.
+pub(crate) fn loaded_event(role: &str, path: &Path, der: &[u8]) -> StartupEvent {
+    let subject = X509Certificate::from_der(der)
+        .map(|(_, c)| c.subject().to_string())
+        .unwrap_or_default();
+    StartupEvent {
+        action: "ca.certificate.load",
+        details: serde_json::json!({
+            "role": role,
+            "file": path.display().to_string(),
+            "subject": subject,
+            "sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)),
+        }),
+    }
 }
 
 fn load_external(cfg: &CaConfig, cert_path: &Path, key_path: &Path) -> Result<Loaded, CaError> {
     let issuing_der = read_cert(cert_path)?;
-    check_can_issue_code_signing(&issuing_der, cert_path)?;
+    issuer_profile::check(&issuing_der, cert_path, cfg)?;
     let issuing_key = read_key(key_path)?;
     check_key_matches(&issuing_key, &issuing_der, key_path)?;
+    let (root_der, mut events) = external_root(cfg, &issuing_der)?;
+    events.push(loaded_event("issuing CA", cert_path, &issuing_der));
     Ok(Loaded {
-        root_der: external_root(cfg, &issuing_der)?,
+        root_der,
         root_key: None,
         issuing_der,
-        issuing_key: IssuingKey::File(issuing_key),
+        issuing_key: IssuingKey::new(KeySource::File(issuing_key)),
+        events,
     })
 }
 
-/// The configured root, or (without a separate root) the issuing CA as trust anchor.
-fn external_root(cfg: &CaConfig, issuing_der: &[u8]) -> Result<Vec<u8>, CaError> {
+/// The configured root, or (without a separate root) the issuing CA as trust
+/// anchor; with the audit event of loading it.
+fn external_root(
+    cfg: &CaConfig,
+    issuing_der: &[u8],
+) -> Result<(Vec<u8>, Vec<StartupEvent>), CaError> {
     match &cfg.root_cert_file {
-        Some(p) => read_cert(Path::new(p)),
-        None => Ok(issuing_der.to_vec()),
+        Some(p) => {
+            let der = read_cert(Path::new(p))?;
+            let event = loaded_event("root", Path::new(p), &der);
+            Ok((der, vec![event]))
+        }
+        None => Ok((issuing_der.to_vec(), Vec::new())),
     }
 }
 
@@ -224,104 +191,25 @@ fn load_pkcs11(cfg: &CaConfig, module: &str) -> Result<Loaded, CaError> {
     };
     let cert_path = Path::new(cert_path);
     let issuing_der = read_cert(cert_path)?;
-    check_can_issue_code_signing(&issuing_der, cert_path)?;
+    issuer_profile::check(&issuing_der, cert_path, cfg)?;
     let key = super::pkcs11::Pkcs11Key::open(&settings, &issuing_der)?;
+    let (root_der, mut events) = external_root(cfg, &issuing_der)?;
+    events.push(loaded_event(
+        "issuing CA (key in PKCS#11 token)",
+        cert_path,
+        &issuing_der,
+    ));
     Ok(Loaded {
-        root_der: external_root(cfg, &issuing_der)?,
+        root_der,
         root_key: None,
         issuing_der,
-        issuing_key: IssuingKey::Pkcs11(key),
+        issuing_key: IssuingKey::new(KeySource::Pkcs11(key)),
+        events,
     })
 }
 
-fn generate(
-    dir: &Path,
-    cfg: &CaConfig,
-    algorithm: Algorithm,
-    now: OffsetDateTime,
-) -> Result<(), CaError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| CaError::Io(format!("creating {}: {e}", dir.display())))?;
-    let now = now
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .map_err(|e| CaError::Signing(e.to_string()))?;
-    let not_before = now - Duration::hours(1);
-    let org = cfg.organization.trim();
-    if org.is_empty() {
-        return Err(CaError::Config("ca.organization must not be empty".into()));
-    }
-
-    let root_key = algorithm.generate_key()?;
-    let mut root = CertificateParams::default();
-    root.distinguished_name = ca_name(org, &format!("{org} Root CA"));
-    root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    root.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    root.serial_number = Some(SerialNumber::from_slice(&Serial::random().0));
-    root.not_before = not_before;
-    root.not_after = now + Duration::days(ROOT_DAYS);
-    let root_cert = root
-        .self_signed(&root_key)
-        .map_err(|e| CaError::Signing(format!("self-signing the development root: {e}")))?;
-    let root_issuer = rcgen::Issuer::new(root, &root_key);
-
-    let issuing_key = algorithm.generate_key()?;
-    let mut issuing = CertificateParams::default();
-    issuing.distinguished_name = ca_name(org, &format!("{org} Code Signing CA"));
-    issuing.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    issuing.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-    ];
-    // CS BRs 7.1.2.2: a code signing subordinate CA carries EKU codeSigning.
-    issuing.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
-    issuing.use_authority_key_identifier_extension = true;
-    issuing.serial_number = Some(SerialNumber::from_slice(&Serial::random().0));
-    issuing.not_before = not_before;
-    issuing.not_after = now + Duration::days(ISSUING_DAYS);
-    let issuing_cert = issuing
-        .signed_by(&issuing_key, &root_issuer)
-        .map_err(|e| CaError::Signing(format!("signing the development issuing CA: {e}")))?;
-
-    // Keys first (0600), certificates last: a crash leaves an incomplete set,
-    // which load_or_create reports instead of silently replacing.
-    write_file(
-        &dir.join(ROOT_KEY),
-        root_key.serialize_pem().as_bytes(),
-        true,
-    )?;
-    write_file(
-        &dir.join(ISSUING_KEY),
-        issuing_key.serialize_pem().as_bytes(),
-        true,
-    )?;
-    write_file(&dir.join(ROOT_CERT), root_cert.pem().as_bytes(), false)?;
-    write_file(
-        &dir.join(ISSUING_CERT),
-        issuing_cert.pem().as_bytes(),
-        false,
-    )?;
-    tracing::info!(
-        dir = %dir.display(),
-        algorithm = ?algorithm,
-        "generated a development CA hierarchy (root + issuing CA)"
-    );
-    Ok(())
-}
-
-fn ca_name(org: &str, cn: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(
-        DnType::OrganizationName,
-        DnValue::Utf8String(org.to_string()),
-    );
-    dn.push(DnType::CommonName, DnValue::Utf8String(cn.to_string()));
-    dn
-}
-
 /// Writes `data` to `path` atomically (temporary file + rename); private files get mode 0600.
-fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), CaError> {
+pub(crate) fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), CaError> {
     let io = |e: std::io::Error| CaError::Io(format!("writing {}: {e}", path.display()));
     let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
@@ -345,7 +233,7 @@ fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), CaError> {
     Ok(())
 }
 
-fn read_cert(path: &Path) -> Result<Vec<u8>, CaError> {
+pub(crate) fn read_cert(path: &Path) -> Result<Vec<u8>, CaError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CaError::Io(format!("reading {}: {e}", path.display())))?;
     let blocks = pem::parse_many(&text)
@@ -366,7 +254,7 @@ fn read_cert(path: &Path) -> Result<Vec<u8>, CaError> {
     Ok(der)
 }
 
-fn read_key(path: &Path) -> Result<KeyPair, CaError> {
+pub(crate) fn read_key(path: &Path) -> Result<KeyPair, CaError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CaError::Io(format!("reading {}: {e}", path.display())))?;
     let key = KeyPair::from_pem(&text)
@@ -384,7 +272,11 @@ fn read_key(path: &Path) -> Result<KeyPair, CaError> {
     Ok(key)
 }
 
-fn check_key_matches(key: &KeyPair, cert_der: &[u8], key_path: &Path) -> Result<(), CaError> {
+pub(crate) fn check_key_matches(
+    key: &KeyPair,
+    cert_der: &[u8],
+    key_path: &Path,
+) -> Result<(), CaError> {
     let (_, cert) = X509Certificate::from_der(cert_der)
         .map_err(|e| CaError::Io(format!("invalid certificate: {e}")))?;
     if cert.public_key().raw != key.subject_public_key_info().as_slice() {
@@ -400,44 +292,6 @@ fn check_key_matches(key: &KeyPair, cert_der: &[u8], key_path: &Path) -> Result<
                 "{}: RSA-{bits} CA keys are below the Code Signing BR minimum of 3072 bits",
                 key_path.display()
             )));
-        }
-    }
-    Ok(())
-}
-
-/// An external issuing CA must be a CA (basicConstraints cA, keyCertSign when
-/// keyUsage is present) whose extKeyUsage, if present, allows codeSigning.
-fn check_can_issue_code_signing(der: &[u8], path: &Path) -> Result<(), CaError> {
-    let (_, cert) = X509Certificate::from_der(der)
-        .map_err(|e| CaError::Io(format!("{}: invalid certificate: {e}", path.display())))?;
-    let bad = |why: &str| {
-        CaError::Config(format!(
-            "ca.issuer_cert_file {} cannot issue code-signing certificates: {why}",
-            path.display()
-        ))
-    };
-    let bc = cert
-        .basic_constraints()
-        .map_err(|e| bad(&format!("basicConstraints: {e}")))?;
-    if !bc.is_some_and(|bc| bc.value.ca) {
-        return Err(bad(
-            "it is not a CA certificate (basicConstraints cA is not TRUE)",
-        ));
-    }
-    if let Some(ku) = cert
-        .key_usage()
-        .map_err(|e| bad(&format!("keyUsage: {e}")))?
-    {
-        if !ku.value.key_cert_sign() {
-            return Err(bad("its keyUsage lacks keyCertSign"));
-        }
-    }
-    if let Some(eku) = cert
-        .extended_key_usage()
-        .map_err(|e| bad(&format!("extKeyUsage: {e}")))?
-    {
-        if !eku.value.code_signing && !eku.value.any {
-            return Err(bad("its extKeyUsage does not include codeSigning"));
         }
     }
     Ok(())

@@ -16,7 +16,7 @@ use x509_parser::x509::X509Version;
 
 use super::profile::{checked_validity, key_identifier, oids};
 use super::template::CertTemplate;
-use super::{CaError, IssuanceRequest, MAX_VALIDITY_DAYS};
+use super::{CaError, IssuanceRequest};
 
 /// What every certificate from one issuer must look like.
 pub(crate) struct Expectations<'a> {
@@ -25,6 +25,8 @@ pub(crate) struct Expectations<'a> {
     pub signature_alg: ObjectIdentifier,
     pub crl_url: &'a str,
     pub issuer_url: &'a str,
+    /// The certificatePolicies extnValue of the OV and EV template.
+    pub policies: [&'a [u8]; 2],
     /// None: the structural signature check only (`ca.verify_signatures = false`).
     pub verify_key: Option<&'a ParsedPublicKey>,
 }
@@ -97,7 +99,7 @@ pub(crate) fn check(
             "validity {got_nb}..{got_na} differs from the requested {nb}..{na}"
         )));
     }
-    if got_na - got_nb > time::Duration::days(MAX_VALIDITY_DAYS) || got_na <= got_nb {
+    if !super::profile::within_max_validity(got_nb, got_na) {
         return Err(fail("validity exceeds the Code Signing BR maximum"));
     }
 
@@ -303,19 +305,25 @@ fn check_extensions(
                 }
             }
             ParsedExtension::CertificatePolicies(policies) => {
+                // first the template's reserved OID without qualifiers (CS BR
+                // 7.1.2.3 a), then exactly what the configuration adds
                 let expected = req.template.policy_oid_der();
-                if policies.len() != 1 || !is(&policies[0].policy_id, &expected) {
+                let reserved_first = policies
+                    .first()
+                    .is_some_and(|p| is(&p.policy_id, &expected) && p.policy_qualifiers.is_none());
+                let configured = match req.template {
+                    super::Template::Ov => exp.policies[0],
+                    super::Template::Ev => exp.policies[1],
+                };
+                if !reserved_first || ext.value != configured {
                     let ids: Vec<String> = policies
                         .iter()
                         .map(|p| p.policy_id.to_id_string())
                         .collect();
                     return Err(fail(format!(
-                        "certificatePolicies {ids:?} must be exactly [{}]",
+                        "certificatePolicies {ids:?} must be [{}] (without qualifiers) and the configured ca.policy_oid / ca.cps_uri",
                         req.template.policy_oid()
                     )));
-                }
-                if policies.iter().any(|p| p.policy_qualifiers.is_some()) {
-                    return Err(fail("certificatePolicies carries qualifiers"));
                 }
             }
             ParsedExtension::CRLDistributionPoints(cdp) => {
@@ -572,7 +580,7 @@ pub(crate) fn check_issued(
             "validity {got_nb}..{got_na} differs from the requested {nb}..{na}"
         )));
     }
-    if got_na - got_nb > time::Duration::days(MAX_VALIDITY_DAYS) || got_na <= got_nb {
+    if !super::profile::within_max_validity(got_nb, got_na) {
         return Err(fail("validity exceeds the Code Signing BR maximum"));
     }
     if got_na > issued.issuer_not_after {

@@ -5,7 +5,8 @@
 //! authorityKeyIdentifier, subjectAltName (one rfc822Name), keyUsage (critical,
 //! digitalSignature only), extKeyUsage (codeSigning only), cRLDistributionPoints,
 //! subjectKeyIdentifier, authorityInfoAccess (caIssuers only), certificatePolicies
-//! (exactly one reserved CA/B Forum OID, no qualifiers).
+//! (the template's reserved CA/B Forum OID without qualifiers, then the CA's own
+//! `ca.policy_oid` with its `ca.cps_uri` CPS qualifier when configured).
 //!
 //! basicConstraints is deliberately ABSENT: the CS BRs allow it to be omitted for
 //! subscriber certificates, and RFC 5280 path validation treats a v3 certificate
@@ -20,8 +21,8 @@ use rcgen::{
 };
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    certpolicy::PolicyInformation, AccessDescription, AuthorityInfoAccessSyntax,
-    CertificatePolicies,
+    certpolicy::{PolicyInformation, PolicyQualifierInfo},
+    AccessDescription, AuthorityInfoAccessSyntax, CertificatePolicies,
 };
 
 use super::{CaConfig, CaError, IssuanceRequest, SubjectInfo, Template, MAX_VALIDITY_DAYS};
@@ -34,6 +35,7 @@ pub(crate) mod oids {
     pub const POLICY_EV: &str = "2.23.140.1.3";
     pub const ID_AD_CA_ISSUERS: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
+    pub const ID_QT_CPS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.2.1");
     pub const AIA: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
     pub const CERTIFICATE_POLICIES: &[u64] = &[2, 5, 29, 32];
     pub const SUBJECT_KEY_IDENTIFIER: &[u64] = &[2, 5, 29, 14];
@@ -102,7 +104,7 @@ impl Profiles {
             p.use_authority_key_identifier_extension = true;
             // Filled per request: serial, validity, subject, SAN, SKI.
             p.distinguished_name = DistinguishedName::new();
-            p.custom_extensions = vec![aia.clone(), policy_extension(template.policy_oid())?];
+            p.custom_extensions = vec![aia.clone(), policy_extension(template, cfg)?];
             Ok(p)
         };
         Ok(Profiles {
@@ -143,7 +145,10 @@ fn invalid(msg: String) -> CaError {
 }
 
 /// Validity truncated to whole seconds, refusing empty/negative spans and spans
-/// above [`MAX_VALIDITY_DAYS`].
+/// above [`MAX_VALIDITY_DAYS`]. The validity period includes both notBefore
+/// and notAfter (CS BR 1.6.1, RFC 5280 4.1.2.5): a term of N days is
+/// `notAfter = notBefore + N days - 1 s`, so `notAfter - notBefore` must stay
+/// below [`MAX_VALIDITY_DAYS`] days.
 pub(crate) fn checked_validity(
     req: &IssuanceRequest,
 ) -> Result<(time::OffsetDateTime, time::OffsetDateTime), CaError> {
@@ -162,16 +167,27 @@ pub(crate) fn checked_validity(
             "not_after ({na}) must be later than not_before ({nb})"
         )));
     }
-    if na - nb > time::Duration::days(MAX_VALIDITY_DAYS) {
+    if !within_max_validity(nb, na) {
         return Err(invalid(format!(
-            "validity of {} days exceeds the Code Signing BR maximum of {MAX_VALIDITY_DAYS} days",
-            (na - nb).whole_days()
+            "validity of {} (notBefore and notAfter inclusive) exceeds the Code Signing BR maximum of {MAX_VALIDITY_DAYS} days",
+            na - nb + time::Duration::SECOND
         )));
     }
     if nb.year() < 1950 || na.year() > 9999 {
         return Err(invalid("validity outside the years 1950..9999".into()));
     }
     Ok((nb, na))
+}
+
+/// Whether `not_before..=not_after` (both inclusive, whole seconds) lasts at
+/// most [`MAX_VALIDITY_DAYS`] days (CS BR 6.3.2 with 1.6.1's definition).
+pub(crate) fn within_max_validity(
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> bool {
+    not_after > not_before
+        && not_after - not_before + time::Duration::SECOND
+            <= time::Duration::days(MAX_VALIDITY_DAYS)
 }
 
 /// An rfc822Name mailbox: ASCII `local@domain`, no spaces or control
@@ -462,35 +478,84 @@ fn aia_extension(issuer_url: &str) -> Result<CustomExtension, CaError> {
 
 /// The authorityInfoAccess extension value: exactly caIssuers `issuer_url`.
 pub(crate) fn aia_value(issuer_url: &str) -> Result<Vec<u8>, CaError> {
+    aia_value_for("ca.issuer_url", issuer_url)
+}
+
+/// The authorityInfoAccess extension value: exactly caIssuers `url` (the
+/// configuration key `key`).
+pub(crate) fn aia_value_for(key: &str, issuer_url: &str) -> Result<Vec<u8>, CaError> {
     let url = Ia5String::new(issuer_url)
-        .map_err(|_| CaError::Config("ca.issuer_url must be an ASCII URL".into()))?;
+        .map_err(|_| CaError::Config(format!("{key} must be an ASCII URL")))?;
     if issuer_url.is_empty() {
-        return Err(CaError::Config("ca.issuer_url must not be empty".into()));
+        return Err(CaError::Config(format!("{key} must not be empty")));
     }
     let aia = AuthorityInfoAccessSyntax(vec![AccessDescription {
         access_method: oids::ID_AD_CA_ISSUERS,
         access_location: GeneralName::UniformResourceIdentifier(url),
     }]);
     aia.to_der()
-        .map_err(|e| CaError::Config(format!("ca.issuer_url cannot be encoded: {e}")))
+        .map_err(|e| CaError::Config(format!("{key} cannot be encoded: {e}")))
 }
 
-fn policy_extension(policy: &str) -> Result<CustomExtension, CaError> {
+fn policy_extension(template: Template, cfg: &CaConfig) -> Result<CustomExtension, CaError> {
     Ok(CustomExtension::from_oid_content(
         oids::CERTIFICATE_POLICIES,
-        policy_value(policy)?,
+        policies_value(&[template.policy_oid()], cfg)?,
     ))
 }
 
-/// The certificatePolicies extension value: exactly `policy`, no qualifiers.
-pub(crate) fn policy_value(policy: &str) -> Result<Vec<u8>, CaError> {
-    let oid = ObjectIdentifier::new(policy)
-        .map_err(|e| CaError::Signing(format!("policy OID {policy}: {e}")))?;
-    let policies = CertificatePolicies(vec![PolicyInformation {
+/// The CA-defined policy of the configuration (`ca.policy_oid`, `ca.cps_uri`).
+pub(crate) fn ca_policy(cfg: &CaConfig) -> Result<Option<PolicyInformation>, CaError> {
+    let Some(policy) = cfg.policy_oid.as_deref() else {
+        if cfg.cps_uri.is_some() {
+            return Err(CaError::Config(
+                "ca.cps_uri needs ca.policy_oid (the CPS qualifies the CA's own policy)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let oid = ObjectIdentifier::new(policy.trim())
+        .map_err(|e| CaError::Config(format!("ca.policy_oid {policy:?}: {e}")))?;
+    if [oids::POLICY_OV, oids::POLICY_EV, "2.5.29.32.0"].contains(&oid.to_string().as_str()) {
+        return Err(CaError::Config(format!(
+            "ca.policy_oid {policy} must be the CA's own policy, not a reserved one"
+        )));
+    }
+    let policy_qualifiers = match cfg.cps_uri.as_deref() {
+        None => None,
+        Some(uri) => {
+            let ia5 = Ia5String::new(uri)
+                .map_err(|_| CaError::Config("ca.cps_uri must be an ASCII URI".into()))?;
+            let qualifier = der::Any::encode_from(&ia5)
+                .map_err(|e| CaError::Config(format!("ca.cps_uri cannot be encoded: {e}")))?;
+            Some(vec![PolicyQualifierInfo {
+                policy_qualifier_id: oids::ID_QT_CPS,
+                qualifier: Some(qualifier),
+            }])
+        }
+    };
+    Ok(Some(PolicyInformation {
         policy_identifier: oid,
-        policy_qualifiers: None,
-    }]);
-    policies
+        policy_qualifiers,
+    }))
+}
+
+/// The certificatePolicies extension value: the `reserved` CA/B Forum OIDs
+/// (no qualifiers), then the CA's own policy with its CPS qualifier when
+/// configured ([`ca_policy`]).
+pub(crate) fn policies_value(reserved: &[&str], cfg: &CaConfig) -> Result<Vec<u8>, CaError> {
+    let mut list = reserved
+        .iter()
+        .map(|policy| {
+            Ok(PolicyInformation {
+                policy_identifier: ObjectIdentifier::new(policy)
+                    .map_err(|e| CaError::Signing(format!("policy OID {policy}: {e}")))?,
+                policy_qualifiers: None,
+            })
+        })
+        .collect::<Result<Vec<_>, CaError>>()?;
+    list.extend(ca_policy(cfg)?);
+    CertificatePolicies(list)
         .to_der()
         .map_err(|e| CaError::Signing(format!("certificatePolicies encoding: {e}")))
 }

@@ -136,6 +136,8 @@ fn ev_subject() -> SubjectInfo {
 }
 
 /// A request with the subject its template needs ([`ev_subject`] for EV).
+/// A request for a term of `days` days: notBefore 5 minutes ago, notAfter
+/// `days` days minus 1 s later (both inclusive, CS BR 1.6.1).
 fn request(spki_der: Vec<u8>, template: Template, days: i64) -> IssuanceRequest {
     let now = OffsetDateTime::now_utc();
     IssuanceRequest {
@@ -148,7 +150,7 @@ fn request(spki_der: Vec<u8>, template: Template, days: i64) -> IssuanceRequest 
         spki_der,
         template,
         not_before: now - Duration::minutes(5),
-        not_after: now - Duration::minutes(5) + Duration::days(days),
+        not_after: now - Duration::minutes(5) + Duration::days(days) - Duration::SECOND,
     }
 }
 
@@ -430,7 +432,15 @@ fn issuing_without_per_certificate_verification_still_checks_everything_else() {
 fn validity_is_capped_and_must_be_positive() {
     let fx = fixture("p256");
     let ok = request(p256_spki(), Template::Ov, MAX_VALIDITY_DAYS);
-    fx.ca.issue(&ok).unwrap();
+    let der = fx.ca.issue(&ok).unwrap();
+    // Inclusive validity (CS BR 1.6.1, 6.3.2): a 460-day term ends 1 s before
+    // notBefore + 460 days.
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    let v = cert.validity();
+    assert_eq!(
+        v.not_after.to_datetime() - v.not_before.to_datetime(),
+        Duration::days(MAX_VALIDITY_DAYS) - Duration::SECOND
+    );
 
     let mut too_long = request(p256_spki(), Template::Ov, MAX_VALIDITY_DAYS);
     too_long.not_after += Duration::seconds(1);
@@ -933,7 +943,20 @@ fn external_issuer_files_are_loaded() {
     let mut not_ca = c.clone();
     not_ca.issuer_cert_file = Some(ca_dir.join("root.pem").display().to_string());
     not_ca.issuer_key_file = Some(ca_dir.join("root.key.pem").display().to_string());
-    // The root is a CA without EKU: acceptable as an issuer.
+    // The root is a CA without EKU, policies, CDP or AIA: refused as an
+    // issuer, naming every CS BR 7.1.2.2 finding ...
+    let err = Ca::load_or_create(dir.path(), &not_ca, &crate::clock::system()).unwrap_err();
+    assert!(
+        matches!(&err, CaError::Config(m) if m.contains("7.1.2.2")
+            && m.contains("extKeyUsage is missing")
+            && m.contains("certificatePolicies")
+            && m.contains("cRLDistributionPoints")
+            && m.contains("authorityInformationAccess")
+            && m.contains("ca.allow_nonconforming_issuer")),
+        "{err}"
+    );
+    // ... unless a test setup allows it explicitly.
+    not_ca.allow_nonconforming_issuer = true;
     Ca::load_or_create(dir.path(), &not_ca, &crate::clock::system()).unwrap();
     let tls_dir = tempfile::tempdir().unwrap();
     let (chain, key) = fx.ca.tls_server_identity(&["localhost".into()]).unwrap();
@@ -980,7 +1003,26 @@ fn tls_server_identity_verifies_for_server_auth() {
     assert!(matches!(key, rustls_pki_types::PrivateKeyDer::Pkcs8(_)));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("root.pem"), fx.ca.root_cert_pem()).unwrap();
+    std::fs::write(dir.path().join("issuing.pem"), fx.ca.issuing_cert_pem()).unwrap();
+    std::fs::write(
+        dir.path().join("tls-ca.pem"),
+        fx.ca.tls_ca_cert_pem().unwrap(),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("server.pem"), pem_cert(&chain[0])).unwrap();
+    // CS BR 7.1.2.2: neither the code-signing root nor the issuing CA signed it
+    let out = run(tool("openssl").current_dir(dir.path()).args([
+        "verify",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "issuing.pem",
+        "server.pem",
+    ]));
+    assert!(
+        !out.status.success(),
+        "the TLS certificate chains to the code-signing root"
+    );
     let out = openssl(
         dir.path(),
         &[
@@ -990,7 +1032,7 @@ fn tls_server_identity_verifies_for_server_auth() {
             "-verify_hostname",
             "localhost",
             "-CAfile",
-            "root.pem",
+            "tls-ca.pem",
             "server.pem",
         ],
     );
@@ -1004,7 +1046,7 @@ fn tls_server_identity_verifies_for_server_auth() {
             "-verify_ip",
             "127.0.0.1",
             "-CAfile",
-            "root.pem",
+            "tls-ca.pem",
             "server.pem",
         ],
     );
@@ -1404,7 +1446,10 @@ fn validity_spread() -> Vec<(OffsetDateTime, OffsetDateTime)> {
     use time::macros::datetime;
     let now = OffsetDateTime::now_utc();
     vec![
-        (now, now + Duration::days(MAX_VALIDITY_DAYS)),
+        (
+            now,
+            now + Duration::days(MAX_VALIDITY_DAYS) - Duration::SECOND,
+        ),
         (now - Duration::minutes(5), now + Duration::seconds(1)),
         (
             datetime!(2049-06-30 12:00:00.999 UTC),
@@ -1740,7 +1785,7 @@ fn per_certificate_verification_refuses_a_signature_from_another_key() {
     let other = fixture("p256");
     let (_, other_cert) = X509Certificate::from_der(other.ca.issuing_cert_der()).unwrap();
     ca.verify_key = ParsedPublicKey::new(
-        &signature::ECDSA_P256_SHA256_ASN1,
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
         &other_cert.public_key().subject_public_key.data,
     )
     .unwrap();

@@ -48,6 +48,10 @@ pub enum ConfigCommand {
     Check {
         #[arg(long, env = "SIGNET_CONFIG")]
         config: Option<PathBuf>,
+        /// Also fail unless every URL certificates will carry (CRL, AIA,
+        /// CPS) names a fully qualified public host.
+        #[arg(long)]
+        production: bool,
     },
 }
 
@@ -126,9 +130,16 @@ async fn run(
             Ok(ExitCode::SUCCESS)
         }
         Command::Config {
-            command: ConfigCommand::Check { config },
+            command: ConfigCommand::Check { config, production },
         } => {
             let cfg = crate::config::load(config.as_deref())?;
+            let findings = crate::config::non_public_certificate_urls(&cfg);
+            if production && !findings.is_empty() {
+                for f in &findings {
+                    eprintln!("signet: not production-ready: certificates would carry {f}");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
             println!("configuration OK");
             println!("{}", toml::to_string_pretty(&cfg).unwrap_or_default());
             Ok(ExitCode::SUCCESS)

@@ -26,6 +26,8 @@
 //! `docs/CONFIGURATION.md`.
 
 mod acme;
+mod ca;
+pub use ca::{certificate_urls, non_public_certificate_urls, non_public_host};
 mod est;
 mod mail;
 mod server;
@@ -297,7 +299,8 @@ impl Config {
     /// Checks every value; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
-        validate_ca(&self.ca)?;
+        ca::validate_ca(&self.ca)?;
+        ca::validate_tls_source(self)?;
         self.mail.validate()?;
         if !(1..=365).contains(&self.invitations.ttl_days) {
             return Err(ConfigError::invalid(
@@ -321,104 +324,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-fn validate_ca(ca: &CaConfig) -> Result<(), ConfigError> {
-    if !CA_ALGORITHMS.contains(&ca.algorithm.as_str()) {
-        return Err(ConfigError::invalid(
-            "ca.algorithm",
-            format!(
-                "invalid algorithm {:?} (expected one of: {})",
-                ca.algorithm,
-                CA_ALGORITHMS.join(", ")
-            ),
-        ));
-    }
-    if ca.organization.trim().is_empty() {
-        return Err(ConfigError::invalid("ca.organization", "must not be empty"));
-    }
-    if !ca.crl_url.is_empty() {
-        check_url("ca.crl_url", &ca.crl_url, &["http", "https"])?;
-    }
-    if !ca.issuer_url.is_empty() {
-        check_url("ca.issuer_url", &ca.issuer_url, &["http", "https"])?;
-    }
-    validate_ca_pkcs11(ca)?;
-    match (&ca.issuer_cert_file, &ca.issuer_key_file) {
-        (Some(_), None) if ca.pkcs11_module.is_none() => {
-            return Err(ConfigError::invalid(
-                "ca.issuer_key_file",
-                "required when ca.issuer_cert_file is set (or set ca.pkcs11_module)",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError::invalid(
-                "ca.issuer_cert_file",
-                "required when ca.issuer_key_file is set",
-            ))
-        }
-        _ => {}
-    }
-    if ca.root_cert_file.is_some() && ca.issuer_cert_file.is_none() {
-        return Err(ConfigError::invalid(
-            "ca.root_cert_file",
-            "only meaningful with ca.issuer_cert_file",
-        ));
-    }
-    for (key, file) in [
-        ("ca.issuer_cert_file", &ca.issuer_cert_file),
-        ("ca.issuer_key_file", &ca.issuer_key_file),
-        ("ca.root_cert_file", &ca.root_cert_file),
-    ] {
-        if let Some(file) = file {
-            check_file(key, Path::new(file))?;
-        }
-    }
-    Ok(())
-}
-
-/// `ca.pkcs11_*`: the issuing CA key in a PKCS#11 token, with the certificate
-/// from `ca.issuer_cert_file`.
-fn validate_ca_pkcs11(ca: &CaConfig) -> Result<(), ConfigError> {
-    let Some(module) = &ca.pkcs11_module else {
-        for (key, set) in [
-            ("ca.pkcs11_token_label", ca.pkcs11_token_label.is_some()),
-            ("ca.pkcs11_key_label", ca.pkcs11_key_label.is_some()),
-            ("ca.pkcs11_pin", ca.pkcs11_pin.is_some()),
-        ] {
-            if set {
-                return Err(ConfigError::invalid(
-                    key,
-                    "only meaningful with ca.pkcs11_module",
-                ));
-            }
-        }
-        return Ok(());
-    };
-    check_file("ca.pkcs11_module", Path::new(module))?;
-    if ca.issuer_key_file.is_some() {
-        return Err(ConfigError::invalid(
-            "ca.issuer_key_file",
-            "must not be set with ca.pkcs11_module (the key is in the token)",
-        ));
-    }
-    for (key, missing) in [
-        ("ca.issuer_cert_file", ca.issuer_cert_file.is_none()),
-        (
-            "ca.pkcs11_token_label",
-            ca.pkcs11_token_label.as_deref().unwrap_or("").is_empty(),
-        ),
-        (
-            "ca.pkcs11_key_label",
-            ca.pkcs11_key_label.as_deref().unwrap_or("").is_empty(),
-        ),
-        ("ca.pkcs11_pin", ca.pkcs11_pin.is_none()),
-    ] {
-        if missing {
-            return Err(ConfigError::invalid(key, "required with ca.pkcs11_module"));
-        }
-    }
-    Ok(())
 }
 
 /// Checks that a configured file exists (so `signet config check` reports a

@@ -439,7 +439,8 @@ fn pkcs11_keys_are_checked_together_and_the_pin_comes_from_the_environment() {
     std::fs::write(&cert, "x").unwrap();
     let (m, c) = (module.display(), cert.display());
     let full = format!(
-        "[ca]\nissuer_cert_file = \"{c}\"\npkcs11_module = \"{m}\"\n\
+        "[server]\nbehind_tls_proxy = true\npublic_url = \"https://signet.example.com\"\n\
+         [ca]\nissuer_cert_file = \"{c}\"\npkcs11_module = \"{m}\"\n\
          pkcs11_token_label = \"signet-ca\"\npkcs11_key_label = \"issuing\"\n"
     );
     let cases = [

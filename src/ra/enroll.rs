@@ -401,7 +401,9 @@ impl Ra {
             spki_der: csr.spki_der.clone(),
             template: profile.template,
             not_before: now,
-            not_after: now + Duration::days(i64::from(request.term_days)),
+            // inclusive validity (CS BR 1.6.1): a term of N days ends 1 s
+            // before notBefore + N days
+            not_after: now + Duration::days(i64::from(request.term_days)) - Duration::SECOND,
         };
         let der = self.signer.issue(issuance.clone())?;
         let record = CertificateRecord {

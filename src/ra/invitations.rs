@@ -171,7 +171,7 @@ fn invitation_mail(inv: &IssuedInvitation) -> OutgoingMail {
          \n\
          These credentials work once. Keep the HMAC key secret.\n\
          \n\
-         certbot (trust the CA's root with REQUESTS_CA_BUNDLE=root.pem):\n\
+         certbot (trust the TLS CA: REQUESTS_CA_BUNDLE=tls-ca.pem):\n\
          \x20 certbot register --agree-tos --no-eff-email \\\n\
          \x20   --server {dir} \\\n\
          \x20   --eab-kid={kid} \\\n\

@@ -257,7 +257,8 @@ impl Ra {
                 end: now - Duration::hours(1),
             };
         }
-        let validity = cert.not_after - cert.not_before;
+        // both ends inclusive (CS BR 1.6.1): the term is one second longer
+        let validity = cert.not_after - cert.not_before + Duration::SECOND;
         RenewalWindow {
             start: cert.not_before + validity * 2 / 3,
             end: cert.not_before + validity * 5 / 6,

@@ -273,7 +273,11 @@ fn p256_and_rsa3072_csrs_are_issued_and_durable() {
             c.subject,
             "CN=Acme Corp, OU=Release, O=Acme Corp, L=Berlin, ST=Berlin, C=DE"
         );
-        assert_eq!(c.not_after - c.not_before, Duration::days(365));
+        // inclusive validity (CS BR 1.6.1): the 365-day term ends 1 s early
+        assert_eq!(
+            c.not_after - c.not_before,
+            Duration::days(365) - Duration::SECOND
+        );
         let stored = e.ra.certificate(&c.serial).unwrap();
         assert_eq!(stored, c);
         assert!(e.ra.store().serial_reserved(&c.serial).unwrap());
@@ -438,6 +442,30 @@ fn key_compromise_blocks_the_key_and_revocation_is_single() {
     let err = e.ra.enroll(&request(csr, None)).unwrap_err();
     assert!(
         matches!(err, RaError::BadPublicKey(ref m) if m.contains("compromised")),
+        "{err}"
+    );
+}
+
+/// CS BR 6.3.2 with 1.6.1: the validity period counts notBefore and notAfter
+/// inclusively, so the maximum term of 460 days is notAfter - notBefore =
+/// 460 days - 1 s in the certificate itself; 461 days are refused.
+#[test]
+fn maximum_term_is_exactly_460_days_inclusive() {
+    let e = env();
+    directory(&e.ra, false, false);
+    let c = issued(e.ra.enroll(&request(p256_csr_pem(), Some(460))).unwrap());
+    let der = c.der_bytes();
+    let (_, x509) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let v = x509.validity();
+    assert_eq!(
+        v.not_after.to_datetime() - v.not_before.to_datetime(),
+        Duration::days(460) - Duration::SECOND
+    );
+    let err =
+        e.ra.enroll(&request(p256_csr_pem(), Some(461)))
+            .unwrap_err();
+    assert!(
+        matches!(err, RaError::Policy(ref m) if m.contains("461") && m.contains("460")),
         "{err}"
     );
 }

@@ -44,6 +44,7 @@ impl FrontEnd for CrlEndpoint {
                             .is_some_and(|a| a.contains("application/x-pem-file"))
                 }
                 "/crl/issuing.pem" => true,
+                "/crl/root.crl" => return root_crl(ra).await,
                 other => return super::routing::not_found(other),
             };
             let crl = match tokio::task::spawn_blocking(move || ra.current_crl()).await {
@@ -74,5 +75,27 @@ impl FrontEnd for CrlEndpoint {
                 response(StatusCode::OK, "application/pkix-crl", der)
             }
         })
+    }
+}
+
+/// `GET /crl/root.crl`: the development root's CRL (DER), the
+/// cRLDistributionPoint of the development issuing CA certificate.
+async fn root_crl(ra: Arc<Ra>) -> HttpResponse {
+    match tokio::task::spawn_blocking(move || ra.ca().root_crl()).await {
+        Ok(Ok(Some(der))) => response(StatusCode::OK, "application/pkix-crl", der),
+        Ok(Ok(None)) => super::routing::not_found("/crl/root.crl"),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "root CRL unavailable");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "crlUnavailable",
+                "the root CRL could not be produced",
+            )
+        }
+        Err(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "serverInternal",
+            "CRL task failed",
+        ),
     }
 }

@@ -114,6 +114,18 @@ impl App {
         if config.ca.issuer_url.is_empty() {
             config.ca.issuer_url = format!("{http_public_url}/ca/issuing.crt");
         }
+        if config.ca.root_crl_url.is_empty() {
+            config.ca.root_crl_url = config.ca.effective_root_crl_url();
+        }
+        if config.ca.root_url.is_empty() {
+            config.ca.root_url = config.ca.effective_root_url();
+        }
+        for finding in crate::config::non_public_certificate_urls(&config) {
+            tracing::warn!(
+                "!!! NOT FOR PRODUCTION: certificates will carry {finding}; relying parties cannot \
+                 reach it (set a fully qualified public name; `signet config check --production` fails) !!!"
+            );
+        }
         let ca = Arc::new(Ca::load_or_create(
             &data_dir.join("ca"),
             &config.ca,
@@ -123,6 +135,15 @@ impl App {
             &data_dir.join("store"),
             config.server.store_cache_mib * 1024 * 1024,
         )?;
+        // CA key generation and CA certificate loading (CS BR 5.4.1.1)
+        for e in ca.startup_events() {
+            store.append_audit(&crate::storage::model::AuditEvent {
+                at: clock.now(),
+                actor: "system".into(),
+                action: e.action.into(),
+                details: e.details.clone(),
+            })?;
+        }
         let mailer = Mailer::from_config(&config.mail, &data_dir, clock.clone())?
             .with_metrics(metrics.clone());
         let ra = Ra::new(
