@@ -24,7 +24,7 @@ fn cli(srv: &TestServer, args: &[&str]) -> (bool, String, String) {
         .arg(format!("--url={}", srv.base_url))
         .arg(format!("--token={}", srv.admin_token))
         .arg("--ca-file")
-        .arg(srv.data_dir.join("ca/root.pem"))
+        .arg(srv.data_dir.join("ca/tls-ca.pem"))
         .arg("--json")
         .args(args)
         .output()

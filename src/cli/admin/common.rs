@@ -43,7 +43,16 @@ pub(super) fn connection(a: &AdminArgs) -> Result<Conn, Error> {
     let ca_path = a
         .ca_file
         .clone()
-        .unwrap_or_else(|| a.data_dir.join("ca").join("root.pem"));
+        // the development TLS CA signs the listener's certificate (never the
+        // code-signing root); root.pem for data directories from before it
+        .unwrap_or_else(|| {
+            let tls_ca = a.data_dir.join("ca").join("tls-ca.pem");
+            if tls_ca.exists() {
+                tls_ca
+            } else {
+                a.data_dir.join("ca").join("root.pem")
+            }
+        });
     let mut roots = Vec::new();
     if let Ok(bytes) = std::fs::read(&ca_path) {
         for p in pem::parse_many(&bytes)

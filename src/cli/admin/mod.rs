@@ -2,7 +2,7 @@
 //!
 //! Server URL, token and trust anchor come from flags, then
 //! `SIGNET_ADMIN_URL` / `SIGNET_ADMIN_TOKEN` / `SIGNET_ADMIN_CA`, then the
-//! local data directory (`server-url`, `admin-token`, `ca/root.pem`).
+//! local data directory (`server-url`, `admin-token`, `ca/tls-ca.pem`).
 //!
 //! One file per object family: `orgs`, `profiles`, `endpoints`
 //! (endpoints and accounts), `invitations`, `certs`, `requests`,
