@@ -268,3 +268,95 @@ fn objects_are_referenced_by_id_name_or_label() {
         "{err}"
     );
 }
+
+/// `signet admin ARGS` run from an empty directory with only the given
+/// `SIGNET_*` variables: no --url, --token or --ca-file.
+fn bare_admin(
+    srv: &AdminServer,
+    env: &[(&str, &std::ffi::OsStr)],
+    args: &[&str],
+) -> std::process::Output {
+    let cwd = srv.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_signet"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SIGNET_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(&cwd)
+        .envs(env.iter().copied())
+        .arg("admin")
+        .args(args)
+        .output()
+        .expect("run signet admin")
+}
+
+/// The CLI finds the token, URL and root where the server keeps them when
+/// told the way the server is: SIGNET_SERVER__DATA_DIR or --config (and
+/// SIGNET_DATA_DIR / --data-dir still work).
+#[test]
+fn the_cli_finds_the_server_through_its_own_data_dir_settings() {
+    let srv = AdminServer::start();
+    srv.standard_directory(false);
+    let data = srv.data_dir();
+    let config = srv.dir.path().join("signet.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\ndata_dir = {:?}\n", data.to_str().unwrap()),
+    )
+    .unwrap();
+    type Env<'a> = Vec<(&'a str, &'a std::ffi::OsStr)>;
+    let cases: Vec<(&str, Env, Vec<&str>)> = vec![
+        (
+            "SIGNET_SERVER__DATA_DIR",
+            vec![("SIGNET_SERVER__DATA_DIR", data.as_os_str())],
+            vec![],
+        ),
+        (
+            "--config",
+            vec![],
+            vec!["--config", config.to_str().unwrap()],
+        ),
+        (
+            "SIGNET_CONFIG",
+            vec![("SIGNET_CONFIG", config.as_os_str())],
+            vec![],
+        ),
+        (
+            "SIGNET_DATA_DIR",
+            vec![("SIGNET_DATA_DIR", data.as_os_str())],
+            vec![],
+        ),
+        (
+            "--data-dir",
+            vec![],
+            vec!["--data-dir", data.to_str().unwrap()],
+        ),
+    ];
+    for (how, env, flags) in cases {
+        let mut args = flags.clone();
+        args.extend(["--json", "org", "show", "Acme Corp"]);
+        let out = bare_admin(&srv, &env, &args);
+        assert!(
+            out.status.success(),
+            "{how}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["name"], "Acme Corp", "{how}");
+    }
+    // without any of them the CLI says where it looked and what to set
+    let out = bare_admin(&srv, &[], &["org", "list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SIGNET_SERVER__DATA_DIR"), "{err}");
+    // a --config that does not load is an error, not ignored
+    let out = bare_admin(
+        &srv,
+        &[],
+        &["--config", "/nonexistent/signet.toml", "org", "list"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/signet.toml"));
+}

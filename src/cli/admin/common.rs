@@ -23,21 +23,49 @@ fn read_trimmed(path: &Path) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Finds the server URL, token and trust anchor: flags, environment, then the data directory.
+/// The server's configuration as `signet serve` would read it (`--config`,
+/// `SIGNET_SERVER__*`). A file named with --config must load; a broken
+/// environment alone is reported and ignored (the flags may suffice).
+fn server_config(a: &AdminArgs) -> Result<Option<crate::config::Config>, Error> {
+    match crate::config::load(a.config.as_deref()) {
+        Ok(cfg) => Ok(Some(cfg)),
+        Err(e) if a.config.is_some() => Err(e.into()),
+        Err(e) => {
+            eprintln!("signet: not using the server configuration from the environment: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// Finds the server URL, token and trust anchor: flags, environment, the
+/// server's configuration, then the data directory.
 pub(super) fn connection(a: &AdminArgs) -> Result<Conn, Error> {
+    let cfg = server_config(a)?;
+    let data_dir = a
+        .data_dir
+        .clone()
+        .or_else(|| cfg.as_ref().map(|c| c.server.data_dir.clone()))
+        .unwrap_or_else(|| PathBuf::from("./signet-data"));
     let base = a
         .url
         .clone()
-        .or_else(|| read_trimmed(&a.data_dir.join("server-url")))
+        .or_else(|| read_trimmed(&data_dir.join("server-url")))
+        .or_else(|| cfg.as_ref().and_then(|c| c.server.public_url.clone()))
         .unwrap_or_else(|| "https://localhost:8443".into());
     let token = a
         .token
         .clone()
-        .or_else(|| read_trimmed(&a.data_dir.join("admin-token")))
+        .or_else(|| {
+            cfg.as_ref()
+                .and_then(|c| c.server.admin_token.as_ref())
+                .map(|t| t.expose().to_string())
+        })
+        .or_else(|| read_trimmed(&data_dir.join("admin-token")))
         .ok_or_else(|| {
             Error::Command(format!(
-                "no admin token: pass --token, set SIGNET_ADMIN_TOKEN, or run where {} exists",
-                a.data_dir.join("admin-token").display()
+                "no admin token: pass --token, set SIGNET_ADMIN_TOKEN, or point --data-dir / \
+                 SIGNET_SERVER__DATA_DIR (or --config) at the server's data directory ({} not found)",
+                data_dir.join("admin-token").display()
             ))
         })?;
     let ca_path = a
@@ -46,11 +74,11 @@ pub(super) fn connection(a: &AdminArgs) -> Result<Conn, Error> {
         // the development TLS CA signs the listener's certificate (never the
         // code-signing root); root.pem for data directories from before it
         .unwrap_or_else(|| {
-            let tls_ca = a.data_dir.join("ca").join("tls-ca.pem");
+            let tls_ca = data_dir.join("ca").join("tls-ca.pem");
             if tls_ca.exists() {
                 tls_ca
             } else {
-                a.data_dir.join("ca").join("root.pem")
+                data_dir.join("ca").join("root.pem")
             }
         });
     let mut roots = Vec::new();

@@ -2,7 +2,12 @@
 //!
 //! Server URL, token and trust anchor come from flags, then
 //! `SIGNET_ADMIN_URL` / `SIGNET_ADMIN_TOKEN` / `SIGNET_ADMIN_CA`, then the
-//! local data directory (`server-url`, `admin-token`, `ca/tls-ca.pem`).
+//! server's own configuration (`--config` / `SIGNET_CONFIG` and the
+//! `SIGNET_SERVER__*` variables, as `signet serve` reads them: its
+//! `admin_token` and `public_url`), then its data directory (`server-url`,
+//! `admin-token`, `ca/tls-ca.pem`). The data directory is `--data-dir` /
+//! `SIGNET_DATA_DIR`, else the configuration's `server.data_dir`
+//! (`SIGNET_SERVER__DATA_DIR`), else `./signet-data`.
 //!
 //! One file per object family: `orgs`, `profiles`, `endpoints`
 //! (endpoints and accounts), `invitations`, `certs`, `requests`,
@@ -49,14 +54,15 @@ pub struct AdminArgs {
     /// PEM trust anchor for the server's TLS certificate.
     #[arg(long, env = "SIGNET_ADMIN_CA", global = true)]
     pub ca_file: Option<PathBuf>,
-    /// Local data directory to read the URL, token and root from.
-    #[arg(
-        long,
-        env = "SIGNET_DATA_DIR",
-        global = true,
-        default_value = "./signet-data"
-    )]
-    pub data_dir: PathBuf,
+    /// The server's configuration file (as given to `signet serve --config`): its
+    /// data directory, admin token and public URL are used.
+    #[arg(long, env = "SIGNET_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// The server's data directory, to read the URL, token and root from.
+    /// Default: `server.data_dir` of --config and SIGNET_SERVER__DATA_DIR (as
+    /// `signet serve` reads them), else ./signet-data.
+    #[arg(long, env = "SIGNET_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
