@@ -614,7 +614,7 @@ fn simpleenroll_refusals_401_400_415_405_and_label_403() {
 }
 
 #[test]
-fn policy_refusal_is_403_and_does_not_consume_the_invitation() {
+fn key_and_policy_refusals_do_not_consume_the_invitation() {
     need_tools!();
     let server = TestServer::start();
     directory(&server, false);
@@ -641,7 +641,8 @@ fn policy_refusal_is_403_and_does_not_consume_the_invitation() {
         &["-u", &user],
         "rsa.txt",
     );
-    assert_eq!(status, 403, "{}", w.text("rsa.txt"));
+    // a refused key is a bad request (400), like ACME's badPublicKey
+    assert_eq!(status, 400, "{}", w.text("rsa.txt"));
     assert!(w.text("rsa.txt").contains("RSA"), "{}", w.text("rsa.txt"));
     assert_eq!(server.app.ra.invitation(&kid).unwrap().redeemed_by, None);
     w.ec_key("ec.key");

@@ -30,11 +30,13 @@ mod ca;
 pub use ca::{certificate_urls, non_public_certificate_urls, non_public_host};
 mod est;
 mod mail;
+mod ra;
 mod server;
 
 pub use acme::AcmeConfig;
 pub use est::EstConfig;
 pub use mail::{MailConfig, MailTransport, SmtpConfig, SmtpTls};
+pub use ra::RaConfig;
 pub use server::ServerConfig;
 
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,7 @@ const TABLES: &[&str] = &[
     "est",
     "notifications",
     "attestation",
+    "ra",
     "log",
 ];
 
@@ -72,6 +75,7 @@ pub struct Config {
     pub est: EstConfig,
     pub notifications: NotificationsConfig,
     pub attestation: AttestationConfig,
+    pub ra: RaConfig,
     pub log: LogConfig,
 }
 
@@ -312,6 +316,7 @@ impl Config {
         self.est.validate()?;
         self.notifications.validate()?;
         self.attestation.validate()?;
+        self.ra.validate()?;
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {
             return Err(ConfigError::invalid(
                 "log.level",

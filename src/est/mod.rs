@@ -399,9 +399,12 @@ pub fn status_for(e: &EstError) -> StatusCode {
         EstError::BadRequest(_) => StatusCode::BAD_REQUEST,
         EstError::NotFound(_) => StatusCode::NOT_FOUND,
         EstError::Ra(ra) => match ra {
-            RaError::BadCsr(_) | RaError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            RaError::BadPublicKey(_)
-            | RaError::RejectedIdentifier(_)
+            // a refused key (type, size, weak, blocked) is a bad request,
+            // as ACME's badPublicKey
+            RaError::BadCsr(_) | RaError::Invalid { .. } | RaError::BadPublicKey(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            RaError::RejectedIdentifier(_)
             | RaError::Unauthorized(_)
             | RaError::Policy(_)
             | RaError::BadAttestation(_)

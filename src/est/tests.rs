@@ -59,7 +59,7 @@ fn statuses_follow_the_issue() {
     );
     assert_eq!(
         status_for(&EstError::Ra(RaError::BadPublicKey("x".into()))),
-        StatusCode::FORBIDDEN
+        StatusCode::BAD_REQUEST
     );
     let resp = error_response(&EstError::Unauthenticated("no".into()));
     assert!(resp

@@ -198,6 +198,9 @@ impl Ra {
                 };
                 let profile = self.profile_label(req.profile.as_deref());
                 self.metrics.issuance(&profile, protocol, outcome);
+                if outcome == "rejected" {
+                    self.audit_refusal(req, &profile, e);
+                }
             }
         }
         result
@@ -228,12 +231,7 @@ impl Ra {
             &profile,
         )?;
         key_allowed(&csr.key, &profile)?;
-        let key_hash = spki_sha256(&csr.spki_der);
-        if self.store.is_key_blocked(&key_hash)? {
-            return Err(RaError::BadPublicKey(
-                "this key was reported compromised and is blocked".into(),
-            ));
-        }
+        self.refuse_weak_key(&csr.spki_der)?;
         self.refuse_acme_account_key(csr, &req.requester)?;
         let term = self.pick_term(&profile, req.term_days)?;
         let attestation =

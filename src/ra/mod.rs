@@ -5,13 +5,16 @@
 
 pub mod acme;
 pub mod attestation;
+pub mod blocklist;
 mod directory;
 mod enroll;
 pub mod est;
 pub mod invitations;
+pub mod keycheck;
 pub mod lifecycle;
 pub mod lookup;
 mod notifier;
+mod refusals;
 pub mod revoke;
 
 use std::sync::Arc;
@@ -106,6 +109,8 @@ pub struct Ra {
     pub(crate) settings: RaSettings,
     /// Pinned attestation roots; the shipped defaults unless set.
     attestation_trust: std::sync::OnceLock<crate::va::attestation::TrustStore>,
+    /// The operator's blocklist of compromised keys (`ra.blocked_keys_file`).
+    blocked_keys: std::sync::OnceLock<blocklist::BlockedKeys>,
     /// Serializes CRL publication.
     crl_lock: std::sync::Mutex<()>,
     /// Sends notification mail off the request path.
@@ -134,6 +139,7 @@ impl Ra {
             clock,
             settings,
             attestation_trust: std::sync::OnceLock::new(),
+            blocked_keys: std::sync::OnceLock::new(),
             crl_lock: std::sync::Mutex::new(()),
             notifier,
             metrics: crate::metrics::Metrics::new(),

@@ -166,7 +166,9 @@ impl App {
                         e.to_string(),
                     ))
                 })?;
-        let ra = ra.with_attestation_trust(trust);
+        let ra = ra
+            .with_attestation_trust(trust)
+            .with_blocked_keys(config.ra.blocked_keys()?);
         // Issuances, signing, flushes and the front ends' families record here.
         let ra = Arc::new(ra.with_metrics(metrics.clone()));
         let admin_token = match &config.server.admin_token {
