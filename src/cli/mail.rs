@@ -24,6 +24,7 @@ pub struct MailArgs {
 pub enum MailCommand {
     /// Read one message (a challenge reply) from standard input and hand it to the server.
     Ingest {
+        /// The server's configuration file (for acme.inbox_dir / server.data_dir).
         #[arg(long, env = "SIGNET_CONFIG")]
         config: Option<PathBuf>,
     },

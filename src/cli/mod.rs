@@ -1,13 +1,14 @@
 //! The `signet` command line: `serve`, `config check`, `admin ...`, `mail ingest`.
 
 mod admin;
+mod help;
 pub mod http;
 mod mail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 
 pub use admin::AdminArgs;
 
@@ -28,6 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (embedded defaults unless --config is given).
     Serve {
+        /// Configuration file (TOML); SIGNET_<TABLE>__<KEY> variables override it.
         #[arg(long, env = "SIGNET_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -46,6 +48,7 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Load and validate the configuration; print it (secrets redacted) on success.
     Check {
+        /// Configuration file (TOML); SIGNET_<TABLE>__<KEY> variables override it.
         #[arg(long, env = "SIGNET_CONFIG")]
         config: Option<PathBuf>,
         /// Also fail unless every URL certificates will carry (CRL, AIA,
@@ -57,7 +60,10 @@ pub enum ConfigCommand {
 
 /// Entry point of the `signet` binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&help::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     // `serve` loads its configuration before the runtime starts: the
     // runtime's threads inherit the scheduling policy it asks for.
     let serve_config = match &cli.command {

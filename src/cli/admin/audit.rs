@@ -15,6 +15,7 @@ pub enum AuditCommand {
     Verify,
     /// Write the audit log as JSON lines.
     Export {
+        /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
     },

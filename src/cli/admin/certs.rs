@@ -13,14 +13,19 @@ use crate::error::Error;
 pub enum CertCommand {
     /// Manual enrollment with a CSR (PEM or DER file).
     Request {
+        /// The account to issue on: id or name, e.g. release.
         #[arg(long)]
         account: String,
+        /// Profile, id or name (default: the account's first), e.g. cs-ov.
         #[arg(long)]
         profile: Option<String>,
+        /// The holder's email address (the certificate's rfc822Name), e.g. dev@acme.example.
         #[arg(long)]
         email: String,
+        /// The CSR file, PEM or DER (only its public key is used), e.g. dev.csr.
         #[arg(long)]
         csr: PathBuf,
+        /// Term in days, one the profile allows, e.g. 365 (default: the profile's longest).
         #[arg(long = "term")]
         term_days: Option<u32>,
         /// Key attestation evidence (JSON document or PEM bundle).
@@ -30,21 +35,30 @@ pub enum CertCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// List certificates: serial, status, email, subject, end of validity.
     List,
+    /// Show one certificate with its PEM chain.
     Show {
+        /// The serial: any case, with or without colons or 0x, e.g. 0C0D74F35D83429B00DF3032D20642CD.
         serial: String,
     },
-    /// Download: pem (leaf), chain (leaf + CA), der, pkcs7, pkcs7-pem.
+    /// Download a certificate in one format.
     Download {
+        /// The serial: any case, with or without colons or 0x, e.g. 0C0D74F35D83429B00DF3032D20642CD.
         serial: String,
+        /// pem (leaf), chain (leaf + CA), der, pkcs7 (DER, for signtool) or pkcs7-pem.
         #[arg(long, default_value = "chain")]
         format: String,
+        /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Revoke a certificate; the CRL is published at once.
     Revoke {
+        /// The serial: any case, with or without colons or 0x, e.g. 0C0D74F35D83429B00DF3032D20642CD.
         serial: String,
-        /// RFC 5280 reason name (keyCompromise, superseded, ...) or code.
+        /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
+        /// cessationOfOperation, privilegeWithdrawn (or its code).
         #[arg(long, default_value = "unspecified")]
         reason: String,
     },

@@ -9,37 +9,52 @@ use crate::error::Error;
 
 #[derive(Debug, Subcommand)]
 pub enum EndpointCommand {
+    /// Create an enrollment endpoint (EST serves it at /.well-known/est/<label>/).
     Create {
+        /// Endpoint name, e.g. "Build farm".
         #[arg(long)]
         name: String,
+        /// Label in the EST path (letters, digits, '-', '_'), e.g. builds.
         #[arg(long)]
         label: String,
     },
+    /// List endpoints: id, name, label.
     List,
+    /// Show one endpoint.
     Show {
+        /// The endpoint's id, name or label, e.g. builds.
         id: String,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AccountCommand {
+    /// Create an account on an endpoint: who it issues for and with which profiles.
     Create {
+        /// Account name (letters, digits, '-', '_'), e.g. release.
         #[arg(long)]
         name: String,
+        /// The endpoint: id, name or label, e.g. builds.
         #[arg(long)]
         endpoint: String,
+        /// The organization (subject O): id or name, e.g. "Acme Corp".
         #[arg(long = "org")]
         organization: String,
+        /// The department (subject OU) in that organization: id or name, e.g. Release.
         #[arg(long = "dept")]
         department: Option<String>,
-        /// Allowed profile (repeatable).
+        /// Allowed profile, id or name (repeatable; the first is the default), e.g. cs-ov.
         #[arg(long = "profile", required = true)]
         profiles: Vec<String>,
+        /// Issue without an administrator's approval (unless the profile requires it).
         #[arg(long)]
         auto_approve: bool,
     },
+    /// List accounts: id, name, organization id, auto-approve.
     List,
+    /// Show one account.
     Show {
+        /// The account's id or name, e.g. release.
         id: String,
     },
 }

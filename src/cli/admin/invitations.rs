@@ -8,21 +8,34 @@ use crate::error::Error;
 
 #[derive(Debug, Args)]
 pub struct InviteArgs {
+    /// The invitee's email address (the certificate's rfc822Name), e.g. dev@acme.example.
     #[arg(long)]
     pub email: String,
+    /// The account the invitee enrolls on: id or name, e.g. release.
     #[arg(long)]
     pub account: String,
+    /// Profile to use, id or name (default: the account's first), e.g. cs-ov.
     #[arg(long)]
     pub profile: Option<String>,
+    /// Days until the invitation expires (default: the server's invitation_ttl_days).
     #[arg(long)]
     pub ttl_days: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum InvitationCommand {
+    /// List invitations: kid, email, status, expiry.
     List,
-    Show { kid: String },
-    Revoke { kid: String },
+    /// Show one invitation (without its HMAC key).
+    Show {
+        /// The invitation's key id (kid), as `invite` printed it.
+        kid: String,
+    },
+    /// Revoke an invitation that was not used yet.
+    Revoke {
+        /// The invitation's key id (kid), as `invite` printed it.
+        kid: String,
+    },
 }
 
 pub(super) async fn run_invite(i: InviteArgs, c: &Conn, j: bool) -> Result<(), Error> {

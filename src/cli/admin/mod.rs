@@ -38,33 +38,36 @@ pub use orgs::{DeptCommand, OrgCommand};
 pub use profiles::ProfileCommand;
 pub use requests::RequestCommand;
 
+/// The help heading of the options every admin command takes.
+const GLOBAL: &str = "Global options";
+
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// Base URL of the server, e.g. https://localhost:8443
-    #[arg(long, env = "SIGNET_ADMIN_URL", global = true)]
+    /// Base URL of the server, e.g. https://localhost:8443.
+    #[arg(long, env = "SIGNET_ADMIN_URL", global = true, help_heading = GLOBAL)]
     pub url: Option<String>,
-    /// Admin bearer token.
+    /// Admin bearer token (default: the server's admin_token or <data dir>/admin-token).
     #[arg(
         long,
         env = "SIGNET_ADMIN_TOKEN",
         global = true,
+        help_heading = GLOBAL,
         hide_env_values = true
     )]
     pub token: Option<String>,
-    /// PEM trust anchor for the server's TLS certificate.
-    #[arg(long, env = "SIGNET_ADMIN_CA", global = true)]
+    /// PEM trust anchor for the server's TLS certificate (default: <data dir>/ca/tls-ca.pem).
+    #[arg(long, env = "SIGNET_ADMIN_CA", global = true, help_heading = GLOBAL)]
     pub ca_file: Option<PathBuf>,
-    /// The server's configuration file (as given to `signet serve --config`): its
-    /// data directory, admin token and public URL are used.
-    #[arg(long, env = "SIGNET_CONFIG", global = true)]
+    /// The server's configuration file, as given to `signet serve --config`: its data
+    /// directory, admin token and public URL are used.
+    #[arg(long, env = "SIGNET_CONFIG", global = true, help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
-    /// The server's data directory, to read the URL, token and root from.
-    /// Default: `server.data_dir` of --config and SIGNET_SERVER__DATA_DIR (as
-    /// `signet serve` reads them), else ./signet-data.
-    #[arg(long, env = "SIGNET_DATA_DIR", global = true)]
+    /// The server's data directory, to read the URL, token and trust anchor from
+    /// (default: server.data_dir of --config / SIGNET_SERVER__DATA_DIR, else ./signet-data).
+    #[arg(long, env = "SIGNET_DATA_DIR", global = true, help_heading = GLOBAL)]
     pub data_dir: Option<PathBuf>,
-    /// Print JSON instead of text.
-    #[arg(long, global = true)]
+    /// Print the server's JSON answer instead of text.
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     #[command(subcommand)]
     pub command: AdminCommand,

@@ -10,20 +10,27 @@ use crate::error::Error;
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
+    /// Create an organization (the certificate subject's O, street, L, ST, C).
     Create {
+        /// Legal name, the subject O, e.g. "Acme Corp".
         #[arg(long)]
         name: String,
+        /// Street address, e.g. "1 Main St".
         #[arg(long)]
         street: Option<String>,
+        /// City (subject L); a city or a state is required.
         #[arg(long)]
         city: Option<String>,
+        /// State or province (subject ST); a city or a state is required.
         #[arg(long)]
         state: Option<String>,
+        /// Postal code, e.g. 97403.
         #[arg(long)]
         postal_code: Option<String>,
+        /// Country, ISO 3166-1 alpha-2 (subject C), e.g. US.
         #[arg(long)]
         country: String,
-        /// ov or ev
+        /// How the organization was validated: ov (default) or ev.
         #[arg(long)]
         validation: Option<String>,
         /// EV: "Private Organization", "Government Entity", "Business Entity"
@@ -43,20 +50,27 @@ pub enum OrgCommand {
         #[arg(long)]
         registration_number: Option<String>,
     },
+    /// List organizations: id, name, country.
     List,
+    /// Show one organization.
     Show {
+        /// The organization's id or name, e.g. "Acme Corp".
         id: String,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DeptCommand {
+    /// Create a department (the certificate subject's OU) in an organization.
     Create {
+        /// The organization it belongs to: id or name, e.g. "Acme Corp".
         #[arg(long = "org")]
         organization: String,
+        /// Department name, the subject OU, e.g. Release.
         #[arg(long)]
         name: String,
     },
+    /// List departments: id, organization id, name.
     List,
 }
 

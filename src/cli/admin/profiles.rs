@@ -8,24 +8,27 @@ use crate::error::Error;
 
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
+    /// Create a certificate profile: template, terms, key types, approval, attestation.
     Create {
+        /// Profile name (letters, digits, '-', '_'), e.g. cs-ov.
         #[arg(long)]
         name: String,
-        /// ov or ev
+        /// Certificate template: ov (default) or ev.
         #[arg(long, default_value = "ov")]
         template: String,
-        /// Allowed term in days (repeatable).
+        /// Allowed term in days, 1 to 460 (repeatable), e.g. --term 365 --term 460.
         #[arg(long = "term", required = true)]
         terms: Vec<u32>,
-        /// rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384 (repeatable).
+        /// Allowed key type (repeatable): rsa-3072, rsa-4096, ecdsa-p256 or ecdsa-p384.
         #[arg(long = "key-type", required = true)]
         key_types: Vec<String>,
+        /// Requests wait for an administrator's approval (`signet admin request approve`).
         #[arg(long)]
         requires_approval: bool,
         /// Whether key attestation is required: required (default) or optional.
         #[arg(long, default_value = "required")]
         attestation: String,
-        /// Accepted attestation formats (repeatable; default all).
+        /// Accepted attestation format (repeatable; default all), e.g. yubikey-piv.
         #[arg(long = "attestation-format")]
         attestation_formats: Vec<String>,
         /// Only FIPS-certified devices.
@@ -38,8 +41,11 @@ pub enum ProfileCommand {
         #[arg(long = "min-firmware")]
         min_firmware: Vec<String>,
     },
+    /// List profiles: id, name, template, terms, key types.
     List,
+    /// Show one profile.
     Show {
+        /// The profile's id or name, e.g. cs-ov.
         id: String,
     },
 }

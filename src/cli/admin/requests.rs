@@ -8,19 +8,26 @@ use crate::error::Error;
 
 #[derive(Debug, Subcommand)]
 pub enum RequestCommand {
+    /// List certificate requests: id, status, email, profile.
     List,
+    /// Show one request.
     Show {
+        /// The request's id, as `request list` prints it.
         id: String,
     },
     /// Approve a waiting request; its certificate is issued.
     Approve {
+        /// The request's id, as `request list` prints it.
         id: String,
+        /// A note for the requester, e.g. "approved for the 2.0 release".
         #[arg(long)]
         message: Option<String>,
     },
     /// Decline a waiting request with a reason the requester sees.
     Decline {
+        /// The request's id, as `request list` prints it.
         id: String,
+        /// Why, shown to the requester, e.g. "use the release account".
         #[arg(long)]
         reason: String,
     },
