@@ -42,17 +42,98 @@ pub struct IssuedInvitation {
     pub status: String,
 }
 
-/// Checks an email address (addr-spec) and returns it normalized (domain lower-cased).
+/// The characters RFC 5322 allows in an unquoted local part (atext) besides
+/// letters and digits.
+const ATEXT_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
+
+/// Checks an email address for what a certificate and the email challenge
+/// need, and returns it normalized (domain lower-cased). The address goes
+/// into the certificate's subjectAltName as an rfc822Name, an IA5String
+/// (RFC 5280 4.2.1.6): ASCII only, so internationalised addresses (RFC 6531
+/// SMTPUTF8) cannot be certified and are refused (a domain may be given in
+/// its ASCII `xn--` form). RFC 8823 mails the challenge to it and matches the
+/// reply's From: an RFC 5321 mailbox with an unquoted (dot-atom) local part
+/// of at most 64 octets and a host-name domain; quoted local parts and
+/// address literals are refused, not guessed at.
 pub fn check_email(field: &str, email: &str) -> Result<String, RaError> {
     let e = email.trim();
-    let addr: lettre::Address = e
-        .parse()
-        .map_err(|_| RaError::invalid(field, format!("{e:?} is not a valid email address")))?;
-    Ok(format!(
-        "{}@{}",
-        addr.user(),
-        addr.domain().to_ascii_lowercase()
-    ))
+    let shown: String = e.chars().take(80).collect();
+    let bad = |why: &str| RaError::invalid(field, format!("{shown:?} {why}"));
+    if e.is_empty() {
+        return Err(RaError::invalid(field, "an email address is required"));
+    }
+    if !e.is_ascii() {
+        return Err(bad(
+            "is not an ASCII address: internationalised addresses are not supported (the certificate's rfc822Name is an IA5String, RFC 5280 4.2.1.6); give the domain in its xn-- form",
+        ));
+    }
+    if e.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(bad("contains spaces or control characters"));
+    }
+    let Some((local, domain)) = e.rsplit_once('@') else {
+        return Err(bad("is not an email address (no @)"));
+    };
+    if local.starts_with('"') || local.contains('@') {
+        return Err(bad(
+            "has a quoted local part or more than one @; only plain addresses (letters, digits, . and !#$%&'*+-/=?^_`{|}~ before the @) are supported",
+        ));
+    }
+    if local.is_empty() || local.len() > 64 {
+        return Err(bad(
+            "must have 1 to 64 characters before the @ (RFC 5321 4.5.3.1.1)",
+        ));
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err(bad(
+            "must not start or end with a dot or have two dots in a row before the @",
+        ));
+    }
+    if let Some(c) = local
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || ATEXT_SPECIALS.contains(*c)))
+    {
+        return Err(bad(&format!(
+            "contains {c:?} before the @; only letters, digits, . and !#$%&'*+-/=?^_`{{|}}~ are allowed there"
+        )));
+    }
+    check_mail_domain(domain).map_err(|why| bad(&why))?;
+    if e.len() > 254 {
+        return Err(bad("is longer than 254 characters (RFC 5321 4.5.3.1.3)"));
+    }
+    Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
+}
+
+/// A mail domain: a host name of LDH labels (RFC 5321 4.1.2 Domain), at
+/// least two of them, each 1 to 63 characters, no leading or trailing hyphen.
+fn check_mail_domain(domain: &str) -> Result<(), String> {
+    if domain.starts_with('[') {
+        return Err("has an address literal as its domain; a host name is required".into());
+    }
+    if domain.is_empty() || domain.len() > 253 {
+        return Err("must have a domain of 1 to 253 characters after the @".into());
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err(format!(
+            "has the domain {domain:?}, which is not a fully qualified host name"
+        ));
+    }
+    for label in labels {
+        let ldh = label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if label.is_empty()
+            || label.len() > 63
+            || !ldh
+            || label.starts_with('-')
+            || label.ends_with('-')
+        {
+            return Err(format!(
+                "has the domain {domain:?}, which is not a host name (labels of letters, digits and inner hyphens, 1 to 63 characters, separated by single dots)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Ra {
@@ -107,12 +188,35 @@ impl Ra {
             "invitation.create",
             json!({"kid": inv.kid, "email": inv.email, "account": inv.account_id, "profile": inv.profile_id}),
         );
+        let issued = self.issued(&inv);
+        let mail = invitation_mail(&issued);
         self.store
             .create_invitation(&inv, &ev)
             .map_err(RaError::from_store)?;
-        let issued = self.issued(&inv);
-        self.mailer.send(&invitation_mail(&issued))?;
+        if let Err(e) = self.mailer.send(&mail) {
+            // An invitation whose mail did not go out is never left as sent.
+            self.withdraw_unsent(&inv, actor, &e);
+            return Err(RaError::Mail(e));
+        }
         Ok(issued)
+    }
+
+    /// Revokes an invitation whose mail could not be sent, with its own
+    /// audit record (`invitation.withdraw`), so its credentials never work.
+    fn withdraw_unsent(&self, inv: &Invitation, actor: &str, e: &crate::mail::MailError) {
+        let ev = self.event(
+            actor,
+            "invitation.withdraw",
+            json!({"kid": inv.kid, "email": inv.email,
+                   "reason": format!("the invitation mail could not be sent: {e}")}),
+        );
+        if let Err(store) = self
+            .store
+            .revoke_invitation(&inv.kid, self.clock.now(), &ev)
+        {
+            tracing::error!(kid = %inv.kid, error = %store,
+                "an invitation whose mail failed could not be withdrawn");
+        }
     }
 
     fn issued(&self, inv: &Invitation) -> IssuedInvitation {
@@ -198,5 +302,65 @@ fn invitation_mail(inv: &IssuedInvitation) -> OutgoingMail {
         subject: "Your Signet code-signing enrollment credentials".into(),
         body,
         headers: vec![("Auto-Submitted".into(), "auto-generated".into())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_email;
+    use crate::ra::RaError;
+
+    fn refused(addr: &str) -> String {
+        match check_email("email", addr) {
+            Err(RaError::Invalid { field, reason }) => {
+                assert_eq!(field, "email");
+                reason
+            }
+            other => panic!("{addr:?} was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_addresses_are_accepted_and_the_domain_lower_cased() {
+        for (addr, want) in [
+            ("dev@example.com", "dev@example.com"),
+            ("Dev.Ops+ci@Example.COM", "Dev.Ops+ci@example.com"),
+            (
+                "o'neil!x#y@sub-1.xn--exmple-cua.de",
+                "o'neil!x#y@sub-1.xn--exmple-cua.de",
+            ),
+            ("  a@b.io  ", "a@b.io"),
+        ] {
+            assert_eq!(check_email("email", addr).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn internationalised_addresses_are_refused_saying_why() {
+        let why = refused("ü@exämple.com");
+        assert!(
+            why.contains("internationalised addresses are not supported"),
+            "{why}"
+        );
+        assert!(refused("dev@exämple.com").contains("xn--"));
+    }
+
+    #[test]
+    fn quoted_and_malformed_addresses_are_refused() {
+        assert!(refused("\"a b\"@example.com").contains("spaces"));
+        assert!(refused("\"ab\"@example.com").contains("quoted"));
+        assert!(refused("a@b@example.com").contains("more than one @"));
+        assert!(refused("no-at-sign").contains("no @"));
+        assert!(refused(".a@example.com").contains("dot"));
+        assert!(refused("a..b@example.com").contains("dot"));
+        assert!(refused("a(b)@example.com").contains("'('"));
+        assert!(refused(&format!("{}@example.com", "a".repeat(65))).contains("64"));
+        assert!(refused("a@localhost").contains("fully qualified"));
+        assert!(refused("a@[127.0.0.1]").contains("address literal"));
+        assert!(refused("a@-x.example.com").contains("host name"));
+        assert!(refused("a@x..example.com").contains("host name"));
+        assert!(refused("a@exa_mple.com").contains("host name"));
+        assert!(refused("a\r\nBcc: x@example.com").contains("control"));
+        assert!(refused("").contains("required"));
     }
 }
