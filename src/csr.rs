@@ -38,6 +38,8 @@ pub enum KeyKind {
     },
     EcP256,
     EcP384,
+    /// ECDSA P-521 (CS BR 6.1.5 allows it; a profile must list `ecdsa-p521`).
+    EcP521,
     /// Anything else (other curves, Ed25519, DSA ...), described for error messages.
     Unsupported {
         description: String,
@@ -50,6 +52,7 @@ impl std::fmt::Display for KeyKind {
             KeyKind::Rsa { bits } => write!(f, "RSA-{bits}"),
             KeyKind::EcP256 => f.write_str("ECDSA P-256"),
             KeyKind::EcP384 => f.write_str("ECDSA P-384"),
+            KeyKind::EcP521 => f.write_str("ECDSA P-521"),
             KeyKind::Unsupported { description } => f.write_str(description),
         }
     }
@@ -304,9 +307,7 @@ pub(crate) fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> KeyKind {
             match curve.as_deref() {
                 Some(oids::P256) => KeyKind::EcP256,
                 Some(oids::P384) => KeyKind::EcP384,
-                Some(oids::P521) => KeyKind::Unsupported {
-                    description: "ECDSA P-521".into(),
-                },
+                Some(oids::P521) => KeyKind::EcP521,
                 Some(oids::SECP256K1) => KeyKind::Unsupported {
                     description: "ECDSA secp256k1".into(),
                 },
@@ -845,13 +846,16 @@ mod tests {
     fn csr_disallowed_keys_are_reported_unsupported() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let cases: [(&str, &[&str], &str); 3] = [
+        // P-521 is a key kind of its own (CS BR 6.1.5; a profile lists ecdsa-p521)
+        let pem = openssl_csr(
+            d,
+            "p521",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
+            &[],
+        );
+        assert_eq!(Csr::parse(&pem).unwrap().key, KeyKind::EcP521);
+        let cases: [(&str, &[&str], &str); 2] = [
             ("ed25519", &["-algorithm", "ED25519"], "Ed25519"),
-            (
-                "p521",
-                &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
-                "P-521",
-            ),
             (
                 "k256",
                 &[

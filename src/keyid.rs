@@ -92,6 +92,7 @@ pub fn spki_thumbprint(spki_der: &[u8]) -> Option<String> {
             let (crv, len) = match curve.as_str() {
                 "1.2.840.10045.3.1.7" => ("P-256", 32),
                 "1.3.132.0.34" => ("P-384", 48),
+                "1.3.132.0.35" => ("P-521", 66),
                 _ => return None,
             };
             let data = point.data();

@@ -231,6 +231,7 @@ pub fn openssl_csr(dir: &Path, name: &str, kind: &str, extra: &[&str]) -> (PathB
         "p521" => gen.args(["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"]),
         "rsa2048" => gen.args(["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
         "rsa3072" => gen.args(["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"]),
+        "rsa4096" => gen.args(["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:4096"]),
         other => panic!("unknown key kind {other}"),
     };
     run(gen.arg("-out").arg(&key));

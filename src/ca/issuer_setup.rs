@@ -31,8 +31,8 @@ pub(super) fn signature_alg_der(kind: &KeyKind) -> Result<&'static [u8], CaError
         KeyKind::EcP256 => Ok(ECDSA_SHA256),
         KeyKind::EcP384 => Ok(ECDSA_SHA384),
         KeyKind::Rsa { .. } => Ok(SHA256_RSA),
-        KeyKind::Unsupported { description } => Err(CaError::Config(format!(
-            "issuing CA key type {description} is not supported"
+        other => Err(CaError::Config(format!(
+            "issuing CA key type {other} is not supported (P-256, P-384 or RSA)"
         ))),
     }
 }
@@ -76,8 +76,8 @@ pub(super) fn verification_for(
         KeyKind::EcP256 => Ok((&signature::ECDSA_P256_SHA256_ASN1, ECDSA_SHA256)),
         KeyKind::EcP384 => Ok((&signature::ECDSA_P384_SHA384_ASN1, ECDSA_SHA384)),
         KeyKind::Rsa { .. } => Ok((&signature::RSA_PKCS1_2048_8192_SHA256, SHA256_RSA)),
-        KeyKind::Unsupported { description } => Err(CaError::Config(format!(
-            "issuing CA key type {description} is not supported"
+        other => Err(CaError::Config(format!(
+            "issuing CA key type {other} is not supported (P-256, P-384 or RSA)"
         ))),
     }
 }

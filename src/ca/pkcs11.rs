@@ -175,9 +175,9 @@ impl Pkcs11Key {
                     "ca.issuer_cert_file: RSA-{bits} CA keys are below the Code Signing BR minimum of 3072 bits"
                 )))
             }
-            KeyKind::Unsupported { description } => {
+            other => {
                 return Err(CaError::Config(format!(
-                    "ca.issuer_cert_file: CA key type {description} is not supported (P-256, P-384 or RSA)"
+                    "ca.issuer_cert_file: CA key type {other} is not supported (P-256, P-384 or RSA)"
                 )))
             }
         };

@@ -93,6 +93,7 @@ impl RequestKey {
             }
             KeyKind::EcP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             KeyKind::EcP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            KeyKind::EcP521 => &rcgen::PKCS_ECDSA_P521_SHA512,
             KeyKind::Unsupported { description } => {
                 return Err(bad(&format!("{description} keys are not allowed")))
             }

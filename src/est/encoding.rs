@@ -110,6 +110,8 @@ mod oid {
     pub const P384: &str = "1.3.132.0.34";
     pub const ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
     pub const ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
+    pub const P521: &str = "1.3.132.0.35";
+    pub const ECDSA_SHA512: &str = "1.2.840.10045.4.3.4";
     pub const EXTENSION_REQUEST: &str = "1.2.840.113549.1.9.14";
     /// YubiKey PIV slot attestation certificate, as a CSR extension.
     pub const YUBIKEY_SLOT_ATTESTATION: &str = "1.3.6.1.4.1.41482.3.1";
@@ -141,6 +143,9 @@ pub fn csr_attr_elements(policy: &EstCsrPolicy) -> Vec<AttrOrOid> {
     if has("ecdsa-p384") {
         curves.push(oid::P384);
     }
+    if has("ecdsa-p521") {
+        curves.push(oid::P521);
+    }
     if !curves.is_empty() {
         out.push(AttrOrOid::Attribute(oid::EC_PUBLIC_KEY, curves));
         if has("ecdsa-p256") {
@@ -148,6 +153,9 @@ pub fn csr_attr_elements(policy: &EstCsrPolicy) -> Vec<AttrOrOid> {
         }
         if has("ecdsa-p384") {
             out.push(AttrOrOid::Oid(oid::ECDSA_SHA384));
+        }
+        if has("ecdsa-p521") {
+            out.push(AttrOrOid::Oid(oid::ECDSA_SHA512));
         }
     }
     if policy.attestation_required {

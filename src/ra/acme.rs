@@ -116,7 +116,7 @@ impl Ra {
             // RSA and uncompressed P-256/P-384 keys always have one; a
             // compressed point could hide an account key.
             return match csr.key {
-                KeyKind::EcP256 | KeyKind::EcP384 => Err(RaError::BadCsr(
+                KeyKind::EcP256 | KeyKind::EcP384 | KeyKind::EcP521 => Err(RaError::BadCsr(
                     "the CSR's EC public key must be an uncompressed point".into(),
                 )),
                 _ => Ok(()),

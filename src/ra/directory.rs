@@ -10,7 +10,13 @@ use crate::storage::model::{Department, Endpoint, EndpointAccount, Organization,
 use crate::storage::new_id;
 
 /// Key types a profile may allow.
-pub const KEY_TYPES: [&str; 4] = ["rsa-3072", "rsa-4096", "ecdsa-p256", "ecdsa-p384"];
+pub const KEY_TYPES: [&str; 5] = [
+    "rsa-3072",
+    "rsa-4096",
+    "ecdsa-p256",
+    "ecdsa-p384",
+    "ecdsa-p521",
+];
 
 /// A new organization. City or state is required (CS BR 7.1.4.2.2). An
 /// EV-validated organization (`validation: ev`) needs business_category,

@@ -51,45 +51,35 @@ pub enum EnrollmentOutcome {
     Pending(CertRequest),
 }
 
-/// The profile key-type name a CSR key satisfies, or why it is refused outright.
-fn key_allowed(key: &KeyKind, profile: &Profile) -> Result<(), RaError> {
-    let allowed = |name: &str| profile.key_types.iter().any(|k| k == name);
+/// The profile key-type name of a CSR key: exactly `rsa-3072` (RSA-3072),
+/// `rsa-4096` (RSA-4096), `ecdsa-p256`, `ecdsa-p384` or `ecdsa-p521` (CS BR
+/// 6.1.5); None for any other key.
+pub(crate) fn key_type_name(key: &KeyKind) -> Option<&'static str> {
     match key {
-        KeyKind::Rsa { bits } => {
-            if *bits < 3072 || *bits > 8192 {
-                return Err(RaError::BadPublicKey(format!(
-                    "RSA keys must be 3072 to 8192 bits for code signing; this one has {bits}"
-                )));
-            }
-            let ok =
-                (allowed("rsa-3072") && *bits >= 3072) || (allowed("rsa-4096") && *bits >= 4096);
-            if !ok {
-                return Err(RaError::BadPublicKey(format!(
-                    "profile {:?} does not allow RSA-{bits} keys (allowed: {})",
-                    profile.name,
-                    profile.key_types.join(", ")
-                )));
-            }
-            Ok(())
-        }
-        KeyKind::EcP256 | KeyKind::EcP384 => {
-            let name = if *key == KeyKind::EcP256 {
-                "ecdsa-p256"
-            } else {
-                "ecdsa-p384"
-            };
-            if allowed(name) {
-                Ok(())
-            } else {
-                Err(RaError::BadPublicKey(format!(
-                    "profile {:?} does not allow {name} keys (allowed: {})",
-                    profile.name,
-                    profile.key_types.join(", ")
-                )))
-            }
-        }
-        KeyKind::Unsupported { description } => Err(RaError::BadPublicKey(format!(
-            "{description} keys are not accepted; use RSA 3072-8192 or ECDSA P-256/P-384"
+        KeyKind::Rsa { bits: 3072 } => Some("rsa-3072"),
+        KeyKind::Rsa { bits: 4096 } => Some("rsa-4096"),
+        KeyKind::EcP256 => Some("ecdsa-p256"),
+        KeyKind::EcP384 => Some("ecdsa-p384"),
+        KeyKind::EcP521 => Some("ecdsa-p521"),
+        _ => None,
+    }
+}
+
+/// Whether `profile` allows the CSR key: its key type must be listed exactly
+/// (a profile allowing `rsa-3072` issues RSA-3072 only, not RSA-4096 or
+/// RSA-8192). The refusal names the key type and the allowed ones.
+fn key_allowed(key: &KeyKind, profile: &Profile) -> Result<(), RaError> {
+    let allowed = profile.key_types.join(", ");
+    match key_type_name(key) {
+        Some(name) if profile.key_types.iter().any(|k| k == name) => Ok(()),
+        Some(name) => Err(RaError::BadPublicKey(format!(
+            "profile {:?} does not allow {key} keys ({name}; allowed: {allowed})",
+            profile.name
+        ))),
+        None => Err(RaError::BadPublicKey(format!(
+            "{key} keys are not accepted; profile {:?} allows {allowed} \
+             (RSA exactly 3072 or 4096 bits, ECDSA P-256/P-384/P-521)",
+            profile.name
         ))),
     }
 }

@@ -68,7 +68,7 @@ pub struct Profile {
     pub template: Template,
     /// Allowed terms in days (each at most the BR maximum).
     pub terms_days: Vec<u32>,
-    /// Allowed key types: "rsa-3072", "rsa-4096", "ecdsa-p256", "ecdsa-p384".
+    /// Allowed key types, each exact: "rsa-3072", "rsa-4096", "ecdsa-p256", "ecdsa-p384", "ecdsa-p521".
     pub key_types: Vec<String>,
     pub requires_approval: bool,
     #[serde(default)]

@@ -19,7 +19,8 @@ pub enum ProfileCommand {
         /// Allowed term in days, 1 to 460 (repeatable), e.g. --term 365 --term 460.
         #[arg(long = "term", required = true)]
         terms: Vec<u32>,
-        /// Allowed key type (repeatable): rsa-3072, rsa-4096, ecdsa-p256 or ecdsa-p384.
+        /// Allowed key type (repeatable, exact: rsa-3072 is RSA-3072 only):
+        /// rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384 or ecdsa-p521.
         #[arg(long = "key-type", required = true)]
         key_types: Vec<String>,
         /// Requests wait for an administrator's approval (`signet admin request approve`).
