@@ -135,7 +135,7 @@ fn code_signing_identity() -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'stat
 }
 
 #[test]
-fn serves_https_on_embedded_defaults_with_a_cert_chaining_to_the_dev_root() {
+fn serves_https_on_embedded_defaults_with_a_cert_chaining_to_the_dev_tls_ca() {
     let server = TestServer::start();
     assert!(server.https_addr.ip().is_loopback());
     assert_ne!(server.https_addr.port(), 0);
