@@ -208,7 +208,10 @@ fn a_malformed_blocklist_stops_the_start_naming_the_key_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = TestServer::test_config(dir.path());
     cfg.ra.blocked_keys_file = Some(list.path().to_path_buf());
-    let e = cfg.validate().unwrap_err().to_string();
+    let e = match TestServer::try_start(cfg, signet::clock::system()) {
+        Ok(_) => panic!("a malformed blocklist must stop the start"),
+        Err(e) => e,
+    };
     assert!(
         e.contains("ra.blocked_keys_file") && e.contains("line 2"),
         "{e}"

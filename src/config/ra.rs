@@ -17,20 +17,15 @@ pub struct RaConfig {
 }
 
 impl RaConfig {
+    /// The file must be readable; its lines are the RA's to judge (the
+    /// server's start loads it with `ra::blocklist` and names this key and
+    /// the line of an error).
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if let Some(path) = &self.blocked_keys_file {
-            crate::ra::blocklist::BlockedKeys::load(path)
-                .map_err(|e| ConfigError::invalid("ra.blocked_keys_file", e))?;
+            std::fs::File::open(path).map_err(|e| {
+                ConfigError::invalid("ra.blocked_keys_file", format!("{}: {e}", path.display()))
+            })?;
         }
         Ok(())
-    }
-
-    /// The operator's blocklist (empty without `ra.blocked_keys_file`).
-    pub fn blocked_keys(&self) -> Result<crate::ra::blocklist::BlockedKeys, ConfigError> {
-        match &self.blocked_keys_file {
-            Some(path) => crate::ra::blocklist::BlockedKeys::load(path)
-                .map_err(|e| ConfigError::invalid("ra.blocked_keys_file", e)),
-            None => Ok(Default::default()),
-        }
     }
 }

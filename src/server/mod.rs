@@ -168,7 +168,7 @@ impl App {
                 })?;
         let ra = ra
             .with_attestation_trust(trust)
-            .with_blocked_keys(config.ra.blocked_keys()?);
+            .with_blocked_keys(blocked_keys(&config.ra)?);
         // Issuances, signing, flushes and the front ends' families record here.
         let ra = Arc::new(ra.with_metrics(metrics.clone()));
         let admin_token = match &config.server.admin_token {
@@ -509,6 +509,18 @@ fn spawn_duties(ra: Arc<Ra>, mut stop: watch::Receiver<bool>) {
             }
         }
     });
+}
+
+/// The operator's blocklist of compromised keys (`ra.blocked_keys_file`;
+/// empty without it). A bad line stops the start, naming the key and line.
+fn blocked_keys(
+    config: &crate::config::RaConfig,
+) -> Result<crate::ra::blocklist::BlockedKeys, crate::config::ConfigError> {
+    match &config.blocked_keys_file {
+        Some(path) => crate::ra::blocklist::BlockedKeys::load(path)
+            .map_err(|e| crate::config::ConfigError::invalid("ra.blocked_keys_file", e)),
+        None => Ok(Default::default()),
+    }
 }
 
 fn local_addr(listener: &TcpListener, key: &str) -> Result<SocketAddr, Error> {
