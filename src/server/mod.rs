@@ -14,7 +14,8 @@
 //!
 //! # Data directory
 //!
-//! `<data_dir>/ca/` (CA keys and certificates, `root.pem` is the trust anchor),
+//! `<data_dir>/ca/` (CA keys and certificates, `root.pem` is the code-signing
+//! trust anchor, `tls-ca.pem` the development TLS CA of the HTTPS listener),
 //! `<data_dir>/store/` (sled), `<data_dir>/outbox/` (mail, outbox mode),
 //! `<data_dir>/admin-token` (generated admin bearer token, mode 0600).
 
