@@ -360,3 +360,78 @@ fn the_cli_finds_the_server_through_its_own_data_dir_settings() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/signet.toml"));
 }
+
+/// What the CLI says about what it did (issue 30): an unknown template is
+/// refused naming the field and the accepted values, `cert download` says
+/// what it wrote (and that pkcs7-pem exists), and `cert request` without
+/// --term says which term the server chose.
+#[test]
+fn the_cli_says_what_it_did_and_what_it_accepts() {
+    let srv = AdminServer::start();
+    srv.standard_directory(false);
+
+    let err = srv.admin_fails(&[
+        "profile",
+        "create",
+        "--name",
+        "p",
+        "--template",
+        "xx",
+        "--term",
+        "365",
+        "--key-type",
+        "ecdsa-p256",
+    ]);
+    assert!(err.contains("field template"), "{err}");
+    assert!(err.contains(r#""xx" is not one of: ov, ev"#), "{err}");
+    assert!(!err.contains("line 1 column"), "no parser position: {err}");
+
+    // no --term: the profile's longest, said on stderr
+    let (_key, csr) = support::openssl_csr(srv.dir.path(), "noterm", "p256", &[]);
+    let out = srv.admin(&[
+        "cert",
+        "request",
+        "--account",
+        "release",
+        "--email",
+        "dev@acme.example",
+        "--csr",
+        csr.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(r#"term: 460 days, the longest of the terms profile "cs" allows (365, 460 days); choose one with --term"#),
+        "{stderr}"
+    );
+    let cert: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cert["term_days"], 460);
+    // with --term nothing is added
+    let (v, _chain) = issue(&srv, "withterm");
+    assert_eq!(v["term_days"], 365);
+
+    let serial = cert["serial"].as_str().unwrap();
+    let p7 = srv.dir.path().join("dev.p7b");
+    let out = srv.admin(&[
+        "cert",
+        "download",
+        serial,
+        "--format",
+        "pkcs7",
+        "--out",
+        p7.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let written = std::fs::metadata(&p7).unwrap().len();
+    assert!(
+        stderr.contains(&format!("wrote pkcs7 (certs-only PKCS#7 of certificate + issuing CA, DER (binary); --format pkcs7-pem writes the same PEM-armored): {written} bytes to {}", p7.display())),
+        "{stderr}"
+    );
+    // what was written is what openssl reads as DER PKCS#7
+    support::run(
+        std::process::Command::new("openssl")
+            .args(["pkcs7", "-inform", "DER", "-print_certs", "-noout", "-in"])
+            .arg(&p7),
+    );
+}

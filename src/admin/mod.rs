@@ -22,6 +22,7 @@
 //!
 //! Errors are `{"error": {"type", "message", "field"?}}` with 400/401/403/404/409/500.
 
+mod body;
 mod error;
 mod views;
 
@@ -29,10 +30,10 @@ use std::sync::Arc;
 
 use base64::Engine;
 use http::{Method, StatusCode};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use body::parse;
 pub use error::ApiError;
 
 use crate::ra::{
@@ -99,19 +100,6 @@ struct RevokeBody {
     /// RFC 3339: from when the certificate is invalid (keyCompromise, suspect code).
     #[serde(default)]
     invalid_since: Option<String>,
-}
-
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        // serde names the offending field in its message ("unknown field `x`", "missing field `y`")
-        let msg = e.to_string();
-        let field = msg
-            .split('`')
-            .nth(1)
-            .map(str::to_string)
-            .unwrap_or_else(|| "body".into());
-        ApiError::field(&field, msg)
-    })
 }
 
 /// Decodes a CSR given as PEM text or base64(url) DER.

@@ -22,12 +22,19 @@ pub fn invitation(i: &Invitation, now: OffsetDateTime) -> Value {
     })
 }
 
-/// A certificate record with its computed status (and PEM chain when given).
+/// The term a certificate was issued for, in whole days (its validity is
+/// inclusive: notAfter is one second short of notBefore + term).
+fn term_days(c: &CertificateRecord) -> i64 {
+    ((c.not_after - c.not_before).whole_seconds() + 43_200) / 86_400
+}
+
+/// A certificate record with its computed status and term (and PEM chain when given).
 pub fn certificate(c: &CertificateRecord, now: OffsetDateTime, pem_chain: Option<&str>) -> Value {
     let mut v = serde_json::to_value(c).unwrap_or_default();
     if let Some(obj) = v.as_object_mut() {
         obj.remove("der");
         obj.insert("status".into(), json!(c.status(now)));
+        obj.insert("term_days".into(), json!(term_days(c)));
         if let Some(p) = pem_chain {
             obj.insert("pem_chain".into(), json!(p));
         }

@@ -64,6 +64,45 @@ pub enum CertCommand {
     },
 }
 
+/// What `cert request` without --term says about the term the server chose
+/// (the profile's longest), with the terms the profile allows.
+fn term_note(term: i64, profile: Option<&Value>) -> String {
+    let terms: Vec<String> = profile
+        .and_then(|p| p["terms_days"].as_array())
+        .map(|a| a.iter().map(|t| t.to_string()).collect())
+        .unwrap_or_default();
+    let name = profile.map(|p| s(p, "name")).unwrap_or_else(|| "-".into());
+    match terms.len() {
+        0 => format!("term: {term} days (no --term given: the profile's longest)"),
+        1 => format!("term: {term} days, the only term profile {name:?} allows"),
+        _ => format!(
+            "term: {term} days, the longest of the terms profile {name:?} allows ({} days); \
+             choose one with --term",
+            terms.join(", ")
+        ),
+    }
+}
+
+/// What `cert download` says it wrote: format, what it holds, bytes, where.
+fn download_note(format: &str, bytes: usize, out: &Option<PathBuf>) -> String {
+    let what = match format {
+        "pem" => "the certificate, PEM",
+        "chain" => "certificate + issuing CA, PEM",
+        "der" => "the certificate, DER (binary)",
+        "pkcs7" => {
+            "certs-only PKCS#7 of certificate + issuing CA, DER (binary); \
+             --format pkcs7-pem writes the same PEM-armored"
+        }
+        "pkcs7-pem" => "certs-only PKCS#7 of certificate + issuing CA, PEM",
+        _ => "",
+    };
+    let to = match out {
+        Some(p) => p.display().to_string(),
+        None => "standard output".into(),
+    };
+    format!("wrote {format} ({what}): {bytes} bytes to {to}")
+}
+
 /// One line per certificate: serial, status, email, subject, end of validity.
 fn summary(o: &Value) -> String {
     format!(
@@ -113,6 +152,18 @@ pub(super) async fn run(cmd: CertCommand, c: &Conn, j: bool) -> Result<(), Error
                     })),
                 )
                 .await?;
+            // the term the server chose when none was asked for, said on stderr
+            let chosen = match term_days {
+                Some(_) => None,
+                None => {
+                    let (profile_id, term) = match v.get("request") {
+                        Some(r) => (s(r, "profile_id"), r["term_days"].as_i64()),
+                        None => (s(&v, "profile_id"), v["term_days"].as_i64()),
+                    };
+                    let profile = c.json("GET", &path(&["profiles", &profile_id]), None).await;
+                    term.map(|t| term_note(t, profile.as_ref().ok()))
+                }
+            };
             if j {
                 print(&v, true, show_all);
             } else if let Some(pem) = v["pem_chain"].as_str() {
@@ -123,6 +174,9 @@ pub(super) async fn run(cmd: CertCommand, c: &Conn, j: bool) -> Result<(), Error
                     "request {} is waiting for approval (status applied)",
                     s(&v["request"], "id")
                 );
+            }
+            if let Some(note) = chosen {
+                eprintln!("{note}");
             }
         }
         CertCommand::List => print(&c.json("GET", "/certificates", None).await?, j, summary),
@@ -149,6 +203,7 @@ pub(super) async fn run(cmd: CertCommand, c: &Conn, j: bool) -> Result<(), Error
                 )
                 .await?;
             write_out(&out, &body)?;
+            eprintln!("{}", download_note(&format, body.len(), &out));
         }
         CertCommand::Revoke { serial, reason } => print(
             &c.json(
