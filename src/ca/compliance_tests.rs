@@ -433,26 +433,30 @@ fn venv_tool(name: &str) -> std::path::PathBuf {
     p
 }
 
-/// Runs a pkilint linter on `file` and fails on any ERROR or FATAL finding.
-fn pkilint(tool: &str, args: &[&str], file: &Path) {
+/// Runs a pkilint linter on `files` and fails on any ERROR or FATAL finding.
+fn pkilint_files(tool: &str, args: &[&str], files: &[&Path]) {
     let out = Command::new(venv_tool(tool))
         .args(args)
         .args(["-s", "ERROR", "--document-format", "DER"])
-        .arg(file)
+        .args(files)
         .output()
         .unwrap_or_else(|e| panic!("{tool}: {e}"));
     let report =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && !report.contains("ERROR") && !report.contains("FATAL"),
-        "{tool} {args:?} on {}:\n{report}",
-        file.display()
+        "{tool} {args:?} on {files:?}:\n{report}"
     );
+}
+
+fn pkilint(tool: &str, args: &[&str], file: &Path) {
+    pkilint_files(tool, args, &[file]);
 }
 
 /// pkilint on everything of the development hierarchy configured with public
 /// URLs: the root, the issuing CA, leaves of every key type under both
-/// templates (lint_pkix_cert; pkilint has no code-signing linter, the CS BR
+/// templates (lint_pkix_cert, and lint_pkix_signer_signee_cert_chain for
+/// root -> issuing CA -> leaf; pkilint has no code-signing linter, the CS BR
 /// profile itself is checked by `invariants`), the issuing CA's CRL and the
 /// root CRL (lint_crl with the PKIX and the BR profile).
 #[test]
@@ -485,24 +489,18 @@ fn pkilint_finds_no_error_in_the_development_hierarchy() {
             path
         };
         let cert_args = ["lint"];
-        pkilint(
-            "lint_pkix_cert",
-            &cert_args,
-            &write("root", ca.root_cert_der()),
-        );
-        pkilint(
-            "lint_pkix_cert",
-            &cert_args,
-            &write("issuing", ca.issuing_cert_der()),
-        );
+        let root = write("root", ca.root_cert_der());
+        let issuing = write("issuing", ca.issuing_cert_der());
+        pkilint("lint_pkix_cert", &cert_args, &root);
+        pkilint("lint_pkix_cert", &cert_args, &issuing);
+        let chain = "lint_pkix_signer_signee_cert_chain";
+        pkilint_files(chain, &cert_args, &[&root, &issuing]);
         for (kind, spki) in &keys {
             for template in [Template::Ov, Template::Ev] {
                 let der = ca.issue(&request(spki.clone(), template)).unwrap();
-                pkilint(
-                    "lint_pkix_cert",
-                    &cert_args,
-                    &write(&format!("leaf-{kind}-{template:?}"), &der),
-                );
+                let leaf = write(&format!("leaf-{kind}-{template:?}"), &der);
+                pkilint("lint_pkix_cert", &cert_args, &leaf);
+                pkilint_files(chain, &cert_args, &[&issuing, &leaf]);
             }
         }
         let now = OffsetDateTime::now_utc();
