@@ -5,57 +5,9 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use support::AdminServer;
-
-/// `signet serve` with only the given `SIGNET_*` variables.
-fn serve(dir: &Path, listen: &str, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_signet"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SIGNET_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.arg("serve")
-        .env("SIGNET_SERVER__DATA_DIR", dir)
-        .env("SIGNET_SERVER__LISTEN", listen)
-        .env("SIGNET_SERVER__HTTP_LISTEN", "127.0.0.1:0")
-        .env("SIGNET_LOG__LEVEL", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-/// Waits until the server wrote its public URL (it listens then).
-fn wait_listening(child: &mut Child, dir: &Path) -> String {
-    let started = Instant::now();
-    loop {
-        if let Ok(text) = std::fs::read_to_string(dir.join("server-url")) {
-            if text.ends_with('\n') {
-                return text.trim().to_string();
-            }
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("signet serve exited early: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
+use support::{serve_command as serve, stop_serve as stop, wait_listening, AdminServer};
 
 #[test]
 fn a_second_server_on_the_same_data_directory_says_another_signet_runs_there() {

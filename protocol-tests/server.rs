@@ -2,6 +2,7 @@
 //! and configuration errors through the `signet` binary.
 
 mod common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,6 +14,7 @@ use http::StatusCode;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use signet::clock::Clock as _;
 use signet::server::routing::{json_response, BoxFuture, FrontEnd, HttpRequest, HttpResponse};
+use support::spawn_serve;
 
 /// Echoes what the server passed to a front end (client chain, TLS flag, body size);
 /// sleeps `?sleep_ms=N` first.
@@ -638,46 +640,6 @@ fn config_check_names_the_bad_key() {
         );
         // secrets are not printed
         assert!(!String::from_utf8_lossy(&out.stdout).contains("change-me"));
-    }
-}
-
-/// Starts `signet serve` on a fresh data directory with `env` (and no other
-/// `SIGNET_*` variable) and waits until it listens: (child, public URL).
-fn spawn_serve(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_signet"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SIGNET_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
-        .arg("serve")
-        .env("SIGNET_SERVER__DATA_DIR", dir)
-        .env("SIGNET_SERVER__LISTEN", "127.0.0.1:0")
-        .env("SIGNET_SERVER__HTTP_LISTEN", "127.0.0.1:0")
-        .env("SIGNET_LOG__LEVEL", "warn")
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn signet serve");
-    // the server writes its public URL once it listens
-    let url_file = dir.join("server-url");
-    let started = Instant::now();
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&url_file) {
-            if text.ends_with('\n') {
-                return (child, text.trim().to_string());
-            }
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("signet serve exited early: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

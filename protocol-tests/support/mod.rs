@@ -2,6 +2,11 @@
 //! an in-process server over real sockets.
 #![allow(dead_code)]
 
+mod serve;
+// not every test file starts `signet serve` itself
+#[allow(unused_imports)]
+pub use serve::{serve_command, spawn_serve, stop_serve, wait_listening};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
