@@ -308,6 +308,25 @@ pub struct HttpsClient {
     addr: SocketAddr,
     server_name: String,
     config: Arc<rustls::ClientConfig>,
+    /// Source address to connect from (None: the system's choice).
+    local: Option<std::net::IpAddr>,
+    read_timeout: Duration,
+}
+
+/// A TCP connection to `addr` from the source address `local` (e.g.
+/// 127.0.0.2: Linux routes all of 127/8 to the loopback interface, so tests
+/// can be several clients).
+pub fn connect_from(local: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    use rustix::net::{ipproto, AddressFamily, SocketType};
+    let family = if local.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = rustix::net::socket(family, SocketType::STREAM, Some(ipproto::TCP))?;
+    rustix::net::bind(&fd, &SocketAddr::new(local, 0))?;
+    rustix::net::connect(&fd, &addr)?;
+    Ok(TcpStream::from(fd))
 }
 
 impl HttpsClient {
@@ -352,7 +371,21 @@ impl HttpsClient {
             addr,
             server_name: "localhost".into(),
             config: Arc::new(config),
+            local: None,
+            read_timeout: Duration::from_secs(60),
         }
+    }
+
+    /// Connects from the source address `ip` (see [`connect_from`]).
+    pub fn source_address(mut self, ip: &str) -> HttpsClient {
+        self.local = Some(ip.parse().expect("an IP address"));
+        self
+    }
+
+    /// Gives up on a response after `timeout` without data (default 60 s).
+    pub fn read_timeout(mut self, timeout: Duration) -> HttpsClient {
+        self.read_timeout = timeout;
+        self
     }
 
     /// Verifies the server under another name (e.g. "127.0.0.1").
@@ -384,8 +417,12 @@ impl HttpsClient {
         let name = ServerName::try_from(self.server_name.clone()).map_err(|e| e.to_string())?;
         let conn =
             rustls::ClientConnection::new(self.config.clone(), name).map_err(|e| e.to_string())?;
-        let tcp = TcpStream::connect(self.addr).map_err(|e| format!("connect: {e}"))?;
-        tcp.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        let tcp = match self.local {
+            Some(local) => connect_from(local, self.addr),
+            None => TcpStream::connect(self.addr),
+        }
+        .map_err(|e| format!("connect: {e}"))?;
+        tcp.set_read_timeout(Some(self.read_timeout)).ok();
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         let host = format!("localhost:{}", self.addr.port());
         tls.write_all(&request_bytes(method, path, &host, headers, body))
@@ -414,6 +451,25 @@ pub fn http_request(
         parse_response(&raw, method)
     };
     run().unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// One request over plain HTTP from the source address `local`, giving up
+/// after `timeout` without data; transport errors are returned.
+pub fn try_http_request_from(
+    local: &str,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<Response, String> {
+    let local = local.parse().map_err(|e| format!("{local}: {e}"))?;
+    let mut tcp = connect_from(local, addr).map_err(|e| format!("connect: {e}"))?;
+    tcp.set_read_timeout(Some(timeout)).ok();
+    let host = format!("localhost:{}", addr.port());
+    tcp.write_all(&request_bytes(method, path, &host, &[], b""))
+        .map_err(|e| format!("write: {e}"))?;
+    let raw = read_all(&mut tcp)?;
+    parse_response(&raw, method)
 }
 
 fn request_bytes(

@@ -204,6 +204,20 @@ impl FrontEnd for AcmeFrontEnd {
         "/acme"
     }
 
+    /// RFC 8555 §6.7: a problem document (`malformed`) with a fresh nonce
+    /// and the directory link, like every other ACME error.
+    fn payload_too_large(&self, limit: usize) -> HttpResponse {
+        let mut p = Problem::malformed(format!(
+            "the request body is larger than this server accepts: at most {limit} bytes"
+        ));
+        p.status = StatusCode::PAYLOAD_TOO_LARGE.as_u16();
+        finish(
+            Reply::problem(&p),
+            Some(self.inner.nonces.issue()),
+            &self.inner.url("/directory"),
+        )
+    }
+
     fn handle(&self, req: HttpRequest) -> BoxFuture<'_, HttpResponse> {
         let inner = self.inner.clone();
         if !may_wait(&req) {

@@ -43,6 +43,17 @@ pub struct ServerConfig {
     /// Most client connections open at once on each listener; past it, new
     /// connections wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Most connections one client address (an IPv6 /64) may hold open on
+    /// each listener; past it new connections are closed at once and counted
+    /// in `signet_http_connections_refused_total`. Not applied to the main
+    /// listener when `behind_tls_proxy` (every client is the proxy there).
+    pub max_connections_per_address: usize,
+    /// Longest a client may take for the TLS handshake and for sending a
+    /// request's head (first request and each keep-alive request), seconds.
+    pub header_read_timeout_secs: u64,
+    /// Longest an idle keep-alive connection waits for the next request's
+    /// head after a response (then it is closed), seconds.
+    pub keep_alive_timeout_secs: u64,
     /// Longest a front end may take to answer one request; past it the client
     /// gets 503 (the work itself is not interrupted).
     pub request_timeout_secs: u64,
@@ -72,6 +83,9 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             shutdown_timeout_secs: 10,
             max_connections: 1024,
+            max_connections_per_address: 64,
+            header_read_timeout_secs: 10,
+            keep_alive_timeout_secs: 15,
             request_timeout_secs: 60,
             store_cache_mib: 24,
             batch_scheduling: true,
@@ -173,6 +187,27 @@ impl ServerConfig {
             return Err(ConfigError::invalid(
                 "server.request_timeout_secs",
                 format!("{} is out of range 1..=3600", self.request_timeout_secs),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_connections_per_address) {
+            return Err(ConfigError::invalid(
+                "server.max_connections_per_address",
+                format!(
+                    "{} is out of range 1..=1000000",
+                    self.max_connections_per_address
+                ),
+            ));
+        }
+        if !(1..=300).contains(&self.header_read_timeout_secs) {
+            return Err(ConfigError::invalid(
+                "server.header_read_timeout_secs",
+                format!("{} is out of range 1..=300", self.header_read_timeout_secs),
+            ));
+        }
+        if !(1..=3600).contains(&self.keep_alive_timeout_secs) {
+            return Err(ConfigError::invalid(
+                "server.keep_alive_timeout_secs",
+                format!("{} is out of range 1..=3600", self.keep_alive_timeout_secs),
             ));
         }
         if !(1..=1_000_000).contains(&self.max_connections) {

@@ -229,6 +229,14 @@ impl FrontEnd for EstFrontEnd {
     fn handle(&self, req: HttpRequest) -> BoxFuture<'_, HttpResponse> {
         Box::pin(self.answer(req))
     }
+
+    /// RFC 7030 errors are a status code with a human-readable text.
+    fn payload_too_large(&self, limit: usize) -> HttpResponse {
+        text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request body is larger than this server accepts: at most {limit} bytes"),
+        )
+    }
 }
 
 /// The synchronous part: RA calls and encoding.

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http::StatusCode;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -19,13 +19,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use super::limits::{AddressLimit, RefusalLog};
 use super::routing::{json_error, not_found, HttpRequest, HttpResponse, RouteLabel, Router};
 use crate::metrics::Metrics;
-
-/// How long a client may take for the TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send the request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a listener needs to answer requests.
 pub(crate) struct Handler {
@@ -36,6 +32,12 @@ pub(crate) struct Handler {
     pub listener: &'static str,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Most connections open at once from one client address (None: no cap).
+    pub max_connections_per_address: Option<usize>,
+    /// Longest the TLS handshake and each request head may take.
+    pub header_read_timeout: Duration,
+    /// Longest an idle keep-alive connection waits for the next request.
+    pub keep_alive_timeout: Duration,
     /// Longest a front end may take for one request (then 503).
     pub request_timeout: Duration,
 }
@@ -51,6 +53,11 @@ pub(crate) async fn accept_loop(
 ) {
     let mut conns = JoinSet::new();
     let limit = Arc::new(tokio::sync::Semaphore::new(handler.max_connections));
+    let per_address = AddressLimit::new(handler.max_connections_per_address);
+    let mut refusals = RefusalLog::new(
+        handler.listener,
+        super::limits::refused_counter(&handler.metrics),
+    );
     loop {
         // At the limit, stop accepting until a connection ends (back-pressure).
         let permit = tokio::select! {
@@ -65,6 +72,16 @@ pub(crate) async fn accept_loop(
             _ = stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Some(slot) = per_address.admit(peer.ip()) else {
+                        // closed at once: the permit goes back to the pool
+                        drop(stream);
+                        refusals.refused(
+                            peer.ip(),
+                            "per_address_limit",
+                            handler.max_connections_per_address.unwrap_or_default(),
+                        );
+                        continue;
+                    };
                     let connection = serve_connection(
                         stream,
                         peer,
@@ -74,6 +91,7 @@ pub(crate) async fn accept_loop(
                     );
                     conns.spawn(async move {
                         connection.await;
+                        drop(slot);
                         drop(permit);
                     });
                 }
@@ -131,7 +149,9 @@ async fn serve_connection(
     match tls {
         Some(acceptor) => {
             let tls_stream =
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                match tokio::time::timeout(handler.header_read_timeout, acceptor.accept(stream))
+                    .await
+                {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -192,15 +212,29 @@ async fn serve_http<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let svc = service_fn(move |req: http::Request<Incoming>| {
-        let handler = handler.clone();
-        let chain = chain.clone();
-        let tls_exporter = tls_exporter.clone();
-        async move { Ok::<_, Infallible>(answer(&handler, req, peer, &chain, tls, tls_exporter).await) }
+    let header_read_timeout = handler.header_read_timeout;
+    let keep_alive_timeout = handler.keep_alive_timeout;
+    let idle = Arc::new(IdleWatch::new(header_read_timeout));
+    let svc = service_fn({
+        let idle = idle.clone();
+        move |req: http::Request<Incoming>| {
+            let handler = handler.clone();
+            let chain = chain.clone();
+            let tls_exporter = tls_exporter.clone();
+            let idle = idle.clone();
+            async move {
+                let _busy = idle.request_started(keep_alive_timeout);
+                Ok::<_, Infallible>(answer(&handler, req, peer, &chain, tls, tls_exporter).await)
+            }
+        }
     });
+    // hyper's header-read timer runs from when it waits for a head (at the
+    // connection's start, and after each response on keep-alive) until the
+    // head is complete; the idle watch closes a keep-alive connection that
+    // starts no request within `keep_alive_timeout` after a response.
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_read_timeout)
         .keep_alive(true)
         .serve_connection(io, svc);
     tokio::pin!(conn);
@@ -210,10 +244,91 @@ async fn serve_http<I>(
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         }
+        _ = idle.expired() => {
+            tracing::debug!(%peer, "closing an idle connection");
+        }
         _ = stopped(&mut shutdown) => {
             // finish the request in flight (if any), then close
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
+        }
+    }
+}
+
+/// When a connection counts as idle: no request in flight and its deadline
+/// (the header-read timeout from the start, then the keep-alive timeout from
+/// the end of each response) passed.
+struct IdleWatch {
+    state: std::sync::Mutex<IdleState>,
+    changed: tokio::sync::Notify,
+}
+
+struct IdleState {
+    in_flight: usize,
+    deadline: tokio::time::Instant,
+}
+
+/// A request in flight; dropping it (the response is ready) restarts the
+/// keep-alive deadline.
+struct Busy<'a> {
+    watch: &'a IdleWatch,
+    keep_alive: Duration,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        let mut state = self.watch.lock();
+        state.in_flight -= 1;
+        state.deadline = tokio::time::Instant::now() + self.keep_alive;
+        drop(state);
+        self.watch.changed.notify_one();
+    }
+}
+
+impl IdleWatch {
+    fn new(first_request_within: Duration) -> IdleWatch {
+        IdleWatch {
+            state: std::sync::Mutex::new(IdleState {
+                in_flight: 0,
+                deadline: tokio::time::Instant::now() + first_request_within,
+            }),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdleState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn request_started(&self, keep_alive: Duration) -> Busy<'_> {
+        self.lock().in_flight += 1;
+        self.changed.notify_one();
+        Busy {
+            watch: self,
+            keep_alive,
+        }
+    }
+
+    /// Resolves once the connection is idle past its deadline.
+    async fn expired(&self) {
+        loop {
+            let (busy, deadline) = {
+                let state = self.lock();
+                (state.in_flight > 0, state.deadline)
+            };
+            if busy {
+                self.changed.notified().await;
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
+                    let state = self.lock();
+                    if state.in_flight == 0 && state.deadline <= tokio::time::Instant::now() {
+                        return;
+                    }
+                }
+                _ = self.changed.notified() => {}
+            }
         }
     }
 }
@@ -237,7 +352,14 @@ async fn answer(
 
     let resp = match front_end {
         None => not_found(&path),
-        Some(fe) => match collect(req, handler.max_body_bytes).await {
+        Some(fe) => match collect(
+            req,
+            handler.max_body_bytes,
+            fe.as_ref(),
+            handler.request_timeout,
+        )
+        .await
+        {
             Err(resp) => resp,
             Ok((parts, body)) => {
                 let request = HttpRequest {
@@ -299,31 +421,62 @@ async fn answer(
     resp
 }
 
-/// Reads the whole body within `limit` bytes (413 beyond it, 400 if broken).
+/// The most of an oversized body read (and thrown away) before the 413 is
+/// sent: a client that writes its whole body before reading (Python
+/// requests, curl) then sees the answer, where closing with unread data
+/// would make the kernel reset the connection under it.
+fn discard_bound(limit: usize) -> usize {
+    limit.saturating_mul(4).clamp(4 << 20, 64 << 20)
+}
+
+/// Reads the whole body within `limit` bytes (413 beyond it in the front
+/// end's format, 400 if broken).
 async fn collect(
     req: http::Request<Incoming>,
     limit: usize,
+    front_end: &dyn super::routing::FrontEnd,
+    drain_timeout: Duration,
 ) -> Result<(http::request::Parts, Bytes), HttpResponse> {
-    let too_large = || {
-        json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payloadTooLarge",
-            &format!("the request body exceeds {limit} bytes"),
-        )
-    };
     let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
+    if declared.is_some_and(|n| n > discard_bound(limit) as u64) {
+        // too much to read: answer now (the connection closes after it)
+        return Err(front_end.payload_too_large(limit));
     }
-    let (parts, body) = req.into_parts();
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok((parts, collected.to_bytes())),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => {
+    let (parts, mut body) = req.into_parts();
+    let mut collected = bytes::BytesMut::new();
+    let mut seen: usize = 0;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame?;
+            if let Ok(data) = frame.into_data() {
+                seen = seen.saturating_add(data.len());
+                if seen <= limit {
+                    collected.extend_from_slice(&data);
+                } else {
+                    collected = bytes::BytesMut::new();
+                    if seen > discard_bound(limit) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok::<(), hyper::Error>(())
+    };
+    match tokio::time::timeout(drain_timeout.max(Duration::from_secs(1)), read).await {
+        Ok(Ok(())) if seen <= limit => Ok((parts, collected.freeze())),
+        Ok(Ok(())) => Err(front_end.payload_too_large(limit)),
+        // a client dripping an oversized body gets its answer when the time is up
+        Err(_) if seen > limit => Err(front_end.payload_too_large(limit)),
+        Err(_) => Err(json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request body did not arrive in time",
+        )),
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "could not read the request body");
             Err(json_error(
                 StatusCode::BAD_REQUEST,

@@ -51,6 +51,18 @@ impl FrontEnd for AdminFrontEnd {
         crate::admin::PREFIX
     }
 
+    /// The admin API's JSON error, naming the body as the field.
+    fn payload_too_large(&self, limit: usize) -> HttpResponse {
+        super::routing::json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &serde_json::json!({"error": {
+                "type": "payloadTooLarge",
+                "field": "body",
+                "message": format!("the request body is larger than this server accepts: at most {limit} bytes"),
+            }}),
+        )
+    }
+
     fn handle(&self, req: HttpRequest) -> BoxFuture<'_, HttpResponse> {
         let api = self.api.clone();
         Box::pin(async move {

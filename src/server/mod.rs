@@ -22,6 +22,7 @@
 mod conn;
 mod crl;
 mod frontends;
+mod limits;
 pub mod permissions;
 pub mod plain;
 pub mod routing;
@@ -355,6 +356,9 @@ pub async fn start_with(
     let grace = Duration::from_secs(config.server.shutdown_timeout_secs);
     let max_body_bytes = config.server.max_body_bytes;
     let max_connections = config.server.max_connections;
+    let per_address = config.server.max_connections_per_address;
+    let header_read_timeout = Duration::from_secs(config.server.header_read_timeout_secs);
+    let keep_alive_timeout = Duration::from_secs(config.server.keep_alive_timeout_secs);
     let request_timeout = Duration::from_secs(config.server.request_timeout_secs);
     let tls_files = config
         .server
@@ -404,6 +408,10 @@ pub async fn start_with(
         metrics: app.metrics.clone(),
         max_body_bytes,
         max_connections,
+        // behind a TLS proxy every client has the proxy's address
+        max_connections_per_address: (!behind_proxy).then_some(per_address),
+        header_read_timeout,
+        keep_alive_timeout,
         request_timeout,
         listener: "https",
     });
@@ -412,6 +420,9 @@ pub async fn start_with(
         metrics: app.metrics.clone(),
         max_body_bytes,
         max_connections,
+        max_connections_per_address: Some(per_address),
+        header_read_timeout,
+        keep_alive_timeout,
         request_timeout,
         listener: "http",
     });

@@ -105,6 +105,16 @@ pub trait FrontEnd: Send + Sync + 'static {
 
     /// Answers one request. Never panics on input; errors are responses.
     fn handle(&self, req: HttpRequest) -> BoxFuture<'_, HttpResponse>;
+
+    /// The answer to a request whose body exceeds `limit` bytes
+    /// (`server.max_body_bytes`), in this front end's error format (413).
+    fn payload_too_large(&self, limit: usize) -> HttpResponse {
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payloadTooLarge",
+            &format!("the request body exceeds {limit} bytes"),
+        )
+    }
 }
 
 /// Low-cardinality `route` label for the request metrics. A front end may put
