@@ -133,6 +133,7 @@ fn start_up_signs_no_certificate_with_the_issuing_key() {
     assert!(err.to_string().contains("server.tls_cert_file"), "{err}");
     assert_eq!(external.issuing_key_signatures(), 1);
     assert!(external.tls_ca_cert_pem().is_none());
+    assert!(external.sign_raw(b"anything").is_err());
     assert!(external.root_crl().unwrap().is_none());
 }
 

@@ -370,9 +370,16 @@ impl Ca {
     }
 
     /// Signs `msg` with the issuing CA key exactly as certificate signing does
-    /// (the benchmark's raw-signature baseline).
+    /// (the benchmark's raw-signature baseline). Development CA only: an
+    /// operator's issuing key signs nothing but certificates and CRLs (CS BR
+    /// 3.2, 5.4.1.1), so this refuses with an operator-supplied issuing CA.
     pub fn sign_raw(&self, msg: &[u8]) -> Result<Vec<u8>, CaError> {
         use rcgen::SigningKey as _;
+        if self.root_key.is_none() {
+            return Err(CaError::InvalidRequest(
+                "raw signatures are for benchmarks on the development CA only".into(),
+            ));
+        }
         self.issuing_key
             .sign(msg)
             .map_err(|e| CaError::Signing(e.to_string()))
