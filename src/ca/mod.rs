@@ -41,6 +41,7 @@ mod pubkey;
 mod root_crl;
 mod self_test;
 mod settings;
+pub(crate) mod subject_rules;
 mod template;
 #[cfg(test)]
 mod tests;

@@ -267,6 +267,7 @@ pub(crate) fn ev_attributes(s: &SubjectInfo) -> [(&'static str, Option<&str>); 5
 /// businessCategory, jurisdictionCountryName and serialNumber (EV Guidelines
 /// 9.2.3-9.2.5); an OV certificate carries none of the EV attributes.
 pub(crate) fn check_template_subject(req: &IssuanceRequest) -> Result<(), CaError> {
+    super::subject_rules::check_subject(&req.subject)?;
     let attrs = ev_attributes(&req.subject);
     match req.template {
         Template::Ev => {

@@ -1799,3 +1799,50 @@ fn per_certificate_verification_refuses_a_signature_from_another_key() {
     ));
     ca.issue_with(&req, false, false).unwrap();
 }
+
+/// Issue 18.4/19.5: the CA core refuses, before signing, a subject with a
+/// metadata-only value, a country that is not ISO 3166-1, a
+/// jurisdictionLocalityName without the state, or a spoofing character,
+/// whatever the RA handed it (`ca/subject_rules.rs`).
+#[test]
+fn metadata_countries_jurisdiction_and_spoofing_are_refused_before_signing() {
+    let fx = fixture("p256");
+    let refused = |r: &IssuanceRequest| match fx.ca.issue(r) {
+        Err(CaError::InvalidRequest(m)) => m,
+        other => panic!("expected InvalidRequest, got {other:?}"),
+    };
+    type Edit = fn(&mut IssuanceRequest);
+    let cases: [(&str, Edit); 6] = [
+        ("localityName", |r| r.subject.locality = Some("-".into())),
+        ("organizationalUnitName", |r| {
+            r.subject.organizational_unit = Some("N/A".into())
+        }),
+        ("countryName", |r| r.subject.country = "UK".into()),
+        ("organizationName", |r| {
+            r.subject.organization = "Acme\u{202E}exe.".into()
+        }),
+        ("commonName", |r| {
+            r.subject.common_name = "\u{0410}cme".into()
+        }),
+        ("jurisdictionLocalityName", |r| {
+            r.subject.jurisdiction_state = None;
+            r.subject.jurisdiction_locality = Some("Berlin".into());
+        }),
+    ];
+    for (attr, edit) in cases {
+        let template = if attr == "jurisdictionLocalityName" {
+            Template::Ev
+        } else {
+            Template::Ov
+        };
+        let mut r = request(p256_spki(), template, 30);
+        edit(&mut r);
+        let m = refused(&r);
+        assert!(m.contains(attr), "{attr}: {m}");
+    }
+    let mut r = request(p256_spki(), Template::Ov, 30);
+    r.subject.organization = "Müller GmbH".into();
+    r.subject.common_name = "株式会社".into();
+    r.subject.country = "XX".into();
+    fx.ca.issue(&r).unwrap();
+}

@@ -123,17 +123,6 @@ fn check_opt(field: &str, value: &Option<String>, max: usize) -> Result<Option<S
     }
 }
 
-fn check_country(field: &str, value: &str) -> Result<String, RaError> {
-    let country = value.trim().to_ascii_uppercase();
-    if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(RaError::invalid(
-            field,
-            "must be an ISO 3166-1 alpha-2 code such as \"DE\"",
-        ));
-    }
-    Ok(country)
-}
-
 /// X.520 PrintableString characters (the encoding of subject serialNumber).
 fn is_printable(c: char) -> bool {
     c.is_ascii_alphanumeric() || " '()+,-./:=?".contains(c)
@@ -159,7 +148,7 @@ impl Ra {
         n: &NewOrganization,
         actor: &str,
     ) -> Result<Organization, RaError> {
-        let country = check_country("country", &n.country)?;
+        let country = super::subject_rules::country("country", &n.country, true)?;
         let city = check_opt("city", &n.city, 128)?;
         let state = check_opt("state", &n.state, 128)?;
         if city.is_none() && state.is_none() {
@@ -184,7 +173,11 @@ impl Ra {
             None => None,
         };
         let jurisdiction_country = match &n.jurisdiction_country {
-            Some(c) if !c.trim().is_empty() => Some(check_country("jurisdiction_country", c)?),
+            Some(c) if !c.trim().is_empty() => Some(super::subject_rules::country(
+                "jurisdiction_country",
+                c,
+                false,
+            )?),
             _ => None,
         };
         let registration_number = check_opt("registration_number", &n.registration_number, 64)?;
@@ -232,6 +225,7 @@ impl Ra {
             )?,
             registration_number,
         };
+        super::subject_rules::check_organization(&org)?;
         let ev = self.event(
             actor,
             "organization.create",
@@ -257,6 +251,7 @@ impl Ra {
             name: check_text("name", &n.name, 64)?,
             created_at: self.clock.now(),
         };
+        super::subject_rules::check_department(&dept)?;
         let ev = self.event(
             actor,
             "department.create",

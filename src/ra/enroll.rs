@@ -94,6 +94,16 @@ pub(crate) fn subject_for(
     ou: Option<String>,
     profile: &Profile,
 ) -> Result<SubjectInfo, RaError> {
+    // An organization stored before the subject rules existed is refused
+    // here rather than by the CA core (which checks them again).
+    super::subject_rules::check_organization(org)
+        .and_then(|()| super::subject_rules::check_ou(ou.as_deref()))
+        .map_err(|e| {
+            RaError::Policy(format!(
+                "organization {:?} cannot be a certificate subject: {e} (CS BR 7.1.4.2)",
+                org.name
+            ))
+        })?;
     if org.city.is_none() && org.state.is_none() {
         return Err(RaError::Policy(format!(
             "organization {:?} has neither a city nor a state; the certificate subject needs one (CS BR 7.1.4.2.2)",

@@ -16,6 +16,7 @@ pub mod lookup;
 mod notifier;
 mod refusals;
 pub mod revoke;
+mod subject_rules;
 
 use std::sync::Arc;
 
