@@ -8,7 +8,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const FORGED_SUBJECT: &str =
@@ -27,48 +27,24 @@ impl Served {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let log = dir.path().join("server.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_signet"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SIGNET_") || k == "RUST_LOG" {
-                cmd.env_remove(k);
-            }
-        }
-        let child = cmd
-            .arg("serve")
-            .env("SIGNET_SERVER__DATA_DIR", &data)
-            .env("SIGNET_SERVER__LISTEN", "127.0.0.1:0")
-            .env("SIGNET_SERVER__HTTP_LISTEN", "127.0.0.1:0")
-            .env("SIGNET_LOG__LEVEL", "info")
-            .env("SIGNET_CA__ALGORITHM", "p256")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("signet serve");
-        let mut served = Served {
+        let mut child = support::serve_command(
+            &data,
+            "127.0.0.1:0",
+            &[
+                ("SIGNET_LOG__LEVEL", "info"),
+                ("SIGNET_CA__ALGORITHM", "p256"),
+            ],
+        )
+        .env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("signet serve");
+        let url = support::wait_listening(&mut child, &data);
+        Served {
             child: Some(child),
             dir,
-            url: String::new(),
+            url,
             log,
-        };
-        let started = Instant::now();
-        loop {
-            if let Ok(text) = std::fs::read_to_string(data.join("server-url")) {
-                if text.ends_with('\n') {
-                    served.url = text.trim().to_string();
-                    return served;
-                }
-            }
-            if let Some(Ok(Some(status))) = served.child.as_mut().map(|c| c.try_wait()) {
-                panic!(
-                    "signet serve exited early: {status}: {}",
-                    std::fs::read_to_string(&served.log).unwrap_or_default()
-                );
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -111,11 +87,8 @@ impl Served {
     }
 
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            support::stop_serve(child);
         }
     }
 }
@@ -171,6 +144,30 @@ fn post_csr(s: &Served, dir: &Path, url: &str, csr: &str, auth: &[&str]) -> (u16
     let status = run(dir, "curl", &args);
     let body = std::fs::read(dir.join("body.out")).unwrap_or_default();
     (status.trim().parse().unwrap(), body)
+}
+
+/// A P-256 key `<name>.key` and a CSR `<name>.csr` for `subject`.
+fn key_and_csr(w: &Path, name: &str, subject: &str) {
+    let key = format!("{name}.key");
+    let csr = format!("{name}.csr");
+    run(
+        w,
+        "openssl",
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &key,
+        ],
+    );
+    run(
+        w,
+        "openssl",
+        &["req", "-new", "-key", &key, "-subj", subject, "-out", &csr],
+    );
 }
 
 fn assert_no_raw_controls(what: &str, bytes: &[u8]) {
@@ -238,33 +235,7 @@ fn a_renewal_subject_with_a_newline_and_escape_codes_reaches_log_and_reply_escap
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let user = credentials(&s, "agent@example.com", "release");
-    run(
-        w,
-        "openssl",
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "a.key",
-        ],
-    );
-    run(
-        w,
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-key",
-            "a.key",
-            "-subj",
-            "/CN=agent",
-            "-out",
-            "a.csr",
-        ],
-    );
+    key_and_csr(w, "a", "/CN=agent");
     let (status, body) = post_csr(
         &s,
         w,
@@ -341,33 +312,7 @@ fn a_decline_reason_with_escape_codes_reaches_reply_mail_and_log_escaped() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let user = credentials(&s, "gated@example.com", "gated");
-    run(
-        w,
-        "openssl",
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "g.key",
-        ],
-    );
-    run(
-        w,
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-key",
-            "g.key",
-            "-subj",
-            "/CN=gated",
-            "-out",
-            "g.csr",
-        ],
-    );
+    key_and_csr(w, "g", "/CN=gated");
     let url = format!("{}/.well-known/est/simpleenroll", s.url);
     let (status, body) = post_csr(&s, w, &url, "g.csr", &["-u", &user]);
     let waiting = String::from_utf8_lossy(&body).into_owned();
