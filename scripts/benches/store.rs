@@ -97,6 +97,7 @@ fn records(i: u64, writer: usize) -> (CertRequest, CertificateRecord, String) {
         message: None,
         serial: None,
         attestation: None,
+        renews: None,
     };
     let cert = CertificateRecord {
         serial: serial.clone(),
@@ -113,6 +114,7 @@ fn records(i: u64, writer: usize) -> (CertRequest, CertificateRecord, String) {
         requester: req.requester.clone(),
         revocation: None,
         attestation: None,
+        lineage: Default::default(),
     };
     (req, cert, serial)
 }

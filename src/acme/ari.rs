@@ -1,5 +1,16 @@
 //! ACME Renewal Information (RFC 9773): `renewalInfo` in the directory, the
 //! suggested renewal window per certificate, and `replaces` in newOrder.
+//!
+//! `replaces` is renewal lineage (`storage/lineage.rs`), as EST
+//! simplereenroll is: a certificate is replaced once. RFC 9773 §5 has the
+//! server check that the certificate "has not already been marked as
+//! replaced by a different Order that is not invalid" and answer 409
+//! `alreadyReplaced` if it has; Signet refuses at newOrder when another
+//! live order replaces it or a certificate already did, and again at
+//! finalize (the issuance claims the renewal, so of concurrent orders one
+//! is issued). An order that became invalid never replaced anything, so the
+//! certificate can be named again. The replaced certificate is superseded
+//! (revoked as `superseded`) once `ra.renewal_grace_hours` have passed.
 
 use http::StatusCode;
 use serde_json::json;
@@ -80,6 +91,15 @@ impl Inner {
                 "replaces names a certificate of another account",
             ));
         }
+        if let Some(by) = &cert.lineage.renewed_by {
+            return Err(Problem::new(
+                ProblemType::AlreadyReplaced,
+                format!(
+                    "the certificate {} was already replaced by certificate {by}",
+                    cert.serial
+                ),
+            ));
+        }
         let mut start = 0;
         loop {
             let (ids, more) = self.store.list_acme_order_ids(&acct.id, start, 100)?;
@@ -99,5 +119,16 @@ impl Inner {
             start += ids.len();
         }
         Ok(id.to_string())
+    }
+
+    /// The serial of the certificate an order's `replaces` names (finalize).
+    pub(crate) fn replaced_serial(
+        &self,
+        replaces: Option<&str>,
+    ) -> Result<Option<String>, Problem> {
+        match replaces {
+            None => Ok(None),
+            Some(id) => Ok(Some(self.cert_by_id(id)?.serial)),
+        }
     }
 }

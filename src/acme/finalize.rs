@@ -102,6 +102,8 @@ impl Inner {
                 order_id: order.id.clone(),
             },
             request_id: Some(request_id.clone()),
+            // RFC 9773 `replaces`: a certificate is replaced once (acme/ari.rs)
+            renews: self.replaced_serial(order.replaces.as_deref())?,
         };
         match self.ra.enroll_parsed(&req, &csr) {
             Ok(outcome) => {
@@ -114,6 +116,9 @@ impl Inner {
                     .get_acme_order(&order.id)?
                     .ok_or_else(|| Problem::internal("the finalized order disappeared"))?;
                 Ok(self.order_reply(&o, StatusCode::OK))
+            }
+            Err(RaError::Conflict(m)) if m.contains("a certificate renews once") => {
+                Err(Problem::new(ProblemType::AlreadyReplaced, m))
             }
             Err(RaError::Conflict(m)) if m.contains("order is no longer ready") => {
                 let mut p = Problem::new(ProblemType::OrderNotReady, m);

@@ -12,7 +12,7 @@
 //! | GET/POST | `/certificates` | list / request with a CSR (manual enrollment) |
 //! | GET | `/certificates/{serial}` | show |
 //! | GET | `/certificates/{serial}/download?format=pem\|chain\|pkcs7\|pkcs7-pem` | download |
-//! | POST | `/certificates/{serial}/revoke` | revoke `{"reason": "keyCompromise", "invalid_since"?: RFC 3339}` |
+//! | POST | `/certificates/{serial}/revoke` | revoke `{"reason": "keyCompromise", "invalid_since"?: RFC 3339, "lineage"?: bool}` |
 //! | GET | `/requests` | certificate requests (applied, approved, issued, declined) |
 //! | POST | `/requests/{id}/approve` | approve `{"message"?}` and issue |
 //! | POST | `/requests/{id}/decline` | decline `{"reason"}` |
@@ -100,6 +100,9 @@ struct RevokeBody {
     /// RFC 3339: from when the certificate is invalid (keyCompromise, suspect code).
     #[serde(default)]
     invalid_since: Option<String>,
+    /// keyCompromise: also revoke every certificate renewed from this one.
+    #[serde(default)]
+    lineage: bool,
 }
 
 /// Decodes a CSR given as PEM text or base64(url) DER.
@@ -234,7 +237,9 @@ impl AdminApi {
             (&Method::GET, ["certificates", serial]) => {
                 let c = ra.certificate(serial)?;
                 let pem = views::chain_pem(ra, &c);
-                ok(views::certificate(&c, now, Some(&pem)))
+                let mut v = views::certificate(&c, now, Some(&pem));
+                views::add_lineage(&mut v, &ra.lineage_of(&c)?);
+                ok(v)
             }
             (&Method::GET, ["certificates", serial, "download"]) => {
                 let c = ra.certificate(serial)?;
@@ -269,12 +274,17 @@ impl AdminApi {
                 let order = crate::ra::revoke::RevocationOrder {
                     reason_code: code,
                     invalid_since,
+                    lineage: b.lineage,
                 };
-                ok(views::certificate(
-                    &ra.revoke_as(serial, &order, actor)?,
-                    now,
-                    None,
-                ))
+                let r = ra.revoke_as(serial, &order, actor)?;
+                let mut v = views::certificate(&r.certificate, now, None);
+                v["descendants_revoked"] = json!(r
+                    .descendants
+                    .iter()
+                    .map(|c| c.serial.as_str())
+                    .collect::<Vec<_>>());
+                views::add_lineage(&mut v, &ra.lineage_of(&r.certificate)?);
+                ok(v)
             }
             (&Method::GET, ["requests"]) => {
                 ok(json!(ra.store().list_requests().map_err(ra_err)?))
@@ -352,6 +362,7 @@ impl AdminApi {
             requester: "admin".into(),
             link: Default::default(),
             request_id: None,
+            renews: None,
         };
         let now = self.ra.clock().now();
         match self.ra.enroll(&req)? {

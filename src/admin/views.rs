@@ -42,6 +42,15 @@ pub fn certificate(c: &CertificateRecord, now: OffsetDateTime, pem_chain: Option
     v
 }
 
+/// Adds the renewal lineage (`ancestors`, `descendants`: serials, nearest
+/// first) to a certificate view.
+pub fn add_lineage(v: &mut Value, lineage: &crate::ra::lineage::LineageView) {
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("ancestors".into(), json!(lineage.ancestors));
+        obj.insert("descendants".into(), json!(lineage.descendants));
+    }
+}
+
 fn pem_block(der: &[u8]) -> String {
     pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
 }

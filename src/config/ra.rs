@@ -5,8 +5,12 @@ use std::path::PathBuf;
 
 use super::ConfigError;
 
+/// The longest renewal grace period accepted (a year): the renewed
+/// certificate stays valid next to its renewal that long.
+pub const MAX_RENEWAL_GRACE_HOURS: u32 = 8760;
+
 /// `[ra]`: policy inputs the RA reads at start-up.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RaConfig {
     /// Keys known to be compromised, refused for every request besides the
@@ -14,6 +18,19 @@ pub struct RaConfig {
     /// SHA-256 of a DER SubjectPublicKeyInfo per line (64 hex digits; `#`
     /// starts a comment line; text after the hash is ignored).
     pub blocked_keys_file: Option<PathBuf>,
+    /// Hours a renewed certificate stays valid after its renewal (EST
+    /// simplereenroll, ACME `replaces`) so the holder can switch; then it is
+    /// revoked with reason `superseded`. 0 supersedes at once (0 to 8760).
+    pub renewal_grace_hours: u32,
+}
+
+impl Default for RaConfig {
+    fn default() -> Self {
+        RaConfig {
+            blocked_keys_file: None,
+            renewal_grace_hours: 24,
+        }
+    }
 }
 
 impl RaConfig {
@@ -25,6 +42,15 @@ impl RaConfig {
             std::fs::File::open(path).map_err(|e| {
                 ConfigError::invalid("ra.blocked_keys_file", format!("{}: {e}", path.display()))
             })?;
+        }
+        if self.renewal_grace_hours > MAX_RENEWAL_GRACE_HOURS {
+            return Err(ConfigError::invalid(
+                "ra.renewal_grace_hours",
+                format!(
+                    "must be between 0 and {MAX_RENEWAL_GRACE_HOURS}, not {}",
+                    self.renewal_grace_hours
+                ),
+            ));
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use super::{Ra, RaError};
 use crate::ca::{IssuanceRequest, Serial, SubjectInfo, Template, MAX_VALIDITY_DAYS};
 use crate::csr::{Csr, KeyKind};
 use crate::storage::model::{
-    CertRequest, CertificateRecord, EndpointAccount, Organization, Profile, RequestStatus,
+    CertRequest, CertificateRecord, EndpointAccount, Lineage, Organization, Profile, RequestStatus,
 };
 use crate::storage::{new_id, IssuanceClaim, RequestLink, StorageError};
 
@@ -40,6 +40,9 @@ pub struct EnrollmentRequest {
     /// The id the request gets (default: a new one), so a front end can
     /// recognize its own request afterwards.
     pub request_id: Option<String>,
+    /// The certificate (serial) this request renews: EST simplereenroll,
+    /// ACME `replaces` (a certificate renews once, `storage/lineage.rs`).
+    pub renews: Option<String>,
 }
 
 /// What came of an enrollment.
@@ -251,6 +254,7 @@ impl Ra {
             message: None,
             serial: None,
             attestation,
+            renews: req.renews.clone(),
         };
         if profile.requires_approval || !account.auto_approve {
             let ev = self.event(
@@ -419,14 +423,23 @@ impl Ra {
             requester: request.requester.clone(),
             revocation: None,
             attestation: request.attestation.clone(),
+            lineage: Lineage {
+                renews: request.renews.clone(),
+                ..Lineage::default()
+            },
         };
         let ev = self.event(
             &request.requester,
             "certificate.issue",
             json!({"serial": record.serial, "request": request.id, "profile": profile.id,
-                   "email": record.email, "attestation": record.attestation}),
+                   "email": record.email, "attestation": record.attestation,
+                   "renews": record.lineage.renews}),
         );
         self.record_signed(claim, &record, &ev)?;
+        if record.lineage.renews.is_some() {
+            // the renewed certificate is superseded after the grace period
+            self.wake_duties();
+        }
         self.metrics
             .issuance(&profile.name, protocol_of(&request.requester), "issued");
         self.notify(

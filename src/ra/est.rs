@@ -20,6 +20,10 @@
 //!   the same attributes with the same values (in any RDN order), and the same
 //!   set of alternative names.
 //!   The new certificate is for the same endpoint account, profile and email.
+//!   A certificate renews once (`storage/lineage.rs`): a second renewal with
+//!   another key is refused (409, naming the certificate that renewed it),
+//!   an identical resend returns the same answer; the renewed certificate is
+//!   superseded after `ra.renewal_grace_hours` (`ra/lineage.rs`).
 //! - **Labels**: `/.well-known/est/<label>/...` names an enrollment endpoint;
 //!   a credential that belongs to another endpoint is refused.
 
@@ -255,6 +259,7 @@ impl Ra {
                 redeem: Some(Box::new(redeem)),
             },
             request_id: None,
+            renews: None,
         };
         let outcome = match self.enroll_parsed(&req, &csr) {
             Ok(o) => o,
@@ -314,6 +319,8 @@ impl Ra {
                 redeem: None,
             },
             request_id: None,
+            // a certificate renews once (storage/lineage.rs)
+            renews: Some(record.serial.clone()),
         };
         let outcome = self.enroll_parsed(&req, &csr)?;
         Ok(est_outcome(outcome))

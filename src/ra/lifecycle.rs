@@ -39,6 +39,7 @@ impl Ra {
         actor: &str,
         message: Option<&str>,
     ) -> Result<CertificateRecord, RaError> {
+        self.check_renewal_approvable(id)?;
         let ev = self.event(
             actor,
             "request.approve",
@@ -164,9 +165,14 @@ impl Ra {
         self.clock.now() >= c.next_update - CRL_REFRESH_MARGIN
     }
 
-    /// Background duty: re-sign the CRL when due and send expiry reminders.
+    /// Background duty: supersede renewed certificates after their grace
+    /// period (`lineage.rs`), re-sign the CRL when due and send expiry reminders.
     /// Returns whether a CRL was published.
     pub fn periodic(&self) -> Result<bool, RaError> {
+        // superseding publishes its own CRL
+        if let Err(e) = self.supersede_due() {
+            tracing::error!(error = %e, "superseding renewed certificates failed");
+        }
         let published = match self.store.current_crl()? {
             Some(c) if !self.crl_due(&c) => false,
             _ => {

@@ -12,6 +12,7 @@ pub mod est;
 pub mod invitations;
 pub mod keycheck;
 pub mod lifecycle;
+pub mod lineage;
 pub mod lookup;
 mod notifier;
 mod refusals;
@@ -121,6 +122,10 @@ pub struct Ra {
     pub(crate) metrics: crate::metrics::Metrics,
     /// The bounded signing pool every issuance goes through.
     pub(crate) signer: crate::ca::pool::SigningPool,
+    /// How long a renewed certificate stays valid beside its renewal (`lineage.rs`).
+    renewal_grace: time::Duration,
+    /// Wakes the background duties (a renewal to supersede).
+    duties_wakeup: tokio::sync::Notify,
 }
 
 impl Ra {
@@ -145,6 +150,8 @@ impl Ra {
             notifier,
             metrics: crate::metrics::Metrics::new(),
             signer: crate::ca::pool::SigningPool::new(ca_for_pool, 0),
+            renewal_grace: lineage::DEFAULT_RENEWAL_GRACE,
+            duties_wakeup: tokio::sync::Notify::new(),
         }
     }
 

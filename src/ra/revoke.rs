@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use super::{Ra, RaError};
 use crate::storage::model::{CertificateRecord, Revocation};
-use crate::storage::StorageError;
+use crate::storage::{RevocationScope, StorageError};
 
 /// The RFC 5280 CRLReason codes accepted for subscriber certificates (CS BRs §7.2.2).
 pub const REASON_CODES: [u8; 6] = [0, 1, 3, 4, 5, 9];
@@ -88,6 +88,17 @@ pub struct RevocationOrder {
     /// certificate is to be considered invalid (not in the future, not
     /// before its notBefore).
     pub invalid_since: Option<OffsetDateTime>,
+    /// keyCompromise: also revoke every certificate renewed from this one,
+    /// transitively (its lineage, `ra/lineage.rs`), for keyCompromise too.
+    pub lineage: bool,
+}
+
+/// What a revocation revoked.
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    pub certificate: CertificateRecord,
+    /// The certificates renewed from it that were revoked with it (nearest first).
+    pub descendants: Vec<CertificateRecord>,
 }
 
 impl RevocationOrder {
@@ -113,18 +124,29 @@ impl Ra {
         actor: &str,
     ) -> Result<CertificateRecord, RaError> {
         self.revoke_as(serial_hex, &RevocationOrder::reason(reason_code), actor)
+            .map(|r| r.certificate)
     }
 
-    /// Revokes `serial_hex` as `order` says (reason, invalidity date).
+    /// Revokes `serial_hex` as `order` says (reason, invalidity date,
+    /// lineage), in one change set with its audit record. A keyCompromise
+    /// revocation may follow an earlier one for another reason (a superseded
+    /// certificate whose key turns out compromised); any other second
+    /// revocation is refused.
     pub fn revoke_as(
         &self,
         serial_hex: &str,
         order: &RevocationOrder,
         actor: &str,
-    ) -> Result<CertificateRecord, RaError> {
+    ) -> Result<Revoked, RaError> {
         let reason_code = order.reason_code;
         if let Some(why) = subscriber_reason_refusal(reason_code) {
             return Err(RaError::invalid("reason", why));
+        }
+        if order.lineage && reason_code != KEY_COMPROMISE {
+            return Err(RaError::invalid(
+                "lineage",
+                "revoking the certificates renewed from this one goes with keyCompromise (1) only",
+            ));
         }
         let serial_hex = super::lookup::serial_ref("serial", serial_hex)?;
         let now = self.clock.now();
@@ -142,30 +164,40 @@ impl Ra {
             actor,
             "certificate.revoke",
             json!({"serial": serial_hex, "reason": reason_code,
-                   "invalid_since": order.invalid_since.map(rfc3339)}),
+                   "invalid_since": order.invalid_since.map(rfc3339),
+                   "lineage": order.lineage}),
         );
-        match self.store.revoke_certificate(
-            &serial_hex,
-            &revocation,
-            reason_code == KEY_COMPROMISE,
-            &ev,
-        ) {
-            Ok(c) => {
-                // the revocation is durable; publish it and tell the holder
+        let scope = if order.lineage {
+            RevocationScope::WithDescendants
+        } else {
+            RevocationScope::Certificate
+        };
+        match self
+            .store
+            .revoke_certificates(&serial_hex, &revocation, scope, &ev)
+        {
+            Ok(mut revoked) if !revoked.is_empty() => {
+                // the revocation is durable; publish it and tell the holders
                 if let Err(e) = self.publish_crl(actor) {
                     tracing::error!(error = %e, "CRL could not be published after a revocation");
                 }
-                self.notify(
-                    &c.email,
-                    "Your code-signing certificate has been revoked",
-                    format!(
-                        "Certificate {} ({}) was revoked (reason code {reason_code}).\n",
-                        c.serial, c.subject
-                    ),
-                );
-                Ok(c)
+                for c in &revoked {
+                    self.notify(
+                        &c.email,
+                        "Your code-signing certificate has been revoked",
+                        format!(
+                            "Certificate {} ({}) was revoked (reason code {reason_code}).\n",
+                            c.serial, c.subject
+                        ),
+                    );
+                }
+                let certificate = revoked.remove(0);
+                Ok(Revoked {
+                    certificate,
+                    descendants: revoked,
+                })
             }
-            Err(StorageError::Conflict(_)) => Err(RaError::AlreadyRevoked),
+            Ok(_) | Err(StorageError::Conflict(_)) => Err(RaError::AlreadyRevoked),
             Err(e) => Err(RaError::from_store(e)),
         }
     }

@@ -162,6 +162,7 @@ fn request(csr: String, term: Option<u32>) -> EnrollmentRequest {
         requester: "admin".into(),
         link: Default::default(),
         request_id: None,
+        renews: None,
     }
 }
 
@@ -850,6 +851,7 @@ fn a_certificate_signed_but_not_recorded_is_discarded_and_audited() {
         message: None,
         serial: None,
         attestation: None,
+        renews: None,
     };
     let link = RequestLink::AcmeOrder {
         order_id: "ord_x".into(),
@@ -878,6 +880,7 @@ fn a_certificate_signed_but_not_recorded_is_discarded_and_audited() {
         requester: "acme:acct_x".into(),
         revocation: None,
         attestation: None,
+        lineage: Default::default(),
     };
     let err =
         e.ra.record_signed(claim, &record, &ev("certificate.issue"))

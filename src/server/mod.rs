@@ -170,7 +170,10 @@ impl App {
                 })?;
         let ra = ra
             .with_attestation_trust(trust)
-            .with_blocked_keys(blocked_keys(&config.ra)?);
+            .with_blocked_keys(blocked_keys(&config.ra)?)
+            .with_renewal_grace(time::Duration::hours(i64::from(
+                config.ra.renewal_grace_hours,
+            )));
         // Issuances, signing, flushes and the front ends' families record here.
         let ra = Arc::new(ra.with_metrics(metrics.clone()));
         let admin_token = match &config.server.admin_token {
@@ -503,21 +506,23 @@ pub const SERVER_URL_FILE: &str = "server-url";
 /// How often the background duties run (CRL refresh, expiry reminders).
 const DUTY_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// Runs [`Ra::periodic`] at start and then every [`DUTY_INTERVAL`] until shutdown.
+/// Runs [`Ra::periodic`] at start and then every [`DUTY_INTERVAL`] (or
+/// when the RA wakes it) until shutdown.
 fn spawn_duties(ra: Arc<Ra>, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(DUTY_INTERVAL);
         loop {
             tokio::select! {
-                _ = tick.tick() => {
-                    let ra = ra.clone();
-                    match tokio::task::spawn_blocking(move || ra.periodic()).await {
-                        Ok(Err(e)) => tracing::error!(error = %e, "background duties failed"),
-                        Err(e) => tracing::error!(error = %e, "background duties panicked"),
-                        Ok(Ok(_)) => {}
-                    }
-                }
+                _ = tick.tick() => {}
+                // a renewal was recorded (a grace period of 0 supersedes at once)
+                _ = ra.duties_wakeup().notified() => {}
                 _ = stop.changed() => break,
+            }
+            let ra = ra.clone();
+            match tokio::task::spawn_blocking(move || ra.periodic()).await {
+                Ok(Err(e)) => tracing::error!(error = %e, "background duties failed"),
+                Err(e) => tracing::error!(error = %e, "background duties panicked"),
+                Ok(Ok(_)) => {}
             }
         }
     });

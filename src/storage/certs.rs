@@ -2,8 +2,9 @@
 //! revocations and blocked keys.
 
 use super::claims::{self, IssuanceClaim};
+use super::lineage;
 use super::links::with_link_tables;
-use super::model::{AuditEvent, CertRequest, CertificateRecord, RequestStatus, Revocation};
+use super::model::{AuditEvent, CertRequest, CertificateRecord, RequestStatus};
 use super::tx::reject;
 use super::RequestLink;
 use super::{Result, StorageError, Store, Table};
@@ -17,9 +18,12 @@ impl Store {
         link: &RequestLink,
         audit: &AuditEvent,
     ) -> Result<()> {
-        let tables = with_link_tables(&[Table::Requests], link);
+        let tables = with_link_tables(&[Table::Requests, Table::Certificates], link);
         self.transact_on(&tables, |tx| {
             tx.insert_new(Table::Requests, &req.id, req)?;
+            if let Some(old) = &req.renews {
+                lineage::mark_pending_in(tx, old, &req.id)?;
+            }
             link.write_intent(tx, &req.id)?;
             link.write_outcome(tx, &req.id, None, req.created_at)?;
             tx.audit(audit)?;
@@ -52,6 +56,7 @@ impl Store {
         );
         let mut keys = vec![claims::serial_key(serial_hex)];
         keys.extend(link.claim_key());
+        keys.extend(req.renews.as_deref().map(claims::renewal_key));
         self.dry_run_on(&tables, |tx| {
             if serial_used(tx, serial_hex)? || tx.claimed_elsewhere(&keys[0]) {
                 return Err(super::tx::abort(StorageError::Conflict(format!(
@@ -59,11 +64,14 @@ impl Store {
                 ))));
             }
             // the same checks the recording change set repeats
+            if let Some(old) = &req.renews {
+                lineage::check_renewable_in(tx, old, &req.id)?;
+            }
             link.write_intent(tx, &req.id)?;
             // all or none; two claims of one key never both succeed
             self.claims
-                .claim_all(&keys)
-                .map_err(|k| StorageError::Conflict(format!("{k} is in use")))
+                .claim_all(&keys, serial_hex)
+                .map_err(|(k, by)| StorageError::Conflict(claims::conflict_message(&k, &by)))
         })?;
         Ok(IssuanceClaim {
             request: req.clone(),
@@ -104,6 +112,9 @@ impl Store {
             req.serial = Some(cert.serial.clone());
             tx.put(Table::Requests, &req.id, &req)?;
             link.write_intent(tx, &req.id)?;
+            if let Some(old) = &req.renews {
+                lineage::record_renewal_in(tx, old, &req.id, cert)?;
+            }
             tx.insert_new(Table::Certificates, &cert.serial, cert)?;
             link.write_outcome(tx, &req.id, Some(&cert.serial), cert.issued_at)?;
             tx.audit(audit)?;
@@ -158,37 +169,6 @@ impl Store {
 
     pub fn list_certificates(&self) -> Result<Vec<CertificateRecord>> {
         self.scan(Table::Certificates)
-    }
-
-    /// Revokes a certificate; `block_key` also blocks its key for future CSRs.
-    pub fn revoke_certificate(
-        &self,
-        serial_hex: &str,
-        revocation: &Revocation,
-        block_key: bool,
-        audit: &AuditEvent,
-    ) -> Result<CertificateRecord> {
-        self.transact_on(&[Table::Certificates, Table::BlockedKeys], |tx| {
-            let mut cert: CertificateRecord =
-                tx.need(Table::Certificates, "certificate", serial_hex)?;
-            if cert.revocation.is_some() {
-                return Err(super::tx::abort(StorageError::Conflict(
-                    "certificate is already revoked".into(),
-                )));
-            }
-            cert.revocation = Some(revocation.clone());
-            tx.put(Table::Certificates, serial_hex, &cert)?;
-            if block_key {
-                tx.put_raw(
-                    Table::BlockedKeys,
-                    cert.spki_sha256.as_bytes(),
-                    serial_hex.as_bytes(),
-                )?;
-            }
-            tx.audit(audit)?;
-            Ok(cert)
-        })
-        .and_then(|c| self.flush().map(|_| c))
     }
 
     /// Whether a key (SHA-256 of its SPKI, hex) is blocked after a key compromise.

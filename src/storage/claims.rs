@@ -19,33 +19,40 @@
 //! work in this process (sled opens a store in one process at a time), and a
 //! crash before the change set leaves no record and hands nothing out.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::flush::FlushIntent;
 use super::links::RequestLink;
 use super::model::CertRequest;
 
-/// The keys claimed by issuances in progress (shared by a store's clones).
+/// The keys claimed by issuances in progress, each with the serial of the
+/// certificate its issuance will record (shared by a store's clones).
 #[derive(Debug, Default)]
-pub(super) struct Claims(Mutex<HashSet<String>>);
+pub(super) struct Claims(Mutex<HashMap<String, String>>);
 
 impl Claims {
-    fn lock(&self) -> MutexGuard<'_, HashSet<String>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, String>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn is_claimed(&self, key: &str) -> bool {
-        self.lock().contains(key)
+        self.lock().contains_key(key)
     }
 
-    /// Claims every key, or none if one is taken (returns that one).
-    pub(super) fn claim_all(&self, keys: &[String]) -> Result<(), String> {
+    /// The serial of the issuance that holds `key`, if one does.
+    pub(super) fn holder(&self, key: &str) -> Option<String> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Claims every key for the issuance of `serial`, or none if one is
+    /// taken (returns that key and its holder's serial).
+    pub(super) fn claim_all(&self, keys: &[String], serial: &str) -> Result<(), (String, String)> {
         let mut held = self.lock();
-        if let Some(taken) = keys.iter().find(|k| held.contains(*k)) {
-            return Err(taken.clone());
+        if let Some((k, by)) = keys.iter().find_map(|k| held.get(k).map(|by| (k, by))) {
+            return Err((k.clone(), by.clone()));
         }
-        held.extend(keys.iter().cloned());
+        held.extend(keys.iter().map(|k| (k.clone(), serial.to_string())));
         Ok(())
     }
 
@@ -70,6 +77,19 @@ pub(super) fn invitation_key(kid: &str) -> String {
 /// The claim key of an ACME order.
 pub(super) fn order_key(order_id: &str) -> String {
     format!("order:{order_id}")
+}
+
+/// The claim key of a certificate being renewed (`lineage.rs`).
+pub(super) fn renewal_key(serial_hex: &str) -> String {
+    format!("renewal:{serial_hex}")
+}
+
+/// Why a claim of `key` (held by the issuance of `holder`) was refused.
+pub(super) fn conflict_message(key: &str, holder: &str) -> String {
+    match key.strip_prefix("renewal:") {
+        Some(old) => super::lineage::being_renewed(old, holder),
+        None => format!("{key} is in use"),
+    }
 }
 
 /// An issuance checked and claimed, not yet recorded: pass it to
@@ -115,11 +135,15 @@ mod tests {
     #[test]
     fn keys_are_claimed_all_or_none_and_released() {
         let c = Claims::default();
-        c.claim_all(&["a".into(), "b".into()]).unwrap();
-        assert_eq!(c.claim_all(&["c".into(), "b".into()]), Err("b".into()));
+        c.claim_all(&["a".into(), "b".into()], "s1").unwrap();
+        assert_eq!(
+            c.claim_all(&["c".into(), "b".into()], "s2"),
+            Err(("b".into(), "s1".into()))
+        );
         assert!(!c.is_claimed("c"), "a refused claim must not keep any key");
+        assert_eq!(c.holder("a").as_deref(), Some("s1"));
         c.release(&["a".into(), "b".into()]);
-        c.claim_all(&["b".into()]).unwrap();
+        c.claim_all(&["b".into()], "s3").unwrap();
         assert!(c.is_claimed("b") && !c.is_claimed("a"));
     }
 }

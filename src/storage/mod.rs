@@ -12,6 +12,7 @@
 //! progress holds until its one change set), `flush.rs` (group commit), `cache.rs`
 //! (write-through read cache for records read on every request), `links.rs`
 //! (the ACME order / EST binding written with a request or certificate),
+//! `lineage.rs` (which certificate renewed which; a certificate renews once),
 //! `audit.rs`, and one file per domain (`acme.rs`, `est.rs`, `certs.rs`,
 //! `crls.rs`, `directory.rs`, `invitations.rs`).
 
@@ -30,6 +31,7 @@ pub mod est;
 mod flush;
 mod invitations;
 mod journal;
+pub mod lineage;
 mod links;
 mod overlay;
 pub mod sequence;
@@ -43,6 +45,7 @@ use sled::Tree;
 pub use claims::IssuanceClaim;
 pub use deferred::{defer_flushes, DeferredFlush};
 pub use flush::FlushIntent;
+pub use lineage::{PendingSupersession, RevocationScope};
 pub use links::{Redemption, RequestLink};
 pub use tx::Tx;
 

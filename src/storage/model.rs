@@ -177,6 +177,28 @@ pub struct CertRequest {
     pub serial: Option<String>,
     /// Verified attestation facts (JSON), if any.
     pub attestation: Option<serde_json::Value>,
+    /// The certificate (serial) this request renews (EST simplereenroll,
+    /// ACME `replaces`); see `storage/lineage.rs`.
+    #[serde(default)]
+    pub renews: Option<String>,
+}
+
+/// Where a certificate stands in its renewal lineage (`storage/lineage.rs`):
+/// each certificate renews at most one and is renewed at most once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// The certificate (serial) this one renewed.
+    #[serde(default)]
+    pub renews: Option<String>,
+    /// The certificate (serial) that renewed this one.
+    #[serde(default)]
+    pub renewed_by: Option<String>,
+    /// When it was renewed (the renewal's issuance).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub renewed_at: Option<OffsetDateTime>,
+    /// The request that renews (or waits for approval to renew) this one.
+    #[serde(default)]
+    pub renewal_request: Option<String>,
 }
 
 /// A revocation.
@@ -217,6 +239,9 @@ pub struct CertificateRecord {
     pub requester: String,
     pub revocation: Option<Revocation>,
     pub attestation: Option<serde_json::Value>,
+    /// Renewal lineage (what it renewed, what renewed it).
+    #[serde(default)]
+    pub lineage: Lineage,
 }
 
 impl CertificateRecord {

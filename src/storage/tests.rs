@@ -98,6 +98,7 @@ fn serial_is_reserved_once() {
         message: None,
         serial: None,
         attestation: None,
+        renews: None,
     };
     let req2 = CertRequest {
         id: "req_2".into(),
@@ -288,6 +289,7 @@ fn request_record(id: &str) -> CertRequest {
         message: None,
         serial: None,
         attestation: None,
+        renews: None,
     }
 }
 
@@ -307,6 +309,7 @@ fn cert_record(serial: &str, request_id: &str) -> CertificateRecord {
         requester: "acme:acct_1".into(),
         revocation: None,
         attestation: None,
+        lineage: Default::default(),
     }
 }
 

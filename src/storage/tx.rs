@@ -72,6 +72,15 @@ impl Tx<'_> {
         !self.own_claims.iter().any(|k| k == key) && self.store.claims.is_claimed(key)
     }
 
+    /// The serial of the issuance in progress (other than this change
+    /// set's own) that holds claim `key`, if any (`claims.rs`).
+    pub(super) fn claim_holder_elsewhere(&self, key: &str) -> Option<String> {
+        if self.own_claims.iter().any(|k| k == key) {
+            return None;
+        }
+        self.store.claims.holder(key)
+    }
+
     fn check(&self, table: Table) -> TxResult<()> {
         if self.allowed[table.index()] {
             Ok(())

@@ -61,6 +61,14 @@ pub enum CertCommand {
         /// cessationOfOperation, privilegeWithdrawn (or its code).
         #[arg(long, default_value = "unspecified")]
         reason: String,
+        /// keyCompromise / suspect code: from when the certificate is invalid
+        /// (RFC 3339, e.g. 2026-12-01T09:30:00Z); the CRL's revocationDate
+        /// and invalidityDate.
+        #[arg(long, value_name = "TIME")]
+        invalid_since: Option<String>,
+        /// keyCompromise: also revoke every certificate renewed from this one.
+        #[arg(long)]
+        lineage: bool,
     },
 }
 
@@ -205,15 +213,31 @@ pub(super) async fn run(cmd: CertCommand, c: &Conn, j: bool) -> Result<(), Error
             write_out(&out, &body)?;
             eprintln!("{}", download_note(&format, body.len(), &out));
         }
-        CertCommand::Revoke { serial, reason } => print(
+        CertCommand::Revoke {
+            serial,
+            reason,
+            invalid_since,
+            lineage,
+        } => print(
             &c.json(
                 "POST",
                 &path(&["certificates", &serial, "revoke"]),
-                Some(json!({"reason": reason})),
+                Some(json!({"reason": reason, "invalid_since": invalid_since, "lineage": lineage})),
             )
             .await?,
             j,
-            summary,
+            |v| match v["descendants_revoked"].as_array() {
+                Some(d) if !d.is_empty() => {
+                    let d: Vec<String> =
+                        d.iter().map(|x| x.as_str().unwrap_or("-").into()).collect();
+                    format!(
+                        "{}\nalso revoked (renewed from it): {}",
+                        summary(v),
+                        d.join(", ")
+                    )
+                }
+                _ => summary(v),
+            },
         ),
     }
     Ok(())
