@@ -32,6 +32,7 @@ impl Work {
     fn new(server: &TestServer) -> Work {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("root.pem"), &server.root_pem).unwrap();
+        std::fs::write(dir.path().join("tls-ca.pem"), &server.tls_ca_pem).unwrap();
         Work { dir }
     }
 
@@ -119,7 +120,7 @@ impl Work {
         let mut args: Vec<&str> = vec![
             "-sS",
             "--cacert",
-            "root.pem",
+            "tls-ca.pem",
             "-o",
             body_out,
             "-w",
@@ -318,7 +319,7 @@ fn cli(server: &TestServer, args: &[&str]) -> (bool, String, String) {
         .arg(format!("--url={}", server.base_url))
         .arg(format!("--token={}", server.admin_token))
         .arg("--ca-file")
-        .arg(server.data_dir.join("ca/root.pem"))
+        .arg(server.data_dir.join("ca/tls-ca.pem"))
         .arg("--json")
         .args(args)
         .output()

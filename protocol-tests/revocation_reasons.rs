@@ -215,6 +215,45 @@ fn key_compromise_with_an_invalidity_date_is_on_the_crl() {
     assert_eq!(rec.details["invalid_since"], rfc3339(since).as_str());
     assert_eq!(rec.at.unix_timestamp(), now.unix_timestamp());
 
+    // the CLI flag: refused in the future (naming the field), then accepted
+    let third = admin_issue(&srv);
+    let third_serial = third["serial"].as_str().unwrap().to_string();
+    let third_nb = OffsetDateTime::parse(third["not_before"].as_str().unwrap(), &Rfc3339).unwrap();
+    let future = rfc3339(clock.now() + Duration::hours(2));
+    let (ok, _, err) = cli(
+        &srv,
+        &[
+            "cert",
+            "revoke",
+            &third_serial,
+            "--reason",
+            "keyCompromise",
+            "--invalid-since",
+            &future,
+        ],
+    );
+    assert!(!ok && err.contains("invalid_since"), "{err}");
+    clock.advance(Duration::minutes(10));
+    let since_cli = rfc3339(third_nb + Duration::minutes(5));
+    let (ok, _, err) = cli(
+        &srv,
+        &[
+            "cert",
+            "revoke",
+            &third_serial,
+            "--reason",
+            "keyCompromise",
+            "--invalid-since",
+            &since_cli,
+        ],
+    );
+    assert!(ok, "{err}");
+    let (_, invalidity, _) = crl_entry(&srv, &third_serial).expect("on the CRL");
+    assert_eq!(
+        invalidity,
+        Some((third_nb + Duration::minutes(5)).unix_timestamp())
+    );
+
     // without an invalidity date: no extension, revocationDate = time of revocation
     let other = admin_issue(&srv)["serial"].as_str().unwrap().to_string();
     let r = revoke(&srv, &other, json!({"reason": "keyCompromise"}));
