@@ -34,6 +34,8 @@
 pub mod acme;
 pub mod admin;
 pub mod ca;
+// clap turns these doc comments into help text, where `<VALUE>` is a placeholder
+#[allow(rustdoc::invalid_html_tags)]
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -353,7 +353,7 @@ impl Ca {
         pem_cert(&self.root_der)
     }
 
-    /// The issuing key's algorithm: "p256", "p384" or "rsa<bits>".
+    /// The issuing key's algorithm: `p256`, `p384` or `rsa<bits>`.
     pub fn algorithm(&self) -> &str {
         &self.algorithm
     }

@@ -30,7 +30,7 @@ pub enum AuthzDecision {
     Challenge,
 }
 
-/// The requester label of an ACME account ("acme:<id>").
+/// The requester label of an ACME account (`acme:<id>`).
 pub fn acme_requester(account_id: &str) -> String {
     format!("acme:{account_id}")
 }

@@ -5,7 +5,7 @@
 //! operator lists it in `ra.blocked_keys_file` (keys known compromised
 //! elsewhere, e.g. Debian's weak keys of CVE-2008-0166). Both name a key by
 //! the SHA-256 of its DER SubjectPublicKeyInfo, in hex, and one check
-//! ([`Ra::refuse_weak_key`]) consults both.
+//! (`Ra::refuse_weak_key`) consults both.
 
 use std::collections::HashSet;
 use std::path::Path;

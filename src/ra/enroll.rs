@@ -32,7 +32,7 @@ pub struct EnrollmentRequest {
     pub term_days: Option<u32>,
     /// Key attestation evidence (JSON) sent beside the CSR, if any.
     pub attestation: Option<serde_json::Value>,
-    /// Who asks: "admin:<token id>", "acme:<account>", "est:<kid>".
+    /// Who asks: `admin:<token id>`, `acme:<account>`, `est:<kid>`.
     pub requester: String,
     /// The protocol record (ACME order, EST binding) stored in the same
     /// transaction as the request or its certificate.
@@ -162,7 +162,7 @@ pub(crate) fn spki_sha256(spki: &[u8]) -> String {
 impl Ra {
     /// Runs the enrollment policy and issues (or parks) the certificate.
     /// Every outcome is counted in `signet_issuances_total` (issued ones in
-    /// [`Ra::issue_request`]).
+    /// `Ra::issue_request`).
     pub fn enroll(&self, req: &EnrollmentRequest) -> Result<EnrollmentOutcome, RaError> {
         match Csr::parse(&req.csr) {
             Ok(csr) => self.enroll_parsed(req, &csr),

@@ -70,7 +70,7 @@ pub(crate) const MAX_LINGER: Duration = Duration::from_millis(1);
 
 /// A writer's announcement that it will ask for a flush soon (see the module
 /// documentation). Withdrawn when dropped, or handed to
-/// [`FlushCoordinator::flush_after_now`] when the writer asks.
+/// `FlushCoordinator::flush_after_now` when the writer asks.
 pub struct FlushIntent {
     coord: Arc<FlushCoordinator>,
     live: bool,

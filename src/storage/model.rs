@@ -128,7 +128,7 @@ pub struct Invitation {
     pub expires_at: OffsetDateTime,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub redeemed_at: Option<OffsetDateTime>,
-    /// Who redeemed it: "acme:<account id>" or "est:<kid>".
+    /// Who redeemed it: `acme:<account id>` or `est:<kid>`.
     pub redeemed_by: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
@@ -167,7 +167,7 @@ pub struct CertRequest {
     /// The CSR, DER, base64url.
     pub csr: String,
     pub term_days: u32,
-    /// Who asked: "admin", "acme:<account>", "est:<kid>".
+    /// Who asked: `admin`, `acme:<account>`, `est:<kid>`.
     pub requester: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
