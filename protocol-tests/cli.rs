@@ -435,3 +435,128 @@ fn the_cli_says_what_it_did_and_what_it_accepts() {
             .arg(&p7),
     );
 }
+
+/// `signet admin ARGS` in text mode (no --json).
+fn admin_text(srv: &AdminServer, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
+        .arg("admin")
+        .arg(format!("--url={}", srv.url))
+        .arg(format!("--token={}", srv.token))
+        .arg("--ca-file")
+        .arg(srv.tls_ca_pem())
+        .args(args)
+        .output()
+        .expect("run signet admin");
+    assert!(
+        out.status.success(),
+        "signet admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Subjects are shown in RFC 4514 form with escaping (an organization named
+/// `Comma, Inc.+CN=evil` is one O attribute, not three name parts), and
+/// server-supplied text with control or bidi characters (a decline reason)
+/// reaches the terminal escaped, in text and in JSON output.
+#[test]
+fn subjects_are_rfc4514_and_server_text_is_escaped_on_the_terminal() {
+    let srv = AdminServer::start();
+    srv.admin_json(&[
+        "org",
+        "create",
+        "--name",
+        "Comma, Inc.+CN=evil",
+        "--city",
+        "Springfield",
+        "--country",
+        "US",
+    ]);
+    let profile = |name: &str, approval: bool| {
+        let mut args = vec![
+            "profile",
+            "create",
+            "--name",
+            name,
+            "--term",
+            "365",
+            "--key-type",
+            "ecdsa-p256",
+            "--attestation",
+            "optional",
+        ];
+        if approval {
+            args.push("--requires-approval");
+        }
+        srv.admin_json(&args);
+    };
+    profile("cs", false);
+    profile("wait", true);
+    srv.admin_json(&[
+        "endpoint", "create", "--name", "builds", "--label", "builds",
+    ]);
+    srv.admin_json(&[
+        "account",
+        "create",
+        "--name",
+        "release",
+        "--endpoint",
+        "builds",
+        "--org",
+        "Comma, Inc.+CN=evil",
+        "--profile",
+        "cs",
+        "--profile",
+        "wait",
+        "--auto-approve",
+    ]);
+    let (cert, _chain) = issue(&srv, "comma");
+    let subject = r"CN=Comma\, Inc.\+CN\=evil,O=Comma\, Inc.\+CN\=evil,L=Springfield,C=US";
+    assert_eq!(cert["subject"], subject);
+    let serial = cert["serial"].as_str().unwrap();
+    assert_eq!(
+        srv.admin_json(&["cert", "show", serial])["subject"],
+        subject
+    );
+    let listed = admin_text(&srv, &["cert", "list"]);
+    assert!(listed.contains(subject), "{listed}");
+
+    // a decline reason with a terminal escape and a right-to-left override
+    let (_key, csr) = support::openssl_csr(srv.dir.path(), "waiting", "p256", &[]);
+    let pending = srv.admin_json(&[
+        "cert",
+        "request",
+        "--account",
+        "release",
+        "--profile",
+        "wait",
+        "--email",
+        "dev@acme.example",
+        "--csr",
+        csr.to_str().unwrap(),
+    ]);
+    let id = pending["request"]["id"].as_str().unwrap();
+    let reason = "no\u{1b}[2J\u{202e}txt.exe";
+    let declined = admin_text(&srv, &["request", "decline", id, "--reason", reason]);
+    let unsafe_char = |s: &str| {
+        s.chars()
+            .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}'))
+    };
+    assert!(!unsafe_char(&declined), "{declined:?}");
+    assert!(
+        declined.contains(r"no\u{1b}[2J\u{202e}txt.exe"),
+        "{declined:?}"
+    );
+    for args in [&["request", "show", id][..], &["request", "list"][..]] {
+        let shown = admin_text(&srv, args);
+        assert!(!unsafe_char(&shown), "{args:?}: {shown:?}");
+    }
+    let json = srv.admin(&["request", "show", id]);
+    let text = String::from_utf8(json.stdout).unwrap();
+    assert!(!unsafe_char(&text), "{text:?}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["message"], reason,
+        "the JSON still says what the server said"
+    );
+}

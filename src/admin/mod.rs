@@ -24,6 +24,7 @@
 
 mod body;
 mod error;
+mod subject;
 mod views;
 
 use std::sync::Arc;

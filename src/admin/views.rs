@@ -35,6 +35,10 @@ pub fn certificate(c: &CertificateRecord, now: OffsetDateTime, pem_chain: Option
         obj.remove("der");
         obj.insert("status".into(), json!(c.status(now)));
         obj.insert("term_days".into(), json!(term_days(c)));
+        // RFC 4514, escaped, from the certificate itself
+        let subject = super::subject::rfc4514(&c.der_bytes())
+            .unwrap_or_else(|| crate::text::escape(&c.subject).into_owned());
+        obj.insert("subject".into(), json!(subject));
         if let Some(p) = pem_chain {
             obj.insert("pem_chain".into(), json!(p));
         }

@@ -114,15 +114,17 @@ impl Conn {
         let r = http::request(&url, method, Some(&self.token), body, &self.roots).await?;
         if r.status >= 400 {
             let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-            let msg = v["error"]["message"].as_str().unwrap_or("request failed");
+            let msg =
+                crate::text::escape(v["error"]["message"].as_str().unwrap_or("request failed"))
+                    .into_owned();
             let field = v["error"]["field"]
                 .as_str()
-                .map(|f| format!(" (field {f})"))
+                .map(|f| format!(" (field {})", crate::text::escape(f)))
                 .unwrap_or_default();
             return Err(Error::Command(format!(
                 "{} {}: {msg}{field}",
                 r.status,
-                v["error"]["type"].as_str().unwrap_or("error")
+                crate::text::escape(v["error"]["type"].as_str().unwrap_or("error"))
             )));
         }
         Ok((r.status, r.content_type, r.body))
@@ -159,10 +161,12 @@ pub(super) fn path(segments: &[&str]) -> String {
     segments.iter().map(|s| format!("/{}", seg(s))).collect()
 }
 
-/// Prints `v` as pretty JSON, or one summary line per item.
+/// Prints `v` as pretty JSON, or one summary line per item. Server-supplied
+/// text never reaches the terminal raw: control and bidi characters are
+/// escaped (`\u{1b}`; in JSON `\u001b`).
 pub(super) fn print(v: &Value, json_out: bool, summary: impl Fn(&Value) -> String) {
     if json_out {
-        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        println!("{}", show_all(v));
     } else if let Some(items) = v.as_array() {
         for item in items {
             println!("{}", summary(item));
@@ -172,18 +176,36 @@ pub(super) fn print(v: &Value, json_out: bool, summary: impl Fn(&Value) -> Strin
     }
 }
 
-/// Field `k` of `v` as text (`-` when absent).
+/// Field `k` of `v` as text (`-` when absent), control characters escaped.
 pub(super) fn s(v: &Value, k: &str) -> String {
     match &v[k] {
-        Value::String(x) => x.clone(),
+        Value::String(x) => crate::text::escape(x).into_owned(),
         Value::Null => "-".into(),
-        other => other.to_string(),
+        other => json_safe(other.to_string()),
     }
 }
 
-/// The whole object, pretty-printed.
+/// The whole object, pretty-printed JSON with every control or bidi
+/// character (serde leaves DEL, C1 and bidi controls raw) as a `\uXXXX` escape.
 pub(super) fn show_all(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default()
+    json_safe(serde_json::to_string_pretty(v).unwrap_or_default())
+}
+
+/// JSON text with unsafe characters escaped; they can stand only inside
+/// strings (the layout's own newlines are kept), so the result is the same JSON.
+fn json_safe(text: String) -> String {
+    if !text.chars().any(|c| c != '\n' && crate::text::is_unsafe(c)) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c != '\n' && crate::text::is_unsafe(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Writes `bytes` to `out`, or to standard output.
@@ -204,6 +226,21 @@ pub(super) fn write_out(out: &Option<PathBuf>, bytes: &[u8]) -> Result<(), Error
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_text_is_escaped_for_the_terminal_and_json_stays_json() {
+        let v = serde_json::json!({"message": "no\u{1b}[2J\u{202e}\u{85}\nx", "n": 1});
+        assert_eq!(s(&v, "message"), "no\\u{1b}[2J\\u{202e}\\u{85}\\nx");
+        let shown = show_all(&v);
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c != '\n' && crate::text::is_unsafe(c)),
+            "{shown}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, v);
+    }
 
     #[test]
     fn every_path_segment_is_percent_encoded() {
