@@ -54,6 +54,12 @@ pub struct ServerConfig {
     /// Longest an idle keep-alive connection waits for the next request's
     /// head after a response (then it is closed), seconds.
     pub keep_alive_timeout_secs: u64,
+    /// Failed authentications (EST Basic, admin token, ACME EAB) from one
+    /// address or for one key id within 15 minutes before it is answered
+    /// 429 with `Retry-After` (2 s, doubling).
+    pub auth_failures_before_backoff: u32,
+    /// Longest backoff after failed authentications, seconds.
+    pub auth_backoff_max_secs: u64,
     /// Longest a front end may take to answer one request; past it the client
     /// gets 503 (the work itself is not interrupted).
     pub request_timeout_secs: u64,
@@ -86,6 +92,8 @@ impl Default for ServerConfig {
             max_connections_per_address: 64,
             header_read_timeout_secs: 10,
             keep_alive_timeout_secs: 15,
+            auth_failures_before_backoff: 5,
+            auth_backoff_max_secs: 300,
             request_timeout_secs: 60,
             store_cache_mib: 24,
             batch_scheduling: true,
@@ -208,6 +216,21 @@ impl ServerConfig {
             return Err(ConfigError::invalid(
                 "server.keep_alive_timeout_secs",
                 format!("{} is out of range 1..=3600", self.keep_alive_timeout_secs),
+            ));
+        }
+        if !(1..=1000).contains(&self.auth_failures_before_backoff) {
+            return Err(ConfigError::invalid(
+                "server.auth_failures_before_backoff",
+                format!(
+                    "{} is out of range 1..=1000",
+                    self.auth_failures_before_backoff
+                ),
+            ));
+        }
+        if !(2..=86_400).contains(&self.auth_backoff_max_secs) {
+            return Err(ConfigError::invalid(
+                "server.auth_backoff_max_secs",
+                format!("{} is out of range 2..=86400", self.auth_backoff_max_secs),
             ));
         }
         if !(1..=1_000_000).contains(&self.max_connections) {

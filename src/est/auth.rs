@@ -2,6 +2,60 @@
 //! user name = invitation kid, password = the invitation's HMAC key.
 
 use base64::Engine;
+use http::{HeaderValue, StatusCode};
+
+use crate::ra::est::EstError;
+use crate::server::routing::{response, HttpResponse};
+use crate::server::throttle::AuthThrottle;
+
+/// The 429 for a client address or key id in a failed-authentication
+/// backoff (`server::throttle`); the credentials are not checked then.
+pub(crate) fn throttled(
+    throttle: Option<&AuthThrottle>,
+    ip: std::net::IpAddr,
+    kid: Option<&str>,
+) -> Result<(), Box<HttpResponse>> {
+    let Some(throttle) = throttle else {
+        return Ok(());
+    };
+    throttle.check("est", ip, kid).map_err(|secs| {
+        let mut resp = response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "text/plain; charset=utf-8",
+            format!(
+                "too many failed authentications from this address or for this key id; \
+                 retry after {secs} seconds\n"
+            ),
+        );
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        Box::new(resp)
+    })
+}
+
+/// Feeds an enrollment's outcome to the throttle: a refused credential is a
+/// failure, anything past authentication a success.
+pub(crate) fn record<T>(
+    throttle: Option<&AuthThrottle>,
+    ip: std::net::IpAddr,
+    kid: Option<&str>,
+    outcome: &Result<T, EstError>,
+) {
+    let Some(throttle) = throttle else {
+        return;
+    };
+    match outcome {
+        Err(EstError::Unauthenticated(_)) => {
+            let reason = if kid.is_some() {
+                "bad_credentials"
+            } else {
+                "malformed_credentials"
+            };
+            throttle.failed("est", reason, ip, kid);
+        }
+        _ => throttle.succeeded("est", ip, kid),
+    }
+}
 
 /// Parsed Basic credentials. The password is secret: `Debug` hides it.
 pub struct BasicCredentials {

@@ -131,6 +131,8 @@ pub struct EstFrontEnd {
     /// Whether TLS is terminated by a proxy in front of Signet (then `req.tls`
     /// is false and client certificates are not available).
     behind_tls_proxy: bool,
+    /// Backoff after failed Basic authentication (None: no throttling).
+    throttle: Option<Arc<crate::server::throttle::AuthThrottle>>,
 }
 
 impl EstFrontEnd {
@@ -139,16 +141,19 @@ impl EstFrontEnd {
             ra,
             config,
             behind_tls_proxy,
+            throttle: None,
         }
     }
 
     /// The front end of a built application.
     pub fn from_app(app: &crate::server::App) -> EstFrontEnd {
-        Self::new(
+        let mut est = Self::new(
             app.ra.clone(),
             app.config.est.clone(),
             app.config.server.behind_tls_proxy,
-        )
+        );
+        est.throttle = Some(app.auth_throttle.clone());
+        est
     }
 
     /// Answers one EST request (runs the RA on the blocking pool).
@@ -197,7 +202,17 @@ impl EstFrontEnd {
         };
         let mut resp = if op.may_wait() {
             let worker = ra.clone();
-            let job = move || handle(&worker, &config, &req, label.as_deref(), op);
+            let throttle = self.throttle.clone();
+            let job = move || {
+                handle(
+                    &worker,
+                    &config,
+                    throttle.as_deref(),
+                    &req,
+                    label.as_deref(),
+                    op,
+                )
+            };
             match ra.run_issuing(job).await {
                 Ok(resp) => resp,
                 Err(e) => {
@@ -208,7 +223,14 @@ impl EstFrontEnd {
         } else {
             // short CPU work and store reads: answered on this thread (the
             // hand-off to a pool costs more than the request)
-            handle(&ra, &config, &req, label.as_deref(), op)
+            handle(
+                &ra,
+                &config,
+                self.throttle.as_deref(),
+                &req,
+                label.as_deref(),
+                op,
+            )
         };
         if head {
             *resp.body_mut() = http_body_util::Full::new(Bytes::new());
@@ -243,6 +265,7 @@ impl FrontEnd for EstFrontEnd {
 fn handle(
     ra: &Ra,
     config: &EstConfig,
+    throttle: Option<&crate::server::throttle::AuthThrottle>,
     req: &HttpRequest,
     label: Option<&str>,
     op: Operation,
@@ -296,7 +319,15 @@ fn handle(
             let outcome = if op == Operation::SimpleEnroll {
                 match auth::basic_credentials(req.header("authorization")) {
                     Ok(Some(creds)) => {
-                        ra.est_enroll(endpoint.as_ref(), &creds.user, creds.password(), &csr)
+                        if let Err(resp) =
+                            auth::throttled(throttle, req.peer.ip(), Some(&creds.user))
+                        {
+                            return *resp;
+                        }
+                        let outcome =
+                            ra.est_enroll(endpoint.as_ref(), &creds.user, creds.password(), &csr);
+                        auth::record(throttle, req.peer.ip(), Some(&creds.user), &outcome);
+                        outcome
                     }
                     Ok(None) => Err(EstError::Unauthenticated(
                         "simpleenroll requires HTTP Basic authentication with an invitation's \
@@ -304,7 +335,14 @@ fn handle(
                          simplereenroll with the issued certificate"
                             .into(),
                     )),
-                    Err(e) => Err(EstError::Unauthenticated(e.to_string())),
+                    Err(e) => {
+                        if let Err(resp) = auth::throttled(throttle, req.peer.ip(), None) {
+                            return *resp;
+                        }
+                        let outcome = Err(EstError::Unauthenticated(e.to_string()));
+                        auth::record(throttle, req.peer.ip(), None, &outcome);
+                        outcome
+                    }
                 }
             } else {
                 let chain: Vec<Vec<u8>> = req

@@ -17,6 +17,7 @@ pub(crate) fn https_front_ends(app: &App) -> Result<Vec<Arc<dyn FrontEnd>>, Erro
             app.ra.clone(),
             app.admin_token.expose().to_string(),
         )),
+        throttle: Some(app.auth_throttle.clone()),
     })];
     front_ends.push(Arc::new(crate::acme::AcmeFrontEnd::from_app(app)?)); // prefix "/acme"
     front_ends.push(Arc::new(crate::est::EstFrontEnd::from_app(app))); // prefix "/.well-known/est"
@@ -40,6 +41,8 @@ pub(crate) fn http_front_ends(app: &App) -> Result<Vec<Arc<dyn FrontEnd>>, Error
 /// runs it on the blocking pool (it reads/writes the store and may sign).
 pub struct AdminFrontEnd {
     pub api: Arc<AdminApi>,
+    /// Backoff after wrong bearer tokens, per client address (None: off).
+    pub throttle: Option<Arc<super::throttle::AuthThrottle>>,
 }
 
 impl FrontEnd for AdminFrontEnd {
@@ -65,15 +68,46 @@ impl FrontEnd for AdminFrontEnd {
 
     fn handle(&self, req: HttpRequest) -> BoxFuture<'_, HttpResponse> {
         let api = self.api.clone();
+        let throttle = self.throttle.clone();
         Box::pin(async move {
+            let ip = req.peer.ip();
+            if let Some(secs) = throttle
+                .as_ref()
+                .and_then(|t| t.check("admin", ip, None).err())
+            {
+                let mut resp = super::routing::json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rateLimited",
+                    &format!(
+                        "too many failed authentications from this address; retry after {secs} seconds"
+                    ),
+                );
+                resp.headers_mut()
+                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+                return resp;
+            }
             let result = tokio::task::spawn_blocking(move || {
-                api.handle(
+                let reply = api.handle(
                     &req.method,
                     &req.path,
                     req.query.as_deref(),
                     req.header("authorization"),
                     &req.body,
-                )
+                );
+                // the API answers 401 only for a missing or wrong token
+                if let Some(t) = &throttle {
+                    if reply.status == StatusCode::UNAUTHORIZED {
+                        let reason = if req.header("authorization").is_some() {
+                            "bad_token"
+                        } else {
+                            "no_token"
+                        };
+                        t.failed("admin", reason, ip, None);
+                    } else {
+                        t.succeeded("admin", ip, None);
+                    }
+                }
+                reply
             })
             .await;
             match result {

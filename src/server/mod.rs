@@ -26,6 +26,7 @@ mod limits;
 pub mod permissions;
 pub mod plain;
 pub mod routing;
+pub mod throttle;
 pub mod tls;
 
 pub use frontends::AdminFrontEnd;
@@ -69,6 +70,8 @@ pub struct App {
     pub http_public_url: String,
     /// The admin API bearer token (configured or generated).
     pub admin_token: Secret,
+    /// Backoff after failed authentication (EST, admin API, ACME EAB).
+    pub auth_throttle: Arc<throttle::AuthThrottle>,
 }
 
 impl std::fmt::Debug for App {
@@ -180,6 +183,13 @@ impl App {
             Some(token) => token.clone(),
             None => load_or_create_admin_token(&data_dir)?,
         };
+        let auth_throttle = Arc::new(throttle::AuthThrottle::new(
+            clock.clone(),
+            store.clone(),
+            &metrics,
+            config.server.auth_failures_before_backoff,
+            config.server.auth_backoff_max_secs,
+        ));
         // Last, infallible step: from here on App's Drop breaks the cycle this
         // creates (metrics -> CRL source -> store -> metrics).
         crate::metrics::watch_crl(&metrics, &store, &clock);
@@ -195,6 +205,7 @@ impl App {
             public_url,
             http_public_url,
             admin_token,
+            auth_throttle,
         })
     }
 }

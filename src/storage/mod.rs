@@ -21,6 +21,7 @@ pub mod acme_status;
 pub mod model;
 
 pub mod audit;
+pub mod auth_failures;
 mod cache;
 mod certs;
 mod claims;
