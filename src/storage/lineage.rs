@@ -1,6 +1,6 @@
 //! Renewal lineage: which certificate renewed which (EST `simplereenroll`,
 //! ACME `replaces`), kept in the certificate records themselves
-//! ([`Lineage`]) and written in the change set that issues the renewal.
+//! ([`Lineage`](super::model::Lineage)) and written in the change set that issues the renewal.
 //!
 //! The invariant this file keeps: a certificate is renewed at most once.
 //! A renewal request names the certificate it renews (`CertRequest::renews`);
