@@ -7,6 +7,7 @@
 //! The server runs on a fake clock so the backoff cannot expire between two
 //! requests of a slow test run. The second client binds 127.0.0.2.
 
+mod acme_support;
 mod common;
 
 use std::process::Command;
@@ -252,4 +253,48 @@ fn wrong_admin_tokens_are_throttled_per_address() {
         .filter(|a| *a == "auth.failure")
         .count();
     assert_eq!(audited, 5);
+}
+
+#[test]
+fn wrong_external_account_bindings_are_throttled() {
+    let server = server();
+    acme_support::seed(&server);
+    let inv = acme_support::invite(&server, "dev@example.com");
+    let wrong = acme_support::Invite {
+        kid: inv.kid.clone(),
+        key: vec![7u8; 32],
+        hmac_b64: String::new(),
+    };
+    let client = acme_support::Client::new(&server);
+    let payload = serde_json::json!({"termsOfServiceAgreed": true});
+    for i in 0..5 {
+        let resp = client.new_account(&wrong, payload.clone());
+        assert_eq!(resp.status, 403, "attempt {i}: {}", resp.text());
+        assert_eq!(
+            resp.json()["type"],
+            "urn:ietf:params:acme:error:unauthorized"
+        );
+    }
+    let resp = client.new_account(&wrong, payload.clone());
+    assert_eq!(resp.status, 429, "{}", resp.text());
+    assert_eq!(
+        resp.json()["type"],
+        "urn:ietf:params:acme:error:rateLimited"
+    );
+    assert!(resp.header("retry-after").is_some());
+    assert!(resp.header("replay-nonce").is_some());
+    // in the backoff nothing is checked, not even the right binding
+    assert_eq!(client.new_account(&inv, payload).status, 429);
+    assert_eq!(metric(&server, "acme_eab", "bad_binding"), 5.0);
+    let audited: Vec<_> = server
+        .app
+        .store
+        .audit_records()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "auth.failure")
+        .collect();
+    assert_eq!(audited.len(), 5);
+    assert_eq!(audited[0].details["front_end"], "acme_eab");
+    assert!(!audited[0].details.to_string().contains("dev@example.com"));
 }

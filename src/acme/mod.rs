@@ -71,6 +71,8 @@ pub struct AcmeFrontEnd {
 }
 
 pub(crate) struct Inner {
+    /// Backoff after failed external account bindings (set by `from_app`).
+    auth_throttle: std::sync::OnceLock<Arc<crate::server::throttle::AuthThrottle>>,
     pub(crate) ra: Arc<Ra>,
     pub(crate) store: Store,
     pub(crate) cfg: AcmeConfig,
@@ -135,6 +137,7 @@ impl AcmeFrontEnd {
                 inbox,
                 sender_auth,
                 last_scan: Mutex::new(None),
+                auth_throttle: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -150,6 +153,7 @@ impl AcmeFrontEnd {
             app.clock.clone(),
             inbox_dir(&app.config),
         );
+        let _ = fe.inner.auth_throttle.set(app.auth_throttle.clone());
         std::fs::create_dir_all(fe.inner.inbox.join("new")).map_err(|e| {
             crate::error::Error::io(format!("creating {}", fe.inner.inbox.display()), e)
         })?;
@@ -433,7 +437,7 @@ impl Inner {
     }
 
     fn handle(&self, req: &HttpRequest) -> HttpResponse {
-        let reply = match self.dispatch(req) {
+        let reply = match self.dispatch_throttled(req) {
             Ok(r) => r,
             Err(p) => {
                 if p.status >= 500 {
@@ -447,6 +451,38 @@ impl Inner {
         let nonce = self.nonces.issue();
         self.ra.metrics().acme_nonce("issued");
         finish(reply, Some(nonce), &self.url("/directory"))
+    }
+
+    /// [`Inner::dispatch`], with newAccount's external account binding
+    /// checks throttled per client address (`server::throttle`): in a
+    /// backoff the request gets `rateLimited` (429, Retry-After) unchecked.
+    fn dispatch_throttled(&self, req: &HttpRequest) -> Result<Reply, Problem> {
+        let throttle = match self.auth_throttle.get() {
+            Some(t) if req.path_under("/acme/new-account") == Some("") => t,
+            _ => return self.dispatch(req),
+        };
+        let ip = req.peer.ip();
+        if let Err(secs) = throttle.check("acme_eab", ip, None) {
+            let p = Problem::new(
+                ProblemType::RateLimited,
+                format!(
+                    "too many failed external account bindings from this address; retry after {secs} seconds"
+                ),
+            );
+            let mut reply = Reply::problem(&p).route("/acme/new-account");
+            reply.retry_after = Some(secs);
+            return Ok(reply);
+        }
+        let result = self.dispatch(req);
+        match &result {
+            // on newAccount only the binding is refused as unauthorized
+            Err(p) if p.kind == ProblemType::Unauthorized.uri() => {
+                throttle.failed("acme_eab", "bad_binding", ip, None)
+            }
+            Ok(_) => throttle.succeeded("acme_eab", ip, None),
+            Err(_) => {}
+        }
+        result
     }
 
     fn dispatch(&self, req: &HttpRequest) -> Result<Reply, Problem> {
