@@ -40,7 +40,6 @@ mod profile;
 mod pubkey;
 mod root_crl;
 mod self_test;
-mod settings;
 pub(crate) mod subject_rules;
 mod template;
 #[cfg(test)]
@@ -48,9 +47,10 @@ mod tests;
 mod tls_issuer;
 mod types;
 
+/// The `[ca]` table lives with the rest of the configuration.
+pub use crate::config::CaConfig;
 use issuer_setup::{issuer_params_for, templates_for, verification_for};
 use profile::Profiles;
-pub use settings::CaConfig;
 pub use types::{IssuanceRequest, Serial, SubjectInfo, Template};
 
 /// Maximum validity of a code-signing certificate under the CS BRs (days).

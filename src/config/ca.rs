@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use super::CaConfig;
 use super::{check_file, check_url, Config, ConfigError, CA_ALGORITHMS};
-use crate::ca::CaConfig;
 
 pub(super) fn validate_ca(ca: &CaConfig) -> Result<(), ConfigError> {
     if !CA_ALGORITHMS.contains(&ca.algorithm.as_str()) {

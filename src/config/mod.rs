@@ -27,7 +27,9 @@
 
 mod acme;
 mod ca;
+mod ca_settings;
 pub use ca::{certificate_urls, non_public_certificate_urls, non_public_host};
+pub use ca_settings::CaConfig;
 mod est;
 mod mail;
 mod ra;
@@ -41,8 +43,6 @@ pub use server::ServerConfig;
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-use crate::ca::CaConfig;
 
 /// The prefix of environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "SIGNET_";

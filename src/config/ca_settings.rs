@@ -13,7 +13,7 @@ pub struct CaConfig {
     pub organization: String,
     /// CRL distribution point URL embedded in issued certificates. Empty in the
     /// file means "derived at start-up from the plain-HTTP listener"; the server
-    /// fills it in before calling [`super::Ca::load_or_create`].
+    /// fills it in before calling [`crate::ca::Ca::load_or_create`].
     pub crl_url: String,
     /// AIA caIssuers URL embedded in issued certificates (empty: derived likewise).
     pub issuer_url: String,
@@ -50,7 +50,7 @@ pub struct CaConfig {
     /// Label (CKA_LABEL) of the private key object.
     pub pkcs11_key_label: Option<String>,
     /// User PIN of the token (secret; `SIGNET_CA__PKCS11_PIN` keeps it out of the file).
-    pub pkcs11_pin: Option<crate::config::Secret>,
+    pub pkcs11_pin: Option<super::Secret>,
     /// Verify every issued certificate's signature with the issuing CA public
     /// key (default false). Every certificate is still checked to carry exactly
     /// the signature the issuing key returned over exactly its TBSCertificate,
