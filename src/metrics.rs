@@ -302,11 +302,6 @@ impl Metrics {
         ] {
             acme_nonces.with_label_values(&[outcome]);
         }
-        for format in crate::va::attestation::Format::ALL {
-            for result in ["accepted", "refused"] {
-                attestation_verdicts.with_label_values(&[format.as_str(), result]);
-            }
-        }
         attestation_verdicts.with_label_values(&["none", "none"]);
         for protocol in ["acme", "est"] {
             invitation_redemptions.with_label_values(&[protocol]);
@@ -457,6 +452,18 @@ impl Metrics {
     /// Sets where `signet_crl_age_seconds` comes from: a function returning the
     /// current CRL's (thisUpdate, nextUpdate) age and remaining time in seconds,
     /// called at scrape time. The first call wins (one server, one CRL source).
+    /// Shows `signet_attestation_verdicts_total` at zero for each evidence
+    /// format (`va::attestation::Format::ALL`, given by the server, which
+    /// knows the verifiers) and result, before the first verdict.
+    pub fn preregister_attestation_formats<'a>(&self, formats: impl IntoIterator<Item = &'a str>) {
+        for format in formats {
+            for result in ["accepted", "refused"] {
+                self.attestation_verdicts
+                    .with_label_values(&[format, result]);
+            }
+        }
+    }
+
     pub fn set_crl_source(&self, source: impl Fn() -> Option<(f64, f64)> + Send + Sync + 'static) {
         let mut slot = self.crl_source.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
@@ -539,25 +546,6 @@ impl Metrics {
         map.insert(key, Box::new(collector.clone()));
         Ok(collector)
     }
-}
-
-/// Feeds `signet_crl_age_seconds` / `signet_crl_next_update_seconds` from the
-/// CRL currently published in `store`, read at scrape time.
-pub fn watch_crl(
-    metrics: &Metrics,
-    store: &crate::storage::Store,
-    clock: &crate::clock::SharedClock,
-) {
-    let store = store.clone();
-    let clock = clock.clone();
-    metrics.set_crl_source(move || {
-        let crl = store.current_crl().ok()??;
-        let now = clock.now();
-        Some((
-            (now - crl.this_update).as_seconds_f64(),
-            (crl.next_update - now).as_seconds_f64(),
-        ))
-    });
 }
 
 /// (seconds since the current CRL's thisUpdate, seconds until its nextUpdate).

@@ -99,3 +99,22 @@ async fn root_crl(ra: Arc<Ra>) -> HttpResponse {
         ),
     }
 }
+
+/// Feeds `signet_crl_age_seconds` / `signet_crl_next_update_seconds` from the
+/// CRL currently published in `store`, read at scrape time.
+pub fn watch_crl(
+    metrics: &crate::metrics::Metrics,
+    store: &crate::storage::Store,
+    clock: &crate::clock::SharedClock,
+) {
+    let store = store.clone();
+    let clock = clock.clone();
+    metrics.set_crl_source(move || {
+        let crl = store.current_crl().ok()??;
+        let now = clock.now();
+        Some((
+            (now - crl.this_update).as_seconds_f64(),
+            (crl.next_update - now).as_seconds_f64(),
+        ))
+    });
+}

@@ -112,6 +112,11 @@ impl App {
             permissions::check_external_key("ca.issuer_key_file", Path::new(key))?;
         }
         let metrics = Metrics::new();
+        metrics.preregister_attestation_formats(
+            crate::va::attestation::Format::ALL
+                .iter()
+                .map(|f| f.as_str()),
+        );
 
         if config.ca.crl_url.is_empty() {
             config.ca.crl_url = format!("{http_public_url}/crl/issuing.crl");
@@ -192,7 +197,7 @@ impl App {
         ));
         // Last, infallible step: from here on App's Drop breaks the cycle this
         // creates (metrics -> CRL source -> store -> metrics).
-        crate::metrics::watch_crl(&metrics, &store, &clock);
+        crl::watch_crl(&metrics, &store, &clock);
         Ok(App {
             config: Arc::new(config),
             clock,
