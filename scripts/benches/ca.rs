@@ -71,7 +71,7 @@ fn request() -> IssuanceRequest {
             country: "DE".into(),
             business_category: Some("Private Organization".into()),
             jurisdiction_country: Some("DE".into()),
-            jurisdiction_state: None,
+            jurisdiction_state: Some("Bavaria".into()),
             jurisdiction_locality: Some("Munich".into()),
             registration_number: Some("HRB 123456".into()),
         },
