@@ -26,6 +26,9 @@ use super::{CaError, SubjectInfo};
 
 /// Values that only say the attribute is absent (compared lower-cased,
 /// inner whitespace collapsed).
+/// More non-space characters than any of [`METADATA_WORDS`] has.
+const METADATA_WORD_MAX_LETTERS: usize = 16;
+
 const METADATA_WORDS: &[&str] = &[
     "n/a",
     "n.a.",
@@ -88,6 +91,11 @@ pub(crate) fn check_country_code(code: &str, allow_xx: bool) -> Result<(), Strin
 
 /// Why `c` may not appear in a subject attribute (None: it may).
 fn invisible(c: char) -> Option<&'static str> {
+    // ASCII has no format, separator, private-use or default-ignorable
+    // characters: only its controls count (and this runs on every issuance)
+    if c.is_ascii() {
+        return c.is_ascii_control().then_some("a control character");
+    }
     match c {
         '\u{061C}'
         | '\u{200E}'
@@ -130,23 +138,32 @@ pub(crate) fn check_value(value: &str) -> Result<(), String> {
             i + 1
         ));
     }
-    let normalized = value
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase();
-    if normalized.is_empty() {
+    if value.trim().is_empty() {
         return Err("must not be empty or blank".into());
     }
-    if normalized.chars().all(|c| !c.is_alphanumeric()) {
+    if value.chars().all(|c| !c.is_alphanumeric()) {
         return Err(format!(
             "{value:?} is only punctuation; a value that says it is absent must be left out (CS BR 7.1.4.2.2)"
         ));
     }
-    if METADATA_WORDS.contains(&normalized.as_str()) {
-        return Err(format!(
-            "{value:?} only says the value is absent or not applicable; leave the attribute out instead (CS BR 7.1.4.2.2)"
-        ));
+    // a value with more letters than the longest metadata word is none of
+    // them; only short values are normalized (this runs on every issuance)
+    let letters = value.chars().filter(|c| !c.is_whitespace()).count();
+    if letters <= METADATA_WORD_MAX_LETTERS {
+        let normalized = value
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        if METADATA_WORDS.contains(&normalized.as_str()) {
+            return Err(format!(
+                "{value:?} only says the value is absent or not applicable; leave the attribute out instead (CS BR 7.1.4.2.2)"
+            ));
+        }
+    }
+    if value.is_ascii() {
+        // ASCII letters are Latin and the rest Common: no word mixes scripts
+        return Ok(());
     }
     for word in value.split(|c: char| c.is_whitespace() || !(c.is_alphanumeric() || is_mark(c))) {
         if !word.is_empty() && !word.is_single_script() {
@@ -169,6 +186,32 @@ fn is_mark(c: char) -> bool {
 
 /// The subject rules on a whole subject, before signing.
 pub(crate) fn check_subject(s: &SubjectInfo) -> Result<(), CaError> {
+    // The rules are a pure function of the subject, and a CA issues for the
+    // same few organizations over and over: each signing thread remembers
+    // the last subjects that passed, so a repeat costs one comparison
+    // instead of the Unicode checks (about 0.7 us per P-256 issuance).
+    if PASSED.with(|p| p.borrow().iter().any(|known| known == s)) {
+        return Ok(());
+    }
+    check_subject_rules(s)?;
+    PASSED.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() >= PASSED_PER_THREAD {
+            p.remove(0);
+        }
+        p.push(s.clone());
+    });
+    Ok(())
+}
+
+/// How many subjects that passed each thread remembers.
+const PASSED_PER_THREAD: usize = 8;
+
+thread_local! {
+    static PASSED: std::cell::RefCell<Vec<SubjectInfo>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn check_subject_rules(s: &SubjectInfo) -> Result<(), CaError> {
     let bad = |name: &str, why: String| CaError::InvalidRequest(format!("subject {name}: {why}"));
     let attributes = [
         ("commonName", Some(&s.common_name)),
@@ -206,6 +249,15 @@ pub(crate) fn check_subject(s: &SubjectInfo) -> Result<(), CaError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_letter_bound_covers_every_metadata_word() {
+        for w in super::METADATA_WORDS {
+            let letters = w.chars().filter(|c| !c.is_whitespace()).count();
+            assert!(letters <= super::METADATA_WORD_MAX_LETTERS, "{w}");
+        }
+    }
+
     use super::*;
 
     #[test]
@@ -316,5 +368,58 @@ mod tests {
         check_subject(&s).unwrap();
         s.jurisdiction_country = Some("XX".into());
         assert!(check_subject(&s).is_err());
+    }
+
+    #[test]
+    fn a_remembered_subject_lets_no_changed_one_through() {
+        let good = SubjectInfo {
+            common_name: "Acme".into(),
+            organization: "Acme".into(),
+            country: "DE".into(),
+            locality: Some("Berlin".into()),
+            ..Default::default()
+        };
+        for _ in 0..3 {
+            check_subject(&good).unwrap();
+        }
+        for (field, bad) in [
+            (
+                "organizationName",
+                SubjectInfo {
+                    organization: "N/A".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "commonName",
+                SubjectInfo {
+                    common_name: "Acme\u{202E}".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "countryName",
+                SubjectInfo {
+                    country: "ZZ".into(),
+                    ..good.clone()
+                },
+            ),
+        ] {
+            let e = check_subject(&bad).unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+        }
+        // more distinct subjects than a thread remembers: each is still checked
+        for i in 0..(PASSED_PER_THREAD + 2) {
+            let s = SubjectInfo {
+                organization: format!("Acme {i}"),
+                ..good.clone()
+            };
+            check_subject(&s).unwrap();
+        }
+        assert!(check_subject(&SubjectInfo {
+            locality: Some("-".into()),
+            ..good
+        })
+        .is_err());
     }
 }
