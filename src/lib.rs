@@ -42,6 +42,7 @@ pub mod config;
 pub mod csr;
 pub mod error;
 pub mod est;
+pub mod http;
 pub mod keyid;
 pub mod mail;
 pub mod metrics;

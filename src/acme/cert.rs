@@ -8,8 +8,8 @@ use http::StatusCode;
 use super::problem::Problem;
 use super::{Inner, Reply, Signed};
 use crate::ca::pkcs7;
+use crate::http::routing::HttpRequest;
 use crate::ra::acme::acme_requester;
-use crate::server::routing::HttpRequest;
 
 /// The default chain content type.
 pub const PEM_CHAIN: &str = "application/pem-certificate-chain";

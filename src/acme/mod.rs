@@ -49,10 +49,10 @@ use serde_json::Value;
 
 use crate::clock::SharedClock;
 use crate::config::AcmeConfig;
+use crate::http::routing::{BoxFuture, FrontEnd, HttpRequest, HttpResponse, RouteLabel};
 use crate::mail::Mailer;
 use crate::ra::acme::{AcmeIdentifierPolicy, SenderAuth};
 use crate::ra::Ra;
-use crate::server::routing::{BoxFuture, FrontEnd, HttpRequest, HttpResponse, RouteLabel};
 use crate::storage::acme::{AccountStatus, AcmeAccount};
 use crate::storage::Store;
 
@@ -71,8 +71,8 @@ pub struct AcmeFrontEnd {
 }
 
 pub(crate) struct Inner {
-    /// Backoff after failed external account bindings (set by `from_app`).
-    auth_throttle: std::sync::OnceLock<Arc<crate::server::throttle::AuthThrottle>>,
+    /// Backoff after failed external account bindings (set by `mounted`).
+    auth_throttle: std::sync::OnceLock<Arc<crate::http::throttle::AuthThrottle>>,
     pub(crate) ra: Arc<Ra>,
     pub(crate) store: Store,
     pub(crate) cfg: AcmeConfig,
@@ -142,18 +142,27 @@ impl AcmeFrontEnd {
         }
     }
 
-    /// Builds the front end from the assembled application and, inside a
-    /// tokio runtime, starts the mail poller (it stops when the front end is dropped).
-    pub fn from_app(app: &crate::server::App) -> Result<AcmeFrontEnd, crate::error::Error> {
+    /// The front end as `signet serve` mounts it: with the server's
+    /// failed-authentication throttle, its inbox directory created and,
+    /// inside a tokio runtime, the mail poller started (it stops when the
+    /// front end is dropped).
+    pub fn mounted(
+        ra: Arc<Ra>,
+        config: &crate::config::Config,
+        public_url: &str,
+        mailer: Mailer,
+        clock: SharedClock,
+        throttle: Arc<crate::http::throttle::AuthThrottle>,
+    ) -> Result<AcmeFrontEnd, crate::error::Error> {
         let fe = AcmeFrontEnd::new(
-            app.ra.clone(),
-            app.config.acme.clone(),
-            &app.public_url,
-            app.mailer.clone(),
-            app.clock.clone(),
-            inbox_dir(&app.config),
+            ra,
+            config.acme.clone(),
+            public_url,
+            mailer,
+            clock,
+            inbox_dir(config),
         );
-        let _ = fe.inner.auth_throttle.set(app.auth_throttle.clone());
+        let _ = fe.inner.auth_throttle.set(throttle);
         std::fs::create_dir_all(fe.inner.inbox.join("new")).map_err(|e| {
             crate::error::Error::io(format!("creating {}", fe.inner.inbox.display()), e)
         })?;
@@ -454,7 +463,7 @@ impl Inner {
     }
 
     /// [`Inner::dispatch`], with newAccount's external account binding
-    /// checks throttled per client address (`server::throttle`): in a
+    /// checks throttled per client address (`http::throttle`): in a
     /// backoff the request gets `rateLimited` (429, Retry-After) unchecked.
     fn dispatch_throttled(&self, req: &HttpRequest) -> Result<Reply, Problem> {
         let throttle = match self.auth_throttle.get() {

@@ -4,12 +4,12 @@
 use base64::Engine;
 use http::{HeaderValue, StatusCode};
 
+use crate::http::routing::{response, HttpResponse};
+use crate::http::throttle::AuthThrottle;
 use crate::ra::est::EstError;
-use crate::server::routing::{response, HttpResponse};
-use crate::server::throttle::AuthThrottle;
 
 /// The 429 for a client address or key id in a failed-authentication
-/// backoff (`server::throttle`); the credentials are not checked then.
+/// backoff (`http::throttle`); the credentials are not checked then.
 pub(crate) fn throttled(
     throttle: Option<&AuthThrottle>,
     ip: std::net::IpAddr,

@@ -30,11 +30,9 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
 
 use crate::config::EstConfig;
+use crate::http::routing::{response, BoxFuture, FrontEnd, HttpRequest, HttpResponse, RouteLabel};
 use crate::ra::est::{EstError, EstOutcome};
 use crate::ra::{Ra, RaError};
-use crate::server::routing::{
-    response, BoxFuture, FrontEnd, HttpRequest, HttpResponse, RouteLabel,
-};
 
 /// The path prefix of every EST resource.
 pub const PREFIX: &str = "/.well-known/est";
@@ -132,7 +130,7 @@ pub struct EstFrontEnd {
     /// is false and client certificates are not available).
     behind_tls_proxy: bool,
     /// Backoff after failed Basic authentication (None: no throttling).
-    throttle: Option<Arc<crate::server::throttle::AuthThrottle>>,
+    throttle: Option<Arc<crate::http::throttle::AuthThrottle>>,
 }
 
 impl EstFrontEnd {
@@ -145,14 +143,16 @@ impl EstFrontEnd {
         }
     }
 
-    /// The front end of a built application.
-    pub fn from_app(app: &crate::server::App) -> EstFrontEnd {
-        let mut est = Self::new(
-            app.ra.clone(),
-            app.config.est.clone(),
-            app.config.server.behind_tls_proxy,
-        );
-        est.throttle = Some(app.auth_throttle.clone());
+    /// The front end as `signet serve` mounts it: with the server's
+    /// failed-authentication throttle.
+    pub fn mounted(
+        ra: Arc<Ra>,
+        config: EstConfig,
+        behind_tls_proxy: bool,
+        throttle: Arc<crate::http::throttle::AuthThrottle>,
+    ) -> EstFrontEnd {
+        let mut est = Self::new(ra, config, behind_tls_proxy);
+        est.throttle = Some(throttle);
         est
     }
 
@@ -265,7 +265,7 @@ impl FrontEnd for EstFrontEnd {
 fn handle(
     ra: &Ra,
     config: &EstConfig,
-    throttle: Option<&crate::server::throttle::AuthThrottle>,
+    throttle: Option<&crate::http::throttle::AuthThrottle>,
     req: &HttpRequest,
     label: Option<&str>,
     op: Operation,

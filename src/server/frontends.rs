@@ -1,6 +1,7 @@
 //! Which front end serves which prefix: the one place that wires protocol front
 //! ends to the application. ACME and EST register here (see the `WIRING`
-//! markers) by implementing [`FrontEnd`] and being constructed from [`App`].
+//! markers) by implementing [`FrontEnd`]; each is built here from the parts of
+//! [`App`] it needs.
 
 use http::StatusCode;
 use std::sync::Arc;
@@ -19,8 +20,20 @@ pub(crate) fn https_front_ends(app: &App) -> Result<Vec<Arc<dyn FrontEnd>>, Erro
         )),
         throttle: Some(app.auth_throttle.clone()),
     })];
-    front_ends.push(Arc::new(crate::acme::AcmeFrontEnd::from_app(app)?)); // prefix "/acme"
-    front_ends.push(Arc::new(crate::est::EstFrontEnd::from_app(app))); // prefix "/.well-known/est"
+    front_ends.push(Arc::new(crate::acme::AcmeFrontEnd::mounted(
+        app.ra.clone(),
+        &app.config,
+        &app.public_url,
+        app.mailer.clone(),
+        app.clock.clone(),
+        app.auth_throttle.clone(),
+    )?)); // prefix "/acme"
+    front_ends.push(Arc::new(crate::est::EstFrontEnd::mounted(
+        app.ra.clone(),
+        app.config.est.clone(),
+        app.config.server.behind_tls_proxy,
+        app.auth_throttle.clone(),
+    ))); // prefix "/.well-known/est"
     Ok(front_ends)
 }
 

@@ -25,8 +25,7 @@ mod frontends;
 mod limits;
 pub mod permissions;
 pub mod plain;
-pub mod routing;
-pub mod throttle;
+pub use crate::http::{routing, throttle};
 pub mod tls;
 
 pub use frontends::AdminFrontEnd;
