@@ -17,10 +17,7 @@ use std::time::{Duration as StdDuration, Instant};
 use common::TestServer;
 use serde_json::{json, Value};
 use signet::clock::FakeClock;
-use signet::ra::attestation::AttestationPolicy;
-use signet::ra::{
-    NewAccount, NewDepartment, NewEndpoint, NewInvitation, NewOrganization, NewProfile,
-};
+use signet::ra::NewInvitation;
 use time::{Duration, OffsetDateTime};
 
 /// A scratch directory with the server's root certificate in it.
@@ -176,60 +173,7 @@ fn norm(serial: &str) -> String {
 
 /// Organization, department, profile `cs`, endpoint `builds` with account `agents`.
 fn directory(server: &TestServer) {
-    let ra = &server.app.ra;
-    ra.create_organization(
-        &NewOrganization {
-            name: "Acme Corp".into(),
-            city: Some("Berlin".into()),
-            country: "DE".into(),
-            ..Default::default()
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_department(
-        &NewDepartment {
-            organization: "Acme Corp".into(),
-            name: "Build".into(),
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_profile(
-        &NewProfile {
-            name: "cs".into(),
-            template: signet::ca::Template::Ov,
-            terms_days: vec![365],
-            key_types: vec!["ecdsa-p256".into()],
-            requires_approval: false,
-            attestation: Some(AttestationPolicy {
-                required: false,
-                ..AttestationPolicy::default()
-            }),
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_endpoint(
-        &NewEndpoint {
-            name: "builds".into(),
-            label: "builds".into(),
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_account(
-        &NewAccount {
-            name: "agents".into(),
-            endpoint: "builds".into(),
-            organization: "Acme Corp".into(),
-            department: Some("Build".into()),
-            profiles: vec!["cs".into()],
-            auto_approve: true,
-        },
-        "test",
-    )
-    .unwrap();
+    common::build_agent_directory(server);
 }
 
 fn est(server: &TestServer, op: &str) -> String {

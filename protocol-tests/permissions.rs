@@ -10,10 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use common::TestServer;
-use signet::ra::attestation::AttestationPolicy;
-use signet::ra::{
-    NewAccount, NewDepartment, NewEndpoint, NewInvitation, NewOrganization, NewProfile,
-};
+use signet::ra::NewInvitation;
 
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path)
@@ -43,60 +40,8 @@ fn tree(dir: &Path) -> Vec<(PathBuf, bool, u32)> {
 /// Organization, department, profile, endpoint and account, then one
 /// invitation (a mail with its HMAC key lands in the outbox).
 fn invite(server: &TestServer) {
+    common::build_agent_directory(server);
     let ra = &server.app.ra;
-    ra.create_organization(
-        &NewOrganization {
-            name: "Acme Corp".into(),
-            city: Some("Berlin".into()),
-            country: "DE".into(),
-            ..Default::default()
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_department(
-        &NewDepartment {
-            organization: "Acme Corp".into(),
-            name: "Build".into(),
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_profile(
-        &NewProfile {
-            name: "cs".into(),
-            template: signet::ca::Template::Ov,
-            terms_days: vec![365],
-            key_types: vec!["ecdsa-p256".into()],
-            requires_approval: false,
-            attestation: Some(AttestationPolicy {
-                required: false,
-                ..AttestationPolicy::default()
-            }),
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_endpoint(
-        &NewEndpoint {
-            name: "builds".into(),
-            label: "builds".into(),
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_account(
-        &NewAccount {
-            name: "agents".into(),
-            endpoint: "builds".into(),
-            organization: "Acme Corp".into(),
-            department: Some("Build".into()),
-            profiles: vec!["cs".into()],
-            auto_approve: true,
-        },
-        "test",
-    )
-    .unwrap();
     ra.create_invitation(
         &NewInvitation {
             email: "dev@example.com".into(),

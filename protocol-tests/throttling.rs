@@ -16,10 +16,7 @@ use std::sync::Arc;
 use base64::Engine;
 use common::{HttpsClient, TestServer};
 use signet::clock::FakeClock;
-use signet::ra::attestation::AttestationPolicy;
-use signet::ra::{
-    NewAccount, NewDepartment, NewEndpoint, NewInvitation, NewOrganization, NewProfile,
-};
+use signet::ra::NewInvitation;
 use time::OffsetDateTime;
 
 fn server() -> TestServer {
@@ -29,60 +26,8 @@ fn server() -> TestServer {
 
 /// The directory and two invitations: [(kid, hmac key); 2].
 fn invitations(server: &TestServer) -> Vec<(String, String)> {
+    common::build_agent_directory(server);
     let ra = &server.app.ra;
-    ra.create_organization(
-        &NewOrganization {
-            name: "Acme Corp".into(),
-            city: Some("Berlin".into()),
-            country: "DE".into(),
-            ..Default::default()
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_department(
-        &NewDepartment {
-            organization: "Acme Corp".into(),
-            name: "Build".into(),
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_profile(
-        &NewProfile {
-            name: "cs".into(),
-            template: signet::ca::Template::Ov,
-            terms_days: vec![365],
-            key_types: vec!["ecdsa-p256".into()],
-            requires_approval: false,
-            attestation: Some(AttestationPolicy {
-                required: false,
-                ..AttestationPolicy::default()
-            }),
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_endpoint(
-        &NewEndpoint {
-            name: "builds".into(),
-            label: "builds".into(),
-        },
-        "test",
-    )
-    .unwrap();
-    ra.create_account(
-        &NewAccount {
-            name: "agents".into(),
-            endpoint: "builds".into(),
-            organization: "Acme Corp".into(),
-            department: Some("Build".into()),
-            profiles: vec!["cs".into()],
-            auto_approve: true,
-        },
-        "test",
-    )
-    .unwrap();
     ["a@example.com", "b@example.com"]
         .iter()
         .map(|email| {

@@ -575,3 +575,66 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
         data = &data[size + 2..];
     }
 }
+
+/// The build-agent directory several black-box tests start from, made
+/// through the RA: organization "Acme Corp" (Berlin, DE), department
+/// "Build", profile "cs" (OV, 365 days, P-256, attestation optional),
+/// endpoint "builds" with the auto-approving account "agents".
+pub fn build_agent_directory(server: &TestServer) {
+    use signet::ra::attestation::AttestationPolicy;
+    use signet::ra::{NewAccount, NewDepartment, NewEndpoint, NewOrganization, NewProfile};
+    let ra = &server.app.ra;
+    ra.create_organization(
+        &NewOrganization {
+            name: "Acme Corp".into(),
+            city: Some("Berlin".into()),
+            country: "DE".into(),
+            ..Default::default()
+        },
+        "test",
+    )
+    .unwrap();
+    ra.create_department(
+        &NewDepartment {
+            organization: "Acme Corp".into(),
+            name: "Build".into(),
+        },
+        "test",
+    )
+    .unwrap();
+    ra.create_profile(
+        &NewProfile {
+            name: "cs".into(),
+            template: signet::ca::Template::Ov,
+            terms_days: vec![365],
+            key_types: vec!["ecdsa-p256".into()],
+            requires_approval: false,
+            attestation: Some(AttestationPolicy {
+                required: false,
+                ..AttestationPolicy::default()
+            }),
+        },
+        "test",
+    )
+    .unwrap();
+    ra.create_endpoint(
+        &NewEndpoint {
+            name: "builds".into(),
+            label: "builds".into(),
+        },
+        "test",
+    )
+    .unwrap();
+    ra.create_account(
+        &NewAccount {
+            name: "agents".into(),
+            endpoint: "builds".into(),
+            organization: "Acme Corp".into(),
+            department: Some("Build".into()),
+            profiles: vec!["cs".into()],
+            auto_approve: true,
+        },
+        "test",
+    )
+    .unwrap();
+}
