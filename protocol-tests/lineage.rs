@@ -8,161 +8,18 @@
 
 mod acme_support;
 mod common;
+mod est_support;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use common::TestServer;
+use est_support::Work;
 use serde_json::{json, Value};
 use signet::clock::FakeClock;
 use signet::ra::NewInvitation;
 use time::{Duration, OffsetDateTime};
-
-/// A scratch directory with the server's root certificate in it.
-struct Work {
-    dir: tempfile::TempDir,
-}
-
-impl Work {
-    fn new(server: &TestServer) -> Work {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("root.pem"), &server.root_pem).unwrap();
-        std::fs::write(dir.path().join("tls-ca.pem"), &server.tls_ca_pem).unwrap();
-        Work { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn text(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> String {
-        let out = Command::new(program)
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("{program} is missing ({e}): run scripts/install-test-deps")
-            });
-        assert!(
-            out.status.success(),
-            "{program} {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn ec_key(&self, name: &str) {
-        self.run(
-            "openssl",
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-                name,
-            ],
-        );
-    }
-
-    /// A base64 DER CSR for `key` with `subj`.
-    fn csr(&self, key: &str, subj: &str, out: &str) {
-        let der = format!("{out}.der");
-        self.run(
-            "openssl",
-            &[
-                "req", "-new", "-key", key, "-subj", subj, "-outform", "DER", "-out", &der,
-            ],
-        );
-        self.run("openssl", &["base64", "-in", &der, "-out", out]);
-    }
-
-    /// A renewal CSR: subject and SAN of `cert`, key `key`.
-    fn renewal_csr(&self, cert: &str, key: &str, out: &str) {
-        let pem = format!("{out}.pem");
-        self.run(
-            "openssl",
-            &[
-                "x509",
-                "-x509toreq",
-                "-in",
-                cert,
-                "-signkey",
-                key,
-                "-copy_extensions",
-                "copyall",
-                "-out",
-                &pem,
-            ],
-        );
-        let der = format!("{out}.der");
-        self.run(
-            "openssl",
-            &["req", "-in", &pem, "-outform", "DER", "-out", &der],
-        );
-        self.run("openssl", &["base64", "-in", &der, "-out", out]);
-    }
-
-    /// POSTs a base64 CSR as application/pkcs10; the body lands in `body_out`.
-    fn post_csr(&self, url: &str, csr: &str, extra: &[&str], body_out: &str) -> u16 {
-        let data = format!("@{csr}");
-        let mut args: Vec<&str> = vec![
-            "-sS",
-            "--cacert",
-            "tls-ca.pem",
-            "-o",
-            body_out,
-            "-w",
-            "%{http_code}",
-            "-H",
-            "Content-Type: application/pkcs10",
-            "--data-binary",
-            &data,
-        ];
-        args.extend_from_slice(extra);
-        args.push(url);
-        let status = self.run("curl", &args);
-        status
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("curl status {status:?}"))
-    }
-
-    /// The certificate of a base64 certs-only PKCS#7 response, as PEM in `pem_out`.
-    fn cert_of(&self, b64: &str, pem_out: &str) {
-        let der = format!("{b64}.p7b");
-        self.run("openssl", &["base64", "-d", "-in", b64, "-out", &der]);
-        self.run(
-            "openssl",
-            &[
-                "pkcs7",
-                "-inform",
-                "DER",
-                "-in",
-                &der,
-                "-print_certs",
-                "-out",
-                pem_out,
-            ],
-        );
-    }
-
-    /// The serial of a PEM certificate, as Signet writes it (lower-case hex).
-    fn serial(&self, pem: &str) -> String {
-        let out = self.run("openssl", &["x509", "-in", pem, "-noout", "-serial"]);
-        out.trim()
-            .trim_start_matches("serial=")
-            .to_ascii_lowercase()
-    }
-}
 
 fn norm(serial: &str) -> String {
     serial
@@ -199,7 +56,7 @@ fn enroll(server: &TestServer, w: &Work, name: &str) -> String {
     w.csr(&format!("{name}.key"), "/CN=agent", &format!("{name}.csr"));
     let user = format!("{}:{}", inv.kid, inv.hmac_key);
     let out = format!("{name}.out");
-    let status = w.post_csr(
+    let (status, _) = w.post_csr(
         &est(server, "simpleenroll"),
         &format!("{name}.csr"),
         &["-u", &user],
@@ -226,7 +83,7 @@ fn renew(server: &TestServer, w: &Work, old: &str, new: &str) -> u16 {
 fn resend(server: &TestServer, w: &Work, old: &str, new: &str) -> u16 {
     let (cert, key) = (format!("{old}.pem"), format!("{old}.key"));
     let out = format!("{new}.out");
-    let status = w.post_csr(
+    let (status, _) = w.post_csr(
         &est(server, "simplereenroll"),
         &format!("{new}.csr"),
         &["--cert", &cert, "--key", &key],
