@@ -462,24 +462,8 @@ fn pkilint(tool: &str, args: &[&str], file: &Path) {
 /// root CRL (lint_crl with the PKIX and the BR profile).
 #[test]
 fn pkilint_finds_no_error_in_the_development_hierarchy() {
-    let keys: Vec<(&str, Vec<u8>)> = {
-        let rsa = |size| {
-            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, size)
-                .unwrap()
-                .subject_public_key_info()
-        };
-        vec![
-            ("p256", p256_spki()),
-            (
-                "p384",
-                rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)
-                    .unwrap()
-                    .subject_public_key_info(),
-            ),
-            ("rsa3072", rsa(rcgen::RsaKeySize::_3072)),
-            ("rsa4096", rsa(rcgen::RsaKeySize::_4096)),
-        ]
-    };
+    // every key type the profile allows, generated once for the test binary
+    let keys = super::tests::subscriber_spkis();
     let out = tempfile::tempdir().unwrap();
     for alg in ["p256", "p384", "rsa4096"] {
         let dir = tempfile::tempdir().unwrap();
@@ -496,7 +480,7 @@ fn pkilint_finds_no_error_in_the_development_hierarchy() {
         pkilint("lint_pkix_cert", &cert_args, &issuing);
         let chain = "lint_pkix_signer_signee_cert_chain";
         pkilint_files(chain, &cert_args, &[&root, &issuing]);
-        for (kind, spki) in &keys {
+        for (kind, spki) in keys {
             for template in [Template::Ov, Template::Ev] {
                 let der = ca.issue(&request(spki.clone(), template)).unwrap();
                 let leaf = write(&format!("leaf-{kind}-{template:?}"), &der);

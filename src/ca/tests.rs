@@ -1374,7 +1374,7 @@ fn pkilint_reports_no_errors_on_issued_certificates() {
 // ---------------------------------------------------------------- template
 
 /// Subscriber public keys of every kind the profile allows (generated once).
-fn subscriber_spkis() -> &'static [(&'static str, Vec<u8>)] {
+pub(super) fn subscriber_spkis() -> &'static [(&'static str, Vec<u8>)] {
     static KEYS: OnceLock<Vec<(&'static str, Vec<u8>)>> = OnceLock::new();
     KEYS.get_or_init(|| {
         let rsa = |size| {
